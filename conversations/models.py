@@ -1,0 +1,266 @@
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Advisor, Agency, ContactPoint, Customer
+
+Channel = ContactPoint.Kind
+
+
+class Thread(models.Model):
+    """One continuous conversation per customer (or per unknown prospect) across every channel."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        WAITING = "waiting", _("Waiting on customer")
+        CLOSED = "closed", _("Closed")
+
+    customer = models.OneToOneField(Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="thread")
+    prospect = models.OneToOneField(
+        ContactPoint,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="prospect_thread",
+        help_text=_("The unknown contact who wrote, until an advisor links them to a customer."),
+    )
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="threads")
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.OPEN)
+    # None means the thread sits in the agency pool, claimable by the agency's advisors.
+    handler = models.ForeignKey(
+        Advisor, on_delete=models.SET_NULL, null=True, blank=True, related_name="handled_threads"
+    )
+    routing_reason = models.CharField(_("routing reason"), max_length=300, blank=True)
+    routed_at = models.DateTimeField(_("routed at"), null=True, blank=True)
+    last_whatsapp_inbound_at = models.DateTimeField(_("last WhatsApp message from the customer"), null=True, blank=True)
+    last_sms_inbound_at = models.DateTimeField(_("last SMS from the customer"), null=True, blank=True)
+    last_email_inbound_at = models.DateTimeField(_("last email from the customer"), null=True, blank=True)
+    last_webchat_inbound_at = models.DateTimeField(_("last web chat message from the customer"), null=True, blank=True)
+    last_inbound_channel = models.CharField(_("last channel used by the customer"), max_length=16, blank=True)
+    last_activity_at = models.DateTimeField(_("last activity"), default=timezone.now)
+    last_message_preview = models.CharField(_("last message"), max_length=200, blank=True)
+    # When the customer started waiting for an answer; cleared by the advisor's reply.
+    waiting_since = models.DateTimeField(_("customer waiting since"), null=True, blank=True)
+    unread_count = models.PositiveIntegerField(_("unread messages"), default=0)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("thread")
+        verbose_name_plural = _("threads")
+        ordering = ["-last_activity_at"]
+        indexes = [
+            models.Index(fields=["handler", "status", "-last_activity_at"], name="thread_handler_inbox"),
+            models.Index(fields=["agency", "status", "-last_activity_at"], name="thread_agency_inbox"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(customer__isnull=False) & Q(prospect__isnull=True))
+                | (Q(customer__isnull=True) & Q(prospect__isnull=False)),
+                name="thread_customer_xor_prospect",
+            ),
+            models.CheckConstraint(condition=Q(status__in=["open", "waiting", "closed"]), name="thread_status_valid"),
+        ]
+
+    def __str__(self):
+        return str(self.customer or self.prospect)
+
+    def last_inbound_at(self, channel: str):
+        return getattr(self, f"last_{channel}_inbound_at", None)
+
+
+class Message(models.Model):
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", _("From the customer")
+        OUTBOUND = "outbound", _("To the customer")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        DELIVERED = "delivered", _("Delivered")
+        READ = "read", _("Read")
+        FAILED = "failed", _("Failed")
+        UNDELIVERED = "undelivered", _("Undelivered")
+        RECEIVED = "received", _("Received")
+
+    class ConsentChange(models.TextChoices):
+        NONE = "", _("None")
+        OPTED_OUT = "opted_out", _("Opted out")
+        OPTED_IN = "opted_in", _("Opted in")
+
+    thread = models.ForeignKey(Thread, on_delete=models.PROTECT, related_name="messages")
+    direction = models.CharField(_("direction"), max_length=16, choices=Direction.choices)
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    # Inbound: the contact point that wrote. Outbound: the one the message goes to.
+    contact_point = models.ForeignKey(ContactPoint, on_delete=models.PROTECT, related_name="messages")
+    author = models.ForeignKey(
+        Advisor, on_delete=models.PROTECT, null=True, blank=True, related_name="authored_messages"
+    )
+    body = models.TextField(_("body"), blank=True)
+    provider = models.CharField(_("provider"), max_length=32, blank=True)
+    provider_message_id = models.CharField(_("provider message id"), max_length=64, null=True, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    error_code = models.CharField(_("error code"), max_length=16, blank=True)
+    error_message = models.CharField(_("error"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    sending_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    # What WhatsApp adds to an inbound message.
+    profile_name = models.CharField(_("profile name"), max_length=200, blank=True)
+    wa_id = models.CharField(_("WhatsApp id"), max_length=32, blank=True)
+    latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    location_address = models.CharField(_("location address"), max_length=500, blank=True)
+    location_label = models.CharField(_("location label"), max_length=200, blank=True)
+    button_text = models.CharField(_("button text"), max_length=200, blank=True)
+    button_payload = models.CharField(_("button payload"), max_length=500, blank=True)
+    replied_to = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies")
+    replied_to_provider_id = models.CharField(max_length=64, blank=True)
+    consent_change = models.CharField(
+        _("consent change"), max_length=16, choices=ConsentChange.choices, default="", blank=True
+    )
+    template = models.ForeignKey(
+        "MessageTemplate", on_delete=models.PROTECT, null=True, blank=True, related_name="messages"
+    )
+    template_variables = models.JSONField(default=dict, blank=True)
+    # Every parameter the provider sent, for audit.
+    raw = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["thread", "created_at"], name="message_thread_timeline")]
+        constraints = [
+            # NULLs are distinct: outbound messages without an id yet never collide.
+            models.UniqueConstraint(fields=["provider", "provider_message_id"], name="message_unique_provider_id"),
+            models.CheckConstraint(condition=Q(direction__in=["inbound", "outbound"]), name="message_direction_valid"),
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=["queued", "sending", "sent", "delivered", "read", "failed", "undelivered", "received"]
+                ),
+                name="message_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(direction="outbound") | (Q(status="received") & Q(author__isnull=True)),
+                name="message_inbound_received_no_author",
+            ),
+            models.CheckConstraint(
+                condition=Q(direction="inbound") | ~Q(status="received"), name="message_outbound_not_received"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_direction_display()} {self.channel} #{self.pk}"
+
+
+class Attachment(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending", _("Downloading")
+        STORED = "stored", _("Stored")
+        FAILED = "failed", _("Download failed")
+        REFUSED = "refused", _("Refused")
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    position = models.PositiveSmallIntegerField(default=0)
+    content_type = models.CharField(_("content type"), max_length=128)
+    size = models.PositiveBigIntegerField(_("size in bytes"), null=True, blank=True)
+    original_url = models.URLField(_("original URL"), max_length=1000, blank=True)
+    file = models.FileField(_("file"), upload_to="attachments/%Y/%m/", blank=True)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+        ordering = ["message", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "position"], name="attachment_unique_position"),
+            models.CheckConstraint(
+                condition=Q(state__in=["pending", "stored", "failed", "refused"]), name="attachment_state_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.content_type} ({self.get_state_display()})"
+
+
+class Note(models.Model):
+    """An advisor's internal note on a thread; never sent to the customer."""
+
+    thread = models.ForeignKey(Thread, on_delete=models.PROTECT, related_name="notes")
+    author = models.ForeignKey(Advisor, on_delete=models.PROTECT, related_name="notes")
+    body = models.TextField(_("note"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("note")
+        verbose_name_plural = _("notes")
+        ordering = ["created_at", "id"]
+        constraints = [models.CheckConstraint(condition=~Q(body=""), name="note_not_empty")]
+
+    def __str__(self):
+        return f"{self.author} · {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class MessageTemplate(models.Model):
+    """An approved WhatsApp template; {{1}}, {{2}}… are its variables."""
+
+    name = models.CharField(_("name"), max_length=200)
+    language = models.CharField(_("language"), max_length=16, default="fr")
+    content_sid = models.CharField(_("provider content SID"), max_length=64, unique=True)
+    body = models.TextField(_("body"))
+    variables = models.JSONField(
+        _("variables"),
+        default=dict,
+        blank=True,
+        help_text=_('What fills each numbered variable, e.g. {"1": "customer.first_name"}.'),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
+        ordering = ["name", "language"]
+        constraints = [models.UniqueConstraint(fields=["name", "language"], name="template_unique_name_language")]
+
+    def __str__(self):
+        return f"{self.name} ({self.language})"
+
+
+class Event(models.Model):
+    """The durable, ordered log of what happened; the live inbox replays from it.
+
+    Ids are drawn at insert time and transactions commit in any order, so a reader
+    must not assume that "every id above the last one seen" is complete: the inbox
+    replays a short overlap behind its cursor and drops ids it already has.
+    """
+
+    class Type(models.TextChoices):
+        MESSAGE_CREATED = "message.created", _("Message created")
+        MESSAGE_STATUS = "message.status", _("Message status changed")
+        THREAD_UPDATED = "thread.updated", _("Thread updated")
+        THREAD_ASSIGNED = "thread.assigned", _("Thread assigned")
+        NOTE_CREATED = "note.created", _("Note created")
+        CONSENT_CHANGED = "consent.changed", _("Consent changed")
+        CUSTOMER_REASSIGNED = "customer.reassigned", _("Customer reassigned")
+
+    type = models.CharField(_("type"), max_length=32, choices=Type.choices)
+    thread = models.ForeignKey(Thread, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="events")
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"#{self.pk} {self.type}"
