@@ -1,4 +1,5 @@
-"""The ASGI entry point: Channels' ProtocolTypeRouter with HTTP served by Django."""
+"""The ASGI entry point: Channels' ProtocolTypeRouter with HTTP served by Django,
+except Twilio's webhooks, which take a lean route into the same handlers."""
 
 import os
 
@@ -10,4 +11,6 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from conversations.asgi import TwilioWebhookRoute  # noqa: E402
+
+application = ProtocolTypeRouter({"http": TwilioWebhookRoute(fallback=django_asgi_app)})

@@ -4,10 +4,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from config import health
+from conversations import webhooks
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("webhooks/twilio/messages/", webhooks.twilio_messages, name="twilio-messages"),
+    path("webhooks/twilio/status/", webhooks.twilio_status, name="twilio-status"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

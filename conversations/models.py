@@ -245,6 +245,7 @@ class Event(models.Model):
     class Type(models.TextChoices):
         MESSAGE_CREATED = "message.created", _("Message created")
         MESSAGE_STATUS = "message.status", _("Message status changed")
+        ATTACHMENT_UPDATED = "attachment.updated", _("Attachment downloaded or refused")
         THREAD_UPDATED = "thread.updated", _("Thread updated")
         THREAD_ASSIGNED = "thread.assigned", _("Thread assigned")
         NOTE_CREATED = "note.created", _("Note created")

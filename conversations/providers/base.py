@@ -1,0 +1,58 @@
+"""What a messaging provider hands the rest of the system: plain, provider-neutral data."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+class WebhookRejected(Exception):
+    """A webhook we refuse; `status` is the HTTP answer, `reason` is safe to show and log."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class InboundMedia:
+    url: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    provider: str
+    provider_message_id: str
+    channel: str
+    address: str
+    body: str = ""
+    profile_name: str = ""
+    wa_id: str = ""
+    media: tuple[InboundMedia, ...] = ()
+    latitude: Decimal | None = None
+    longitude: Decimal | None = None
+    location_address: str = ""
+    location_label: str = ""
+    button_text: str = ""
+    button_payload: str = ""
+    replied_to_provider_id: str = ""
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    provider: str
+    provider_message_id: str
+    status: str
+    our_message_id: int | None = None
+    error_code: str = ""
+    error_message: str = ""
+    raw: dict = field(default_factory=dict)
+
+
+class MediaRefused(Exception):
+    """A media file we will not fetch or keep (host, type or size); never retried."""
+
+
+class MediaUnavailable(Exception):
+    """A media file we could not fetch this time (network, 5xx); worth retrying."""

@@ -1,0 +1,206 @@
+"""The Twilio adapter: webhook signatures, webhook payloads, media downloads.
+
+This package is the only place that imports `twilio`.
+"""
+
+import logging
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
+
+from conversations.providers.base import (
+    InboundMedia,
+    InboundMessage,
+    MediaRefused,
+    MediaUnavailable,
+    StatusUpdate,
+    WebhookRejected,
+)
+from crm.addresses import parse_twilio_address
+
+logger = logging.getLogger(__name__)
+
+PROVIDER = "twilio"
+SIGNATURE_HEADER = "X-Twilio-Signature"
+SIGNATURE_SETTINGS = SIGNATURE_SETTINGS_HEADER
+MAX_MEDIA_ITEMS = 10
+
+# What WhatsApp accepts (Twilio's and Meta's lists); SMS/MMS media outside it is refused too.
+ALLOWED_MEDIA_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "audio/ogg",
+        "audio/amr",
+        "audio/3gpp",
+        "audio/aac",
+        "audio/mpeg",
+        "audio/mp4",
+        "video/mp4",
+        "video/3gpp",
+        "application/pdf",
+        "application/msword",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.ms-excel",
+        "application/vnd.ms-powerpoint",
+        "text/vcard",
+        "text/x-vcard",
+    }
+)
+
+
+def public_url(path: str, query_string: str = "") -> str:
+    """The URL Twilio called, rebuilt from PUBLIC_BASE_URL (we may sit behind a TLS proxy)."""
+    url = settings.PUBLIC_BASE_URL + path
+    return f"{url}?{query_string}" if query_string else url
+
+
+def signature_is_valid(*, url: str, params, signature: str, signature_settings: str = "") -> bool:
+    """Check X-Twilio-Signature with the twilio library over the public URL and POST params."""
+    if not signature:
+        return False
+    algorithm = get_signature_algorithm(signature_settings)
+    secret = settings.TWILIO_AUTH_TOKEN
+    if signature_settings and settings.TWILIO_WEBHOOK_SHARED_KEY:
+        secret = settings.TWILIO_WEBHOOK_SHARED_KEY
+    if not secret:
+        logger.error("Twilio webhook refused: TWILIO_AUTH_TOKEN is not configured.")
+        return False
+    return RequestValidator(secret).validate(url, params, signature, algorithm)
+
+
+def sign(*, url: str, params, auth_token: str | None = None) -> str:
+    """X-Twilio-Signature for a request, as Twilio computes it (used by the simulator and tests)."""
+    return RequestValidator(auth_token or settings.TWILIO_AUTH_TOKEN).compute_signature(url, params)
+
+
+def _decimal(value: str) -> Decimal | None:
+    if not value:
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() and abs(number) <= 180 else None
+
+
+def parse_inbound(params) -> InboundMessage:
+    """Twilio's inbound-message webhook parameters → InboundMessage; unknown ones are kept in `raw`."""
+    raw = {key: params.get(key) for key in params.keys()}
+    sid = (raw.get("MessageSid") or raw.get("SmsMessageSid") or "").strip()
+    if not sid:
+        raise WebhookRejected(400, "MessageSid is missing.")
+    if len(sid) > 64:
+        raise WebhookRejected(400, "MessageSid is too long.")
+    sender = raw.get("From") or ""
+    if not sender.strip():
+        raise WebhookRejected(400, "From is missing.")
+    try:
+        channel, address = parse_twilio_address(sender)
+    except ValidationError as exc:
+        raise WebhookRejected(400, f"From is not a phone number: {exc.messages[0]}") from exc
+
+    try:
+        num_media = int(raw.get("NumMedia") or 0)
+    except ValueError as exc:
+        raise WebhookRejected(400, "NumMedia is not a number.") from exc
+    media = []
+    for index in range(min(max(num_media, 0), MAX_MEDIA_ITEMS)):
+        url = raw.get(f"MediaUrl{index}") or ""
+        if url:
+            media.append(InboundMedia(url=url, content_type=(raw.get(f"MediaContentType{index}") or "").lower()))
+
+    return InboundMessage(
+        provider=PROVIDER,
+        provider_message_id=sid,
+        channel=channel,
+        address=address,
+        body=raw.get("Body") or "",
+        profile_name=(raw.get("ProfileName") or "")[:200],
+        wa_id=(raw.get("WaId") or "")[:32],
+        media=tuple(media),
+        latitude=_decimal(raw.get("Latitude") or ""),
+        longitude=_decimal(raw.get("Longitude") or ""),
+        location_address=(raw.get("Address") or "")[:500],
+        location_label=(raw.get("Label") or "")[:200],
+        button_text=(raw.get("ButtonText") or "")[:200],
+        button_payload=(raw.get("ButtonPayload") or "")[:500],
+        replied_to_provider_id=(raw.get("OriginalRepliedMessageSid") or "")[:64],
+        raw=raw,
+    )
+
+
+def parse_status(params, query) -> StatusUpdate:
+    """A status callback → StatusUpdate. `query` may carry our own message id as `m`."""
+    raw = {key: params.get(key) for key in params.keys()}
+    sid = (raw.get("MessageSid") or raw.get("SmsSid") or "").strip()
+    status = (raw.get("MessageStatus") or raw.get("SmsStatus") or "").strip().lower()
+    if not sid and not query.get("m"):
+        raise WebhookRejected(400, "MessageSid is missing.")
+    if not status:
+        raise WebhookRejected(400, "MessageStatus is missing.")
+    our_id = query.get("m") or ""
+    return StatusUpdate(
+        provider=PROVIDER,
+        provider_message_id=sid[:64],
+        status=status,
+        our_message_id=int(our_id) if our_id.isdigit() else None,
+        error_code=(raw.get("ErrorCode") or "")[:16],
+        error_message=(raw.get("ChannelStatusMessage") or raw.get("ErrorMessage") or "")[:500],
+        raw=raw,
+    )
+
+
+def _media_hosts() -> set[str]:
+    hosts = set(settings.TWILIO_MEDIA_HOSTS)
+    hosts.add(urlsplit(settings.TWILIO_API_BASE_URL).hostname or "")
+    return {host.lower() for host in hosts if host}
+
+
+def check_media_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or (parts.hostname or "").lower() not in _media_hosts():
+        raise MediaRefused(f"media host {parts.hostname or '?'} is not Twilio's")
+    if parts.scheme == "http" and parts.hostname != urlsplit(settings.TWILIO_API_BASE_URL).hostname:
+        raise MediaRefused("media URL is not https")
+
+
+def download_media(*, url: str, declared_type: str) -> tuple[bytes, str]:
+    """Fetch one media file with the account's credentials; returns (content, content type).
+
+    Refuses hosts other than Twilio's, types WhatsApp does not accept and files over
+    TWILIO_MEDIA_MAX_BYTES, reading no more than that limit.
+    """
+    check_media_url(url)
+    limit = settings.TWILIO_MEDIA_MAX_BYTES
+    auth = (settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN)
+    try:
+        # Twilio answers with a redirect to its CDN; httpx drops the credentials on a cross-host hop.
+        with httpx.Client(auth=auth, timeout=httpx.Timeout(10, connect=5), follow_redirects=True) as client:
+            with client.stream("GET", url) as response:
+                if response.status_code in (404, 410):
+                    raise MediaRefused(f"media is gone (HTTP {response.status_code})")
+                if response.status_code >= 400:
+                    raise MediaUnavailable(f"HTTP {response.status_code}")
+                content_type = (response.headers.get("content-type") or declared_type).split(";")[0].strip().lower()
+                if content_type not in ALLOWED_MEDIA_TYPES:
+                    raise MediaRefused(f"content type {content_type or '?'} is not accepted")
+                declared_length = response.headers.get("content-length")
+                if declared_length and declared_length.isdigit() and int(declared_length) > limit:
+                    raise MediaRefused(f"file is larger than {limit // (1024 * 1024)} MB")
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise MediaRefused(f"file is larger than {limit // (1024 * 1024)} MB")
+                    chunks.append(chunk)
+    except httpx.HTTPError as exc:
+        raise MediaUnavailable(type(exc).__name__) from exc
+    return b"".join(chunks), content_type

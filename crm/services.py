@@ -1,0 +1,172 @@
+"""Writes to the CRM: the only place that changes customers, contact points and
+assignments. Each service checks, locks, writes, appends its Event and returns."""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from channels_app.events import publish_event
+from channels_app.groups import advisor_group
+from conversations.models import Event, Thread
+from crm.addresses import normalize_address
+from crm.models import Advisor, AdvisorAssignment, Agency, ContactPoint, Customer
+
+
+def contact_point_create(
+    *,
+    kind: str,
+    address: str,
+    customer: Customer | None = None,
+    display_name: str = "",
+    consent: str = ContactPoint.Consent.OPTED_IN,
+    source: str = "",
+) -> ContactPoint:
+    """Add an address, normalised; a malformed or already-registered one is refused."""
+    if kind not in ContactPoint.Kind.values:
+        raise ValidationError({"kind": _("Unknown channel “%(kind)s”.") % {"kind": kind}}, code="kind_invalid")
+    try:
+        normalized = normalize_address(kind=kind, address=address)
+    except ValidationError as exc:
+        raise ValidationError({"address": exc.messages}, code=exc.code) from exc
+    contact = ContactPoint(
+        customer=customer,
+        kind=kind,
+        address=normalized,
+        display_name=display_name,
+        consent=consent,
+        consent_changed_at=timezone.now(),
+        consent_source=source,
+    )
+    try:
+        with transaction.atomic():
+            contact.save()
+    except IntegrityError as exc:
+        raise ValidationError(
+            {
+                "address": _("%(address)s is already registered on %(kind)s.")
+                % {"address": normalized, "kind": contact.get_kind_display()}
+            },
+            code="address_taken",
+        ) from exc
+    return contact
+
+
+def contact_point_set_consent(*, contact_point: ContactPoint, consent: str, source: str) -> bool:
+    """Record an opt-in or opt-out; returns whether it changed anything."""
+    if consent not in ContactPoint.Consent.values:
+        raise ValidationError(_("Unknown consent state “%(consent)s”.") % {"consent": consent}, code="consent_invalid")
+    with transaction.atomic():
+        changed = (
+            ContactPoint.objects.filter(pk=contact_point.pk)
+            .exclude(consent=consent)
+            .update(consent=consent, consent_changed_at=timezone.now(), consent_source=source[:200])
+        )
+        contact_point.refresh_from_db(fields=["consent", "consent_changed_at", "consent_source"])
+        if changed:
+            thread = _thread_of_contact(contact_point)
+            if thread is not None:
+                publish_event(
+                    type=Event.Type.CONSENT_CHANGED,
+                    thread=thread,
+                    payload={
+                        "contact_point": contact_point.pk,
+                        "channel": contact_point.kind,
+                        "consent": consent,
+                        "source": contact_point.consent_source,
+                        "at": contact_point.consent_changed_at,
+                    },
+                )
+    return bool(changed)
+
+
+def _thread_of_contact(contact_point: ContactPoint) -> Thread | None:
+    query = Thread.objects.select_related("customer")
+    if contact_point.customer_id:
+        return query.filter(customer_id=contact_point.customer_id).first()
+    return query.filter(prospect_id=contact_point.pk).first()
+
+
+def customer_create(
+    *,
+    customer_number: str,
+    first_name: str,
+    last_name: str,
+    agency: Agency,
+    advisor: Advisor | None,
+    created_by: AbstractBaseUser | None = None,
+    reason: str = "",
+    **fields,
+) -> Customer:
+    """Create a customer and open their assignment history."""
+    with transaction.atomic():
+        customer = Customer(
+            customer_number=customer_number.strip(),
+            first_name=first_name.strip(),
+            last_name=last_name.strip(),
+            agency=agency,
+            dedicated_advisor=advisor,
+            **fields,
+        )
+        customer.full_clean()
+        customer.save()
+        AdvisorAssignment.objects.create(
+            customer=customer, advisor=advisor, reason=reason or _("Customer created"), changed_by=created_by
+        )
+    return customer
+
+
+def customer_reassign(
+    *,
+    customer: Customer,
+    advisor: Advisor | None,
+    reason: str,
+    changed_by: AbstractBaseUser | None,
+) -> AdvisorAssignment | None:
+    """Make `advisor` the customer's dedicated advisor, closing the current period of
+    the assignment history. A thread the previous advisor was handling follows the
+    customer to the new one. Returns the new assignment (None when nothing changed)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(_("Say why the customer changes advisor."), code="reason_required")
+    if advisor is not None and not advisor.is_active:
+        raise ValidationError(
+            _("%(advisor)s is not active and cannot take customers.") % {"advisor": advisor}, code="advisor_inactive"
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        previous_id = locked.dedicated_advisor_id
+        if previous_id == (advisor.pk if advisor else None):
+            return None
+        AdvisorAssignment.objects.filter(customer=locked, ended_at__isnull=True).update(ended_at=now)
+        assignment = AdvisorAssignment.objects.create(
+            customer=locked, advisor=advisor, started_at=now, reason=reason[:500], changed_by=changed_by
+        )
+        Customer.objects.filter(pk=locked.pk).update(dedicated_advisor=advisor)
+        customer.dedicated_advisor = advisor
+
+        thread = Thread.objects.select_for_update().filter(customer=locked).first()
+        if thread is not None:
+            thread.customer = customer
+            extra_groups = ()
+            if previous_id is not None and thread.handler_id == previous_id:
+                thread.handler = advisor
+                thread.routing_reason = _("reassigned: %(reason)s") % {"reason": reason}
+                thread.routed_at = now
+                thread.save(update_fields=["handler", "routing_reason", "routed_at"])
+                extra_groups = (advisor_group(previous_id),)
+            publish_event(
+                type=Event.Type.CUSTOMER_REASSIGNED,
+                thread=thread,
+                payload={
+                    "customer": customer.pk,
+                    "previous_advisor": previous_id,
+                    "advisor": advisor.pk if advisor else None,
+                    "handler": thread.handler_id,
+                    "reason": reason,
+                },
+                extra_groups=extra_groups,
+            )
+    return assignment

@@ -1,0 +1,59 @@
+import pytest
+from django.conf import settings
+
+from tests.factories import AdvisorFactory, AgencyFactory, ContactPointFactory, CustomerFactory, SupervisorFactory
+
+ON_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+
+def pytest_collection_modifyitems(config, items):
+    skip = pytest.mark.skip(reason="needs PostgreSQL; runs in the DATABASE_URL pass of CI")
+    for item in items:
+        if "postgres" in item.keywords and not ON_POSTGRES:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def pytest_configure(config):
+    # Hashing demo-strength passwords with PBKDF2 would dominate the suite's time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def agency(db):
+    return AgencyFactory(name="Agence Lyon Bellecour", code="lyon-bellecour")
+
+
+@pytest.fixture
+def alice(agency):
+    return AdvisorFactory(user__username="alice", user__first_name="Alice", user__last_name="Durand", agency=agency)
+
+
+@pytest.fixture
+def bob(agency):
+    return AdvisorFactory(user__username="bob", user__first_name="Bob", user__last_name="Leroy", agency=agency)
+
+
+@pytest.fixture
+def sam(agency):
+    return SupervisorFactory(user__username="sam", user__first_name="Sam", user__last_name="Bernard", agency=agency)
+
+
+@pytest.fixture
+def camille(alice):
+    customer = CustomerFactory(first_name="Camille", last_name="Martin", dedicated_advisor=alice, agency=alice.agency)
+    ContactPointFactory(customer=customer, kind="whatsapp", address="+33612345678")
+    ContactPointFactory(customer=customer, kind="sms", address="+33612345678")
+    return customer
+
+
+@pytest.fixture(autouse=True)
+def _twilio_settings(settings):
+    # The public URL differs from the test client's host, as behind a TLS proxy.
+    settings.PUBLIC_BASE_URL = "https://attitre.example.com"
+    settings.TWILIO_ACCOUNT_SID = "AC" + "0" * 32
+    settings.TWILIO_AUTH_TOKEN = "test-auth-token-0123456789abcdef"

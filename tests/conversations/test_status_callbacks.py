@@ -1,0 +1,147 @@
+import itertools
+import logging
+
+import pytest
+
+from conversations.models import Event, Message, Thread
+from tests import twilio
+
+STATUS = "/webhooks/twilio/status/"
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def outbound(camille, alice):
+    thread = Thread.objects.create(customer=camille, agency=camille.agency, handler=alice)
+    return Message.objects.create(
+        thread=thread,
+        direction="outbound",
+        channel="whatsapp",
+        contact_point=camille.contact_points.get(kind="whatsapp"),
+        author=alice,
+        body="Bonjour Camille, votre carte est débloquée.",
+        provider="twilio",
+        provider_message_id=twilio.new_sid(),
+        status="sent",
+    )
+
+
+def callback(client, message, status, query="", **extra):
+    params = twilio.status_callback(sid=message.provider_message_id, status=status, **extra)
+    return twilio.post_signed(client, STATUS, params, query=query)
+
+
+def test_status_moves_forward(client, outbound):
+    """delivered then read: the message ends read, with both timestamps."""
+    assert callback(client, outbound, "delivered").status_code == 204
+    assert callback(client, outbound, "read").status_code == 204
+    outbound.refresh_from_db()
+    assert outbound.status == "read"
+    assert outbound.delivered_at is not None and outbound.read_at is not None
+    assert list(Event.objects.filter(type="message.status").values_list("payload__status", flat=True)) == [
+        "delivered",
+        "read",
+    ]
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(["sent", "delivered", "read"])))
+def test_callbacks_in_any_order_end_at_the_furthest_status(client, outbound, order):
+    """Twilio does not order callbacks: whatever the order, the message ends at 'read'."""
+    Message.objects.filter(pk=outbound.pk).update(status="sending")
+    for status in order:
+        assert callback(client, outbound, status).status_code == 204
+    outbound.refresh_from_db()
+    assert outbound.status == "read"
+    assert outbound.read_at is not None and outbound.delivered_at is not None and outbound.sent_at is not None
+
+
+def test_late_sent_after_read_changes_nothing(client, outbound):
+    """A late 'sent' after 'read' leaves the message read and publishes nothing."""
+    callback(client, outbound, "read")
+    events_before = Event.objects.count()
+    callback(client, outbound, "sent")
+    outbound.refresh_from_db()
+    assert outbound.status == "read"
+    assert Event.objects.count() == events_before
+
+
+def test_failure_is_terminal_and_keeps_its_error_code(client, outbound):
+    """failed keeps ErrorCode and the channel's reason; later callbacks don't resurrect it."""
+    callback(client, outbound, "failed", ErrorCode="63016", ChannelStatusMessage="Outside the 24h window")
+    callback(client, outbound, "delivered")
+    outbound.refresh_from_db()
+    assert outbound.status == "failed"
+    assert outbound.error_code == "63016"
+    assert outbound.error_message == "Outside the 24h window"
+    assert outbound.failed_at is not None
+
+
+def test_undelivered_is_terminal(client, outbound):
+    """undelivered is terminal too."""
+    callback(client, outbound, "undelivered", ErrorCode="30008")
+    callback(client, outbound, "read")
+    outbound.refresh_from_db()
+    assert (outbound.status, outbound.error_code) == ("undelivered", "30008")
+
+
+def test_failed_after_read_is_ignored(client, outbound):
+    """A message the customer read cannot fail afterwards."""
+    callback(client, outbound, "read")
+    callback(client, outbound, "failed", ErrorCode="30008")
+    outbound.refresh_from_db()
+    assert outbound.status == "read"
+    assert outbound.error_code == ""
+
+
+def test_unknown_message_sid_is_answered_and_logged(client, db, caplog):
+    """A callback for a MessageSid we never sent is a 2xx (so Twilio stops) and a log line."""
+    params = twilio.status_callback(sid=twilio.new_sid(), status="delivered")
+    with caplog.at_level(logging.INFO):
+        response = twilio.post_signed(client, STATUS, params)
+    assert response.status_code == 204
+    assert "unknown message" in caplog.text
+
+
+def test_callback_before_the_sid_was_saved_matches_our_id(client, outbound):
+    """Our own message id in the callback URL matches a message whose SID we never saved."""
+    sid = outbound.provider_message_id
+    Message.objects.filter(pk=outbound.pk).update(provider_message_id=None, status="sending")
+    params = twilio.status_callback(sid=sid, status="delivered")
+    response = twilio.post_signed(client, STATUS, params, query=f"m={outbound.pk}")
+    assert response.status_code == 204
+    outbound.refresh_from_db()
+    assert (outbound.status, outbound.provider_message_id) == ("delivered", sid)
+
+
+def test_our_id_with_a_different_sid_is_not_applied(client, outbound):
+    """A callback naming our id but another message's SID touches nothing."""
+    params = twilio.status_callback(sid=twilio.new_sid(), status="failed", ErrorCode="30008")
+    twilio.post_signed(client, STATUS, params, query=f"m={outbound.pk}")
+    outbound.refresh_from_db()
+    assert outbound.status == "sent"
+
+
+def test_status_callback_signature_is_verified(client, outbound):
+    """A forged status callback is a 403 and changes nothing."""
+    params = twilio.status_callback(sid=outbound.provider_message_id, status="failed")
+    response = twilio.post_signed(client, STATUS, params, signature="Zm9yZ2Vk")
+    assert response.status_code == 403
+    outbound.refresh_from_db()
+    assert outbound.status == "sent"
+
+
+def test_status_callback_without_status_is_a_400(client, outbound):
+    """A signed callback without MessageStatus is a 400 with its reason."""
+    params = twilio.status_callback(sid=outbound.provider_message_id, status="")
+    params.pop("MessageStatus")
+    params.pop("SmsStatus")
+    response = twilio.post_signed(client, STATUS, params)
+    assert response.status_code == 400
+    assert response.content == b"MessageStatus is missing."
+
+
+def test_unknown_status_value_changes_nothing(client, outbound):
+    """A status value we don't know (Twilio adds some) is accepted and ignored."""
+    assert callback(client, outbound, "partially_delivered").status_code == 204
+    outbound.refresh_from_db()
+    assert outbound.status == "sent"

@@ -1,0 +1,136 @@
+"""Webhook payloads shaped like Twilio's documented examples, signed with the real
+RequestValidator (through the provider adapter)."""
+
+import itertools
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import QueryDict
+
+from conversations.providers.twilio import sign
+
+ACCOUNT_SID = "AC" + "0" * 32
+BANK_WHATSAPP = "whatsapp:+33180000000"
+BANK_SMS = "+33180000000"
+_sids = itertools.count(1)
+
+
+def new_sid(prefix: str = "SM") -> str:
+    return f"{prefix}{next(_sids):032x}"
+
+
+def whatsapp_text(*, body: str = "Bonjour", sender: str = "+33612345678", sid: str | None = None, **extra) -> dict:
+    number = sender.removeprefix("+")
+    params = {
+        "SmsMessageSid": sid or "",
+        "NumMedia": "0",
+        "ProfileName": "Camille",
+        "MessageType": "text",
+        "SmsSid": sid or "",
+        "WaId": number,
+        "SmsStatus": "received",
+        "Body": body,
+        "To": BANK_WHATSAPP,
+        "NumSegments": "1",
+        "ReferralNumMedia": "0",
+        "MessageSid": sid or "",
+        "AccountSid": ACCOUNT_SID,
+        "ChannelMetadata": '{"type":"whatsapp","data":{"context":{"ProfileName":"Camille","WaId":"%s"}}}' % number,
+        "From": f"whatsapp:{sender}",
+        "ApiVersion": "2010-04-01",
+    }
+    sid = sid or new_sid()
+    for key in ("SmsMessageSid", "SmsSid", "MessageSid"):
+        params[key] = sid
+    params.update(extra)
+    return params
+
+
+def whatsapp_image(*, sender: str = "+33612345678", url: str | None = None, content_type: str = "image/jpeg", **extra):
+    sid = extra.pop("sid", None) or new_sid("MM")
+    url = url or f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}/Media/ME{'1' * 32}"
+    return whatsapp_text(
+        body="",
+        sender=sender,
+        sid=sid,
+        NumMedia="1",
+        MessageType="image",
+        MediaUrl0=url,
+        MediaContentType0=content_type,
+        **extra,
+    )
+
+
+def whatsapp_location(*, sender: str = "+33612345678", **extra) -> dict:
+    return whatsapp_text(
+        body="",
+        sender=sender,
+        MessageType="location",
+        Latitude="45.757814",
+        Longitude="4.832011",
+        Address="Place Bellecour, 69002 Lyon",
+        Label="Agence Bellecour",
+        **extra,
+    )
+
+
+def whatsapp_button(*, sender: str = "+33612345678", text: str = "Oui, rappelez-moi", **extra) -> dict:
+    return whatsapp_text(
+        body=text, sender=sender, MessageType="button", ButtonText=text, ButtonPayload="callback_yes", **extra
+    )
+
+
+def sms(*, body: str = "Bonjour", sender: str = "+33612345678", sid: str | None = None, **extra) -> dict:
+    sid = sid or new_sid()
+    params = {
+        "ToCountry": "FR",
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "FromCountry": "FR",
+        "SmsSid": sid,
+        "SmsStatus": "received",
+        "Body": body,
+        "To": BANK_SMS,
+        "NumSegments": "1",
+        "MessageSid": sid,
+        "AccountSid": ACCOUNT_SID,
+        "From": sender,
+        "ApiVersion": "2010-04-01",
+    }
+    params.update(extra)
+    return params
+
+
+def status_callback(*, sid: str, status: str, channel: str = "whatsapp", **extra) -> dict:
+    params = {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "MessageStatus": status,
+        "SmsStatus": status,
+        "AccountSid": ACCOUNT_SID,
+        "From": BANK_WHATSAPP if channel == "whatsapp" else BANK_SMS,
+        "To": "whatsapp:+33612345678" if channel == "whatsapp" else "+33612345678",
+        "ApiVersion": "2010-04-01",
+    }
+    if channel == "whatsapp":
+        params["ChannelPrefix"] = "whatsapp"
+    params.update(extra)
+    return params
+
+
+def signature_for(path: str, params: dict, query: str = "", token: str | None = None) -> str:
+    url = settings.PUBLIC_BASE_URL + path + (f"?{query}" if query else "")
+    query_dict = QueryDict(mutable=True)
+    for key, value in params.items():
+        query_dict[key] = value
+    return sign(url=url, params=query_dict, auth_token=token)
+
+
+def post_signed(client, path: str, params: dict, *, query: str = "", signature: str | None = None):
+    """POST form-encoded as Twilio does, with X-Twilio-Signature over the public URL."""
+    if signature is None:
+        signature = signature_for(path, params, query)
+    url = path + (f"?{query}" if query else "")
+    return client.post(
+        url, urlencode(params), content_type="application/x-www-form-urlencoded", HTTP_X_TWILIO_SIGNATURE=signature
+    )
