@@ -6,6 +6,7 @@ REDIS_URL switch to the production shape (PostgreSQL, Redis).
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -111,6 +112,9 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
+            # A file, not shared-cache memory, so tests see the same WAL locking as a deployment.
+            # One file per test process, so concurrent test runs never share it.
+            "TEST": {"NAME": str(Path(tempfile.gettempdir()) / f"attitre-test-{os.getpid()}.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

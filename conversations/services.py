@@ -117,7 +117,7 @@ def _contact_for(inbound: InboundMessage) -> ContactPoint:
 def _thread_for_update(contact: ContactPoint) -> Thread:
     customer = contact.customer
     lookup = {"customer": customer} if customer else {"prospect": contact}
-    thread = Thread.objects.select_for_update().select_related("handler__user").filter(**lookup).first()
+    thread = Thread.objects.select_for_update(of=("self",)).select_related("handler__user").filter(**lookup).first()
     if thread is None:
         agency = customer.agency if customer else default_agency()
         thread = Thread.objects.create(agency=agency, **lookup)

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from django.conf import settings
 
@@ -21,6 +23,8 @@ def _isolated_media(settings, tmp_path):
 def pytest_configure(config):
     # Hashing demo-strength passwords with PBKDF2 would dominate the suite's time.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Threads the tests start (ASGI route, races) must not keep connections open past a request.
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 
 @pytest.fixture
@@ -57,3 +61,11 @@ def _twilio_settings(settings):
     settings.PUBLIC_BASE_URL = "https://attitre.example.com"
     settings.TWILIO_ACCOUNT_SID = "AC" + "0" * 32
     settings.TWILIO_AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # Django removes the SQLite test database file but not its WAL companions.
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME") or ""
+    for suffix in ("-wal", "-shm"):
+        if name and os.path.exists(name + suffix):
+            os.remove(name + suffix)

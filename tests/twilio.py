@@ -2,6 +2,7 @@
 RequestValidator (through the provider adapter)."""
 
 import itertools
+import json
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -35,7 +36,9 @@ def whatsapp_text(*, body: str = "Bonjour", sender: str = "+33612345678", sid: s
         "ReferralNumMedia": "0",
         "MessageSid": sid or "",
         "AccountSid": ACCOUNT_SID,
-        "ChannelMetadata": '{"type":"whatsapp","data":{"context":{"ProfileName":"Camille","WaId":"%s"}}}' % number,
+        "ChannelMetadata": json.dumps(
+            {"type": "whatsapp", "data": {"context": {"ProfileName": "Camille", "WaId": number}}}
+        ),
         "From": f"whatsapp:{sender}",
         "ApiVersion": "2010-04-01",
     }

@@ -108,7 +108,9 @@ def test_reply_to_a_known_message_is_linked(client, camille):
     twilio.post_signed(
         client,
         MESSAGES,
-        twilio.whatsapp_text(body="Suite", OriginalRepliedMessageSid=first["MessageSid"], OriginalRepliedMessageSender="x"),
+        twilio.whatsapp_text(
+            body="Suite", OriginalRepliedMessageSid=first["MessageSid"], OriginalRepliedMessageSender="x"
+        ),
     )
     reply = Message.objects.get(body="Suite")
     assert reply.replied_to == Message.objects.get(body="Première question")

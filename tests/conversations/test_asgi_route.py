@@ -1,0 +1,104 @@
+"""The lean ASGI route serves Twilio's webhooks with the same checks as the Django view."""
+
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+from config.asgi import application
+from conversations.models import Message
+from tests import twilio
+
+MESSAGES = "/webhooks/twilio/messages/"
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def asgi_client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://127.0.0.1:8000")
+
+
+async def post(params: dict, signature: str | None = None, content_type="application/x-www-form-urlencoded"):
+    signature = signature if signature is not None else twilio.signature_for(MESSAGES, params)
+    async with asgi_client() as client:
+        return await client.post(
+            MESSAGES,
+            content=urlencode(params),
+            headers={"content-type": content_type, "x-twilio-signature": signature},
+        )
+
+
+@pytest.fixture
+def camille_sync(camille):
+    return camille
+
+
+@pytest.fixture(autouse=True)
+async def _close_async_orm_connection():
+    yield
+    # The async ORM ran in asgiref's thread; its connection must not outlive the test.
+    await sync_to_async(connections.close_all)()
+
+
+async def test_signed_message_is_stored_through_the_lean_route(camille_sync):
+    """A signed webhook through the ASGI application answers TwiML and stores the message."""
+    params = twilio.whatsapp_text(body="Par la route ASGI")
+    response = await post(params)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/xml"
+    assert response.content.endswith(b"<Response/>")
+    assert await Message.objects.filter(provider_message_id=params["MessageSid"], body="Par la route ASGI").aexists()
+
+
+async def test_duplicate_through_the_lean_route_is_stored_once(camille_sync):
+    """A replayed MessageSid gets a 200 and is stored once."""
+    params = twilio.whatsapp_text()
+    assert (await post(params)).status_code == 200
+    assert (await post(params)).status_code == 200
+    assert await Message.objects.acount() == 1
+
+
+async def test_forged_signature_through_the_lean_route_is_refused(camille_sync):
+    """The lean route refuses a forged signature with a 403, like the view."""
+    response = await post(twilio.whatsapp_text(), signature="Zm9yZ2Vk")
+    assert response.status_code == 403
+    assert await Message.objects.acount() == 0
+
+
+async def test_missing_message_sid_through_the_lean_route_is_a_400(camille_sync):
+    """A signed request without MessageSid is a 400 with its reason."""
+    params = twilio.whatsapp_text()
+    for key in ("MessageSid", "SmsMessageSid", "SmsSid"):
+        params.pop(key)
+    response = await post(params)
+    assert (response.status_code, response.text) == (400, "MessageSid is missing.")
+
+
+async def test_wrong_content_type_is_a_415(camille_sync):
+    """Twilio posts form-encoded; JSON to this route is refused with a 415."""
+    response = await post(twilio.whatsapp_text(), content_type="application/json")
+    assert response.status_code == 415
+
+
+async def test_oversized_body_is_a_413(camille_sync):
+    """A body far beyond anything Twilio sends is refused without being read whole."""
+    response = await post(twilio.whatsapp_text(body="x" * 300_000))
+    assert response.status_code == 413
+    assert await Message.objects.acount() == 0
+
+
+async def test_get_on_the_lean_route_is_a_405():
+    """Only POST is served."""
+    async with asgi_client() as client:
+        response = await client.get(MESSAGES)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+
+
+async def test_other_paths_fall_through_to_django(db):
+    """Everything else is Django's: /healthz answers through the same application."""
+    async with asgi_client() as client:
+        response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}

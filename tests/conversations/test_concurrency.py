@@ -1,0 +1,54 @@
+"""Races between webhook deliveries, with real concurrent transactions on PostgreSQL."""
+
+import threading
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from conversations.models import Message, Thread
+from crm.models import ContactPoint
+from tests import twilio
+
+MESSAGES = "/webhooks/twilio/messages/"
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def post_concurrently(payloads: list[dict]) -> list[int]:
+    barrier = threading.Barrier(len(payloads))
+    statuses = [None] * len(payloads)
+
+    def worker(index: int, params: dict) -> None:
+        try:
+            client = Client()
+            barrier.wait(timeout=10)
+            statuses[index] = twilio.post_signed(client, MESSAGES, params).status_code
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i, p)) for i, p in enumerate(payloads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return statuses
+
+
+def test_same_message_sid_at_the_same_instant_is_stored_once(camille):
+    """The same MessageSid posted by 8 workers at once is stored once; every delivery gets a 200."""
+    params = twilio.whatsapp_text(body="Envoyé une fois, reçu huit fois")
+    statuses = post_concurrently([params] * 8)
+    assert statuses == [200] * 8
+    assert Message.objects.filter(provider_message_id=params["MessageSid"]).count() == 1
+    assert Thread.objects.get().unread_count == 1
+
+
+def test_first_messages_from_an_unknown_number_race_to_one_prospect_and_one_thread(agency):
+    """Six different first messages from a new number at once make one prospect, one thread, six messages."""
+    payloads = [twilio.whatsapp_text(body=f"Message {i}", sender="+33699887766") for i in range(6)]
+    statuses = post_concurrently(payloads)
+    assert statuses == [200] * 6
+    assert ContactPoint.objects.filter(address="+33699887766").count() == 1
+    assert Thread.objects.count() == 1
+    assert Message.objects.count() == 6
+    assert Thread.objects.get().unread_count == 6
