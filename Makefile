@@ -37,6 +37,10 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
+# Benchmarks: the shipped server on PostgreSQL + Redis (see README for figures).
+bench-inbound: install
+	bench/serve.sh $(BIN)/python bench/inbound.py -n $(or $(N),20000) -c $(or $(C),32)
+
 # Re-resolve the pinned install set after editing requirements*.in.
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

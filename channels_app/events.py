@@ -6,8 +6,10 @@ of whoever may see the thread. A broken or absent Redis only loses the live push
 the event stays in the log and the inbox replays it after reconnecting.
 """
 
+import asyncio
 import json
 import logging
+from collections import defaultdict
 from functools import partial
 
 from asgiref.sync import async_to_sync
@@ -16,6 +18,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
 from channels_app.groups import advisor_group, pool_group, supervision_group
+from conversations.compiled import CompiledInsert
 from conversations.models import Event, Thread
 
 logger = logging.getLogger(__name__)
@@ -37,38 +40,95 @@ def thread_audience(thread: Thread) -> list[str]:
 
 
 def event_message(event: Event) -> dict:
-    """The JSON object a client receives, round-tripped through JSON as on the wire."""
-    body = {"id": event.pk, "type": event.type, "thread": event.thread_id, **event.payload}
-    return json.loads(json.dumps(body, cls=DjangoJSONEncoder))
+    """The JSON object a client receives: the id, the type, the thread and the payload."""
+    return {"id": event.pk, "type": event.type, "thread": event.thread_id, **event.payload}
+
+
+_insert_event = CompiledInsert(Event)
 
 
 def publish_event(*, type: str, thread: Thread, payload: dict, extra_groups: tuple[str, ...] = ()) -> Event:
     """Append an event for `thread` and push it to its audience after commit.
 
     `extra_groups` reaches people who just lost sight of the thread (a transfer
-    away from them), so their inbox can drop it.
+    away from them), so their inbox can drop it. The payload goes through JSON
+    here, as it will on the wire, so what is stored is exactly what is sent.
     """
     safe_payload = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
-    event = Event.objects.create(type=type, thread=thread, agency_id=thread.agency_id, payload=safe_payload)
+    event = Event(type=type, thread_id=thread.pk, agency_id=thread.agency_id, payload=safe_payload)
+    _insert_event(event)
     groups = list(dict.fromkeys([*thread_audience(thread), *extra_groups]))
     transaction.on_commit(partial(_push, groups, event_message(event)))
     return event
 
 
+async def _send_batch(layer, batch: list[tuple[list[str], dict]]) -> None:
+    """One group_send per group for a batch of events, in event order within each group."""
+    per_group: dict[str, list[dict]] = defaultdict(list)
+    for groups, message in batch:
+        for group in groups:
+            per_group[group].append(message)
+    results = await asyncio.gather(
+        *(layer.group_send(group, {"type": "inbox.events", "events": events}) for group, events in per_group.items()),
+        return_exceptions=True,
+    )
+    failures = [result for result in results if isinstance(result, BaseException)]
+    if failures:
+        logger.warning(
+            "Live push of events %s failed (%s); clients will catch up from the event log.",
+            ",".join(str(message.get("id")) for _, message in batch),
+            type(failures[0]).__name__,
+        )
+
+
+class _LoopPublisher:
+    """Collects the pushes handed over by request threads and sends them from the
+    server's event loop, coalesced: under load, one message per group per batch
+    instead of one per event, and no request ever waits for the channel layer."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.pending: list[tuple[list[str], dict]] = []
+        self.flush_scheduled = False
+
+    def submit(self, groups: list[str], message: dict) -> None:
+        self.loop.call_soon_threadsafe(self._add, groups, message)
+
+    def _add(self, groups: list[str], message: dict) -> None:
+        self.pending.append((groups, message))
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let the hand-overs already queued on the loop join this batch
+        batch, self.pending, self.flush_scheduled = self.pending, [], False
+        layer = get_channel_layer()
+        if layer is not None and batch:
+            await _send_batch(layer, batch)
+
+
+_publisher: _LoopPublisher | None = None
+
+
+def bind_server_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Called by the ASGI application: pushes from request threads go to this loop."""
+    global _publisher
+    if _publisher is None or _publisher.loop is not loop:
+        _publisher = _LoopPublisher(loop)
+
+
 def _push(groups: list[str], message: dict) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    envelope = {"type": "inbox.event", "event": message}
-    for group in groups:
+    publisher = _publisher
+    if publisher is not None and publisher.loop.is_running():
         try:
-            async_to_sync(layer.group_send)(group, envelope)
-        except Exception as exc:  # the log has the event; the inbox will replay it
-            logger.warning(
-                "Live push of event %s to %s failed (%s); clients will catch up from the event log.",
-                message.get("id"),
-                group,
-                type(exc).__name__,
-            )
-            # The layer is down: don't pay the same timeout once per group.
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not publisher.loop:
+            publisher.submit(groups, message)
             return
+    # Outside the server (task worker, management command, tests): send now.
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(_send_batch)(layer, [(groups, message)])

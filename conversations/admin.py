@@ -86,6 +86,8 @@ class MessageTemplateAdminForm(forms.ModelForm):
 
     def clean_variables(self):
         variables = self.cleaned_data["variables"]
+        if variables is None:
+            return {}
         well_formed = isinstance(variables, dict) and all(
             key.isdigit() and isinstance(value, str) for key, value in variables.items()
         )

@@ -6,12 +6,16 @@ the form, then makes one thread hop into the same `handle_*` functions the Djang
 views call, so checks and behaviour are identical. Everything else goes to Django.
 """
 
+import asyncio
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 from django.http import QueryDict
 
+from channels_app.events import bind_server_loop
 from conversations.webhooks import (
     MESSAGES_PATH,
     STATUS_PATH,
@@ -39,7 +43,10 @@ def _handle_in_thread(handler, path: str, query_string: str, body: bytes, header
         close_old_connections()
 
 
-_handle = sync_to_async(_handle_in_thread, thread_sensitive=False)
+# Own threads, more than asgiref's default of cpu+4: each mostly waits on the
+# database (commit fsync), so more of them overlap more transactions.
+_executor = ThreadPoolExecutor(max_workers=int(os.environ.get("WEBHOOK_THREADS", "16")), thread_name_prefix="webhook")
+_handle = sync_to_async(_handle_in_thread, thread_sensitive=False, executor=_executor)
 
 
 class TwilioWebhookRoute:
@@ -47,6 +54,7 @@ class TwilioWebhookRoute:
         self.fallback = fallback
 
     async def __call__(self, scope, receive, send):
+        bind_server_loop(asyncio.get_running_loop())
         handler = HANDLERS.get(scope.get("path", "")) if scope["type"] == "http" else None
         if handler is None:
             return await self.fallback(scope, receive, send)

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from channels_app.events import publish_event
 from channels_app.groups import advisor_group
-from conversations.models import Attachment, Event, Message, Thread
+from conversations.compiled import CompiledInsert, CompiledUpdate, PreparedQuery
+from conversations.models import Attachment, Channel, Event, Message, Thread
 from conversations.payloads import message_payload, thread_summary
 from conversations.providers.base import InboundMessage, StatusUpdate
 from conversations.routing import RoutingDecision, route_customer_thread, route_prospect_thread
@@ -73,35 +73,33 @@ def inbound_message_receive(*, inbound: InboundMessage) -> InboundResult:
     """Store a customer's message once, in their one thread, routed to who should answer.
 
     Idempotent on the provider's message id: a replay, or the same message arriving
-    twice at once, stores one message (the unique constraint decides the race).
+    twice at once, stores one message. The unique constraint decides the race
+    (INSERT … ON CONFLICT DO NOTHING); the loser returns the stored message.
     """
-    existing = _existing_message(inbound)
-    if existing is not None:
-        return InboundResult(existing, created=False)
     for attempt in (1, 2):
         try:
             with transaction.atomic():
-                return InboundResult(_store_inbound(inbound), created=True)
+                return _store_inbound(inbound)
         except IntegrityError:
-            existing = _existing_message(inbound)
-            if existing is not None:
-                return InboundResult(existing, created=False)
-            # Another request created the same contact point or thread first: once more.
+            # Another request created the same prospect contact or thread first: once more.
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
 
 
-def _existing_message(inbound: InboundMessage) -> Message | None:
-    return Message.objects.filter(provider=inbound.provider, provider_message_id=inbound.provider_message_id).first()
+_contact_with_advisor = PreparedQuery(
+    lambda kind, address: ContactPoint.objects.select_related("customer__dedicated_advisor__user").filter(
+        kind=kind, address=address
+    ),
+    sentinels=("\x00kind", "\x00address"),
+)
+_thread_of_customer = PreparedQuery(
+    lambda customer_id: Thread.objects.select_for_update().filter(customer_id=customer_id), sentinels=(-7_346_183_019,)
+)
 
 
 def _contact_for(inbound: InboundMessage) -> ContactPoint:
-    contact = (
-        ContactPoint.objects.select_related("customer__dedicated_advisor__user")
-        .filter(kind=inbound.channel, address=inbound.address)
-        .first()
-    )
+    contact = _contact_with_advisor.first(inbound.channel, inbound.address)
     if contact is None:
         # An unknown number: a prospect, until an advisor links it to a customer.
         contact = ContactPoint.objects.create(
@@ -117,12 +115,18 @@ def _contact_for(inbound: InboundMessage) -> ContactPoint:
 def _thread_for_update(contact: ContactPoint) -> Thread:
     customer = contact.customer
     lookup = {"customer": customer} if customer else {"prospect": contact}
-    thread = Thread.objects.select_for_update(of=("self",)).select_related("handler__user").filter(**lookup).first()
+    if customer:
+        thread = _thread_of_customer.first(customer.pk)
+    else:
+        thread = Thread.objects.select_for_update().filter(prospect=contact).first()
     if thread is None:
         agency = customer.agency if customer else default_agency()
         thread = Thread.objects.create(agency=agency, **lookup)
     if customer:
         thread.customer = customer
+        dedicated = customer.dedicated_advisor
+        if dedicated is not None and thread.handler_id == dedicated.pk:
+            thread.handler = dedicated  # already loaded with the contact: no query
     else:
         thread.prospect = contact
     return thread
@@ -139,7 +143,26 @@ def _consent_change(contact: ContactPoint, body: str) -> str:
     return requested if requested and requested != contact.consent else ""
 
 
-def _store_inbound(inbound: InboundMessage) -> Message:
+_insert_message = CompiledInsert(Message, ignore_conflicts=True)
+_THREAD_INBOUND_FIELDS = [
+    "handler",
+    "routing_reason",
+    "routed_at",
+    "last_inbound_channel",
+    "last_activity_at",
+    "last_message_preview",
+    "waiting_since",
+    "status",
+]
+_update_thread_on_inbound = {
+    channel: CompiledUpdate(
+        Thread, [*_THREAD_INBOUND_FIELDS, f"last_{channel}_inbound_at"], increment=("unread_count",)
+    )
+    for channel in Channel.values
+}
+
+
+def _store_inbound(inbound: InboundMessage) -> InboundResult:
     now = timezone.now()
     contact = _contact_for(inbound)
     thread = _thread_for_update(contact)
@@ -150,7 +173,7 @@ def _store_inbound(inbound: InboundMessage) -> Message:
             thread=thread, provider=inbound.provider, provider_message_id=inbound.replied_to_provider_id
         ).first()
 
-    message = Message.objects.create(
+    message = Message(
         thread=thread,
         direction=Message.Direction.INBOUND,
         channel=inbound.channel,
@@ -173,6 +196,9 @@ def _store_inbound(inbound: InboundMessage) -> Message:
         consent_change=_consent_change(contact, inbound.body),
         raw=inbound.raw,
     )
+    if not _insert_message(message):
+        existing = Message.objects.get(provider=inbound.provider, provider_message_id=inbound.provider_message_id)
+        return InboundResult(existing, created=False)
     attachments = []
     if inbound.media:
         attachments = Attachment.objects.bulk_create(
@@ -196,17 +222,19 @@ def _store_inbound(inbound: InboundMessage) -> Message:
     thread.last_message_preview = _preview(inbound)
     thread.waiting_since = thread.waiting_since or now
     thread.status = Thread.Status.OPEN
-    Thread.objects.filter(pk=thread.pk).update(
-        handler=thread.handler,
-        routing_reason=thread.routing_reason,
-        routed_at=thread.routed_at,
-        last_inbound_channel=inbound.channel,
-        last_activity_at=now,
-        last_message_preview=thread.last_message_preview,
-        waiting_since=thread.waiting_since,
-        status=thread.status,
-        unread_count=F("unread_count") + 1,
-        **{f"last_{inbound.channel}_inbound_at": now},
+    _update_thread_on_inbound[inbound.channel](
+        thread.pk,
+        {
+            "handler": thread.handler_id,
+            "routing_reason": thread.routing_reason,
+            "routed_at": thread.routed_at,
+            "last_inbound_channel": inbound.channel,
+            "last_activity_at": now,
+            "last_message_preview": thread.last_message_preview,
+            "waiting_since": thread.waiting_since,
+            "status": thread.status,
+            f"last_{inbound.channel}_inbound_at": now,
+        },
     )
     thread.unread_count += 1
 
@@ -237,7 +265,7 @@ def _store_inbound(inbound: InboundMessage) -> Message:
         thread=thread,
         payload={"message": message_payload(message, attachments), "thread_summary": thread_summary(thread)},
     )
-    return message
+    return InboundResult(message, created=True)
 
 
 def message_status_apply(*, update: StatusUpdate) -> Message | None:

@@ -34,7 +34,8 @@ def received(channel: str) -> list[dict]:
                 message = await asyncio.wait_for(layer.receive(channel), timeout=0.3)
             except TimeoutError:
                 return
-            events.append(message["event"])
+            assert message["type"] == "inbox.events"
+            events.extend(message["events"])
 
     async_to_sync(drain)()
     return events
@@ -132,5 +133,5 @@ def test_dead_redis_never_fails_the_webhook(
     assert response.status_code == 200
     assert Message.objects.filter(provider_message_id=params["MessageSid"]).exists()
     assert Event.objects.filter(type="message.created").count() == 1
-    assert "Live push of event" in caplog.text
+    assert "Live push of events" in caplog.text
     assert "Redis est en panne" not in caplog.text
