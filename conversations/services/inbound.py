@@ -1,5 +1,4 @@
-"""Writes to conversations: the only place that stores messages, moves threads and
-appends their events."""
+"""Receiving what a provider delivers: inbound messages and delivery statuses."""
 
 import logging
 from dataclasses import dataclass

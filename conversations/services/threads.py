@@ -1,0 +1,217 @@
+"""What advisors do to a thread: claim, transfer, close and reopen, read, annotate,
+and link an unknown number to the customer it turns out to be.
+
+Access (may this advisor see the thread?) is checked by the caller through the
+selectors; these services check the business rules and write.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from channels_app.events import publish_event
+from channels_app.groups import advisor_group
+from conversations.models import Event, Message, Note, Thread
+from conversations.payloads import thread_summary
+from crm.models import Advisor, ContactPoint, Customer
+
+NOTE_MAX_LENGTH = 5000
+
+
+def _locked(thread: Thread) -> Thread:
+    locked = (
+        Thread.objects.select_for_update(of=("self",))
+        .select_related("customer__dedicated_advisor__user", "prospect", "handler__user")
+        .get(pk=thread.pk)
+    )
+    return locked
+
+
+def _assign(thread: Thread, *, handler: Advisor | None, reason: str, by: Advisor | None) -> None:
+    previous = thread.handler_id
+    thread.handler = handler
+    thread.routing_reason = reason[:300]
+    thread.routed_at = timezone.now()
+    thread.save(update_fields=["handler", "routing_reason", "routed_at"])
+    publish_event(
+        type=Event.Type.THREAD_ASSIGNED,
+        thread=thread,
+        payload={
+            "thread_summary": thread_summary(thread),
+            "previous_handler": previous,
+            "handler": thread.handler_id,
+            "reason": thread.routing_reason,
+            "by": by.pk if by else None,
+        },
+        extra_groups=(advisor_group(previous),) if previous and previous != thread.handler_id else (),
+    )
+
+
+def thread_claim(*, thread: Thread, advisor: Advisor) -> Thread:
+    """Take a thread: from the agency pool, or back as the customer's dedicated advisor."""
+    with transaction.atomic():
+        thread = _locked(thread)
+        if thread.agency_id != advisor.agency_id:
+            raise ValidationError(_("This conversation belongs to another agency."), code="other_agency")
+        if not advisor.is_active:
+            raise ValidationError(_("An inactive advisor cannot take conversations."), code="advisor_inactive")
+        if thread.handler_id == advisor.pk:
+            return thread
+        dedicated = thread.customer.dedicated_advisor if thread.customer_id else None
+        if dedicated is not None and dedicated.pk == advisor.pk:
+            reason = _("dedicated advisor")
+        elif thread.handler_id is None:
+            reason = _("claimed from the pool by %(advisor)s") % {"advisor": advisor.user.get_username()}
+        else:
+            raise ValidationError(
+                _("%(handler)s is handling this conversation; ask them to transfer it.")
+                % {"handler": thread.handler.display_name},
+                code="already_handled",
+            )
+        _assign(thread, handler=advisor, reason=reason, by=advisor)
+    return thread
+
+
+def thread_transfer(*, thread: Thread, by: Advisor, to: Advisor, reason: str) -> Thread:
+    """Hand a thread to a colleague of the same agency, saying why."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(_("Say why you transfer this conversation."), code="reason_required")
+    with transaction.atomic():
+        thread = _locked(thread)
+        if to.agency_id != thread.agency_id:
+            raise ValidationError(
+                _("%(advisor)s works in another agency.") % {"advisor": to.display_name}, code="other_agency"
+            )
+        if not to.is_active or not to.user.is_active:
+            raise ValidationError(
+                _("%(advisor)s is not active and cannot take conversations.") % {"advisor": to.display_name},
+                code="advisor_inactive",
+            )
+        if thread.handler_id == to.pk:
+            return thread
+        _assign(
+            thread,
+            handler=to,
+            reason=_("transferred by %(by)s: %(reason)s") % {"by": by.user.get_username(), "reason": reason},
+            by=by,
+        )
+    return thread
+
+
+def thread_set_status(*, thread: Thread, by: Advisor, status: str) -> Thread:
+    """Close, reopen, or mark a thread as waiting on the customer."""
+    if status not in Thread.Status.values:
+        raise ValidationError(_("Unknown status “%(status)s”.") % {"status": status}, code="status_invalid")
+    with transaction.atomic():
+        thread = _locked(thread)
+        if thread.status == status:
+            return thread
+        thread.status = status
+        fields = ["status"]
+        if status == Thread.Status.CLOSED:
+            thread.waiting_since = None
+            fields.append("waiting_since")
+        thread.save(update_fields=fields)
+        publish_event(
+            type=Event.Type.THREAD_UPDATED,
+            thread=thread,
+            payload={"thread_summary": thread_summary(thread), "by": by.pk, "change": "status"},
+        )
+    return thread
+
+
+def thread_mark_read(*, thread: Thread, by: Advisor) -> Thread:
+    """The advisor has read the thread: its unread count drops to zero."""
+    with transaction.atomic():
+        thread = _locked(thread)
+        if thread.unread_count == 0:
+            return thread
+        thread.unread_count = 0
+        thread.save(update_fields=["unread_count"])
+        publish_event(
+            type=Event.Type.THREAD_UPDATED,
+            thread=thread,
+            payload={"thread_summary": thread_summary(thread), "by": by.pk, "change": "read"},
+        )
+    return thread
+
+
+def note_add(*, thread: Thread, author: Advisor, body: str) -> Note:
+    """An internal note: visible to colleagues who see the thread, never sent to the customer."""
+    body = (body or "").strip()
+    if not body:
+        raise ValidationError(_("A note cannot be empty."), code="note_empty")
+    if len(body) > NOTE_MAX_LENGTH:
+        raise ValidationError(
+            _("A note is limited to %(max)d characters.") % {"max": NOTE_MAX_LENGTH}, code="note_too_long"
+        )
+    with transaction.atomic():
+        thread = _locked(thread)
+        note = Note.objects.create(thread=thread, author=author, body=body)
+        Thread.objects.filter(pk=thread.pk).update(last_activity_at=note.created_at)
+        publish_event(
+            type=Event.Type.NOTE_CREATED,
+            thread=thread,
+            payload={
+                "note": {
+                    "id": note.pk,
+                    "body": note.body,
+                    "author": author.pk,
+                    "author_name": author.display_name,
+                    "created_at": note.created_at,
+                }
+            },
+        )
+    return note
+
+
+def prospect_link_to_customer(*, thread: Thread, customer: Customer, by: Advisor) -> Thread:
+    """An unknown number turns out to be a customer: the contact point becomes theirs and
+    the conversation joins theirs, history kept, routed to their dedicated advisor."""
+    with transaction.atomic():
+        thread = _locked(thread)
+        if thread.prospect_id is None:
+            raise ValidationError(_("This conversation already belongs to a customer."), code="not_a_prospect")
+        customer = Customer.objects.select_for_update().select_related("dedicated_advisor__user").get(pk=customer.pk)
+        prospect: ContactPoint = thread.prospect
+        ContactPoint.objects.filter(pk=prospect.pk).update(customer=customer)
+        target = Thread.objects.select_for_update().filter(customer=customer).first()
+        if target is None:
+            # The prospect's thread becomes the customer's thread.
+            Thread.objects.filter(pk=thread.pk).update(customer=customer, prospect=None, agency=customer.agency)
+            target = _locked(thread)
+        else:
+            # The customer already has a thread: the prospect's history moves into it.
+            Message.objects.filter(thread=thread).update(thread=target)
+            Note.objects.filter(thread=thread).update(thread=target)
+            Event.objects.filter(thread=thread).update(thread=target)
+            fields = {"unread_count": F("unread_count") + thread.unread_count}
+            for channel in ContactPoint.Kind.values:
+                name = f"last_{channel}_inbound_at"
+                theirs, ours = getattr(target, name), getattr(thread, name)
+                if ours and (theirs is None or ours > theirs):
+                    fields[name] = ours
+            if thread.last_activity_at > target.last_activity_at:
+                fields.update(
+                    last_activity_at=thread.last_activity_at,
+                    last_message_preview=thread.last_message_preview,
+                    last_inbound_channel=thread.last_inbound_channel,
+                )
+            if thread.waiting_since and (target.waiting_since is None or thread.waiting_since < target.waiting_since):
+                fields["waiting_since"] = thread.waiting_since
+            Thread.objects.filter(pk=target.pk).update(status=Thread.Status.OPEN, **fields)
+            Thread.objects.filter(pk=thread.pk).delete()
+            target = _locked(target)
+        dedicated = customer.dedicated_advisor
+        handler = dedicated if dedicated is not None and dedicated.is_present() else target.handler
+        _assign(
+            target,
+            handler=handler,
+            reason=_("linked to customer %(number)s by %(by)s")
+            % {"number": customer.customer_number, "by": by.user.get_username()},
+            by=by,
+        )
+    return target
