@@ -175,7 +175,11 @@ def prospect_link_to_customer(*, thread: Thread, customer: Customer, by: Advisor
         thread = _locked(thread)
         if thread.prospect_id is None:
             raise ValidationError(_("This conversation already belongs to a customer."), code="not_a_prospect")
-        customer = Customer.objects.select_for_update().select_related("dedicated_advisor__user").get(pk=customer.pk)
+        customer = (
+            Customer.objects.select_for_update(of=("self",))
+            .select_related("dedicated_advisor__user")
+            .get(pk=customer.pk)
+        )
         prospect: ContactPoint = thread.prospect
         ContactPoint.objects.filter(pk=prospect.pk).update(customer=customer)
         target = Thread.objects.select_for_update().filter(customer=customer).first()
