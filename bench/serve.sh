@@ -20,10 +20,15 @@ db_name="${DATABASE_URL##*/}"
 psql "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS ${db_name} WITH (FORCE)"
 psql "${DATABASE_URL%/*}/postgres" -qc "CREATE DATABASE ${db_name}"
 .venv/bin/python manage.py migrate --noinput -v0
-DEBUG=1 .venv/bin/python manage.py demo >/dev/null
+.venv/bin/python manage.py demo --allow-production >/dev/null
 
-.venv/bin/uvicorn config.asgi:application --host 127.0.0.1 --port "$BENCH_PORT" --workers "$WEB_CONCURRENCY" \
-  --lifespan off --no-access-log --log-level warning &
+if [ "${BENCH_SERVER:-uvicorn}" = daphne ]; then
+  # Daphne serves one process; shown for the server comparison in the README.
+  .venv/bin/daphne -b 127.0.0.1 -p "$BENCH_PORT" config.asgi:application -v 0 &
+else
+  .venv/bin/uvicorn config.asgi:application --host 127.0.0.1 --port "$BENCH_PORT" --workers "$WEB_CONCURRENCY" \
+    --lifespan off --no-access-log --log-level warning &
+fi
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:${BENCH_PORT}/healthz" >/dev/null && break; sleep 0.2; done

@@ -17,6 +17,12 @@ from crm.models import Advisor, AdvisorAssignment, Agency, ClosedDay, ContactPoi
 
 
 @pytest.fixture(autouse=True)
+def _development_run(settings):
+    # demo is a development tool; the test runner forces DEBUG off.
+    settings.DEBUG = True
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings, monkeypatch):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     monkeypatch.delenv("DEMO_PASSWORD", raising=False)
@@ -246,3 +252,14 @@ def test_demo_address_held_by_someone_else_stops_the_command_and_writes_nothing(
 
     assert not Agency.objects.exists()
     assert not Customer.objects.exists()
+
+
+@pytest.mark.django_db
+def test_demo_refuses_to_run_with_debug_off(settings):
+    """With DEBUG off, demo refuses unless --allow-production is given, and writes nothing."""
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG off"):
+        call_command("demo", stdout=io.StringIO())
+    assert Agency.objects.count() == 0
+    call_command("demo", "--allow-production", stdout=io.StringIO())
+    assert Agency.objects.count() == 2

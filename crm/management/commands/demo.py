@@ -1,5 +1,6 @@
 import os
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
@@ -17,7 +18,21 @@ class Command(BaseCommand):
         "the DEMO_PASSWORD environment variable (default “attitre-demo”)."
     )
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="Build the demo even with DEBUG off (it creates staff accounts with a known password).",
+        )
+
     def handle(self, *args, **options):
+        if not settings.DEBUG and not options["allow_production"]:
+            raise CommandError(
+                _(
+                    "Refusing to build demo data with DEBUG off: it creates staff accounts with a known "
+                    "password. Use --allow-production if this really is a demo deployment."
+                )
+            )
         password = os.environ.get("DEMO_PASSWORD") or DEFAULT_PASSWORD
         try:
             summary = demo_build(password=password)

@@ -1,0 +1,39 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start(env: dict) -> subprocess.CompletedProcess:
+    """Load the settings in a fresh interpreter, as a production start would."""
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL"}}
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); print('booted')"],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_refuses_the_insecure_default_secret_key():
+    """DEBUG off with the built-in SECRET_KEY refuses to boot and says what to set."""
+    result = start({"DEBUG": "0"})
+    assert result.returncode != 0
+    assert "Set the SECRET_KEY environment variable" in result.stderr
+
+
+def test_production_boots_with_a_secret_key():
+    """DEBUG off with a real SECRET_KEY boots."""
+    result = start({"DEBUG": "0", "SECRET_KEY": "a-real-secret-" + "x" * 40})
+    assert result.returncode == 0, result.stderr
+    assert "booted" in result.stdout
+
+
+def test_embedded_default_needs_nothing():
+    """With nothing set, the laptop defaults boot (SQLite, in-memory layer)."""
+    result = start({})
+    assert result.returncode == 0, result.stderr
