@@ -119,8 +119,8 @@ def _thread_for_update(contact: ContactPoint) -> Thread:
     else:
         thread = Thread.objects.select_for_update().filter(prospect=contact).first()
     if thread is None:
-        agency = customer.agency if customer else default_agency()
-        thread = Thread.objects.create(agency=agency, **lookup)
+        agency_id = customer.agency_id if customer else default_agency().pk
+        thread = Thread.objects.create(agency_id=agency_id, **lookup)
     if customer:
         thread.customer = customer
         dedicated = customer.dedicated_advisor
