@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "django_q",
     "crm",
@@ -66,6 +68,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -128,7 +131,10 @@ if REDIS_URL:
             "CONFIG": {
                 # Short timeouts: a dead Redis must never stall a webhook; the durable
                 # Event log is the source of truth and the inbox replays from it.
-                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 0.5, "socket_timeout": 1}],
+                # socket_timeout must exceed channels-redis's 5 s blocking receive, or every idle
+                # inbox consumer dies with "Timeout reading"; a dead Redis is still caught fast
+                # by the connect timeout.
+                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 0.5, "socket_timeout": 6}],
                 "capacity": 1000,
                 "expiry": 30,
             },
@@ -207,6 +213,18 @@ TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "https://api.twilio.
 # Hosts a MediaUrl may point at; anything else is refused (no SSRF via a forged URL).
 TWILIO_MEDIA_HOSTS = env_list("TWILIO_MEDIA_HOSTS", ["api.twilio.com", "media.twiliocdn.com"])
 TWILIO_MEDIA_MAX_BYTES = int(os.environ.get("TWILIO_MEDIA_MAX_BYTES", str(16 * 1024 * 1024)))
+# The Content API (templates): next to TWILIO_API_BASE_URL when that points at a
+# Twilio-compatible server (the simulator), Twilio's own host otherwise.
+TWILIO_CONTENT_BASE_URL = os.environ.get("TWILIO_CONTENT_BASE_URL", "").rstrip("/")
+# Outbound senders: a Messaging Service when set, else the WhatsApp and SMS numbers.
+TWILIO_MESSAGING_SERVICE_SID = os.environ.get("TWILIO_MESSAGING_SERVICE_SID", "")
+TWILIO_WHATSAPP_FROM = os.environ.get("TWILIO_WHATSAPP_FROM", "")
+TWILIO_SMS_FROM = os.environ.get("TWILIO_SMS_FROM", "")
+# The SDK has no timeout by default; a hung call would hold a worker forever.
+TWILIO_API_TIMEOUT = float(os.environ.get("TWILIO_API_TIMEOUT", "10"))
+# Sends per second per sender (0 = unlimited): Twilio's WhatsApp default, an SMS long code.
+ATTITRE_RATE_LIMIT_WHATSAPP = int(os.environ.get("ATTITRE_RATE_LIMIT_WHATSAPP", "80"))
+ATTITRE_RATE_LIMIT_SMS = int(os.environ.get("ATTITRE_RATE_LIMIT_SMS", "1"))
 # Unknown numbers land in this agency's pool (its code); the first agency if unset.
 ATTITRE_DEFAULT_AGENCY_CODE = os.environ.get("ATTITRE_DEFAULT_AGENCY_CODE", "")
 # Phone numbers written without a country prefix are read in this region.
@@ -222,10 +240,66 @@ LOGGING = {
     "loggers": {"django_q": {"level": os.environ.get("Q_LOG_LEVEL", "WARNING")}},
 }
 
+# --- Integrators' REST API (/api/v1/) -------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "crm.api_auth.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["crm.api_auth.ApiKeyRateThrottle", "crm.api_auth.ApiUserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": os.environ.get("API_KEY_RATE", "600/min"),
+        "api_user": os.environ.get("API_USER_RATE", "300/min"),
+    },
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "crm.api_base.api_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Attitré integrators' API",
+    "DESCRIPTION": (
+        "Customers, advisors, conversations, messages and the event feed of Attitré. "
+        "Authenticate with `Authorization: Bearer <API key>`; each key carries scopes and may be "
+        "limited to one agency. Errors are JSON objects `{code, detail, fields}`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ThreadStatusEnum": "conversations.models.Thread.Status",
+        "MessageStatusEnum": "conversations.models.Message.Status",
+        "ChannelEnum": "crm.models.ContactPoint.Kind",
+        "ConsentEnum": "crm.models.ContactPoint.Consent",
+        "AvailabilityEnum": "crm.models.Advisor.Availability",
+        "EventTypeEnum": "conversations.models.Event.Type",
+    },
+}
+# The event feed hands out only events at least this old, so that one committed a
+# moment late (ids are drawn at insert) is never skipped by a client's `since`.
+ATTITRE_EVENT_FEED_SETTLE_SECONDS = float(os.environ.get("ATTITRE_EVENT_FEED_SETTLE_SECONDS", "2"))
+
+# --- Event webhooks out -----------------------------------------------------------
+# Deliveries to loopback, private and link-local addresses are refused unless this is on.
+ATTITRE_WEBHOOKS_ALLOW_PRIVATE = env_bool("ATTITRE_WEBHOOKS_ALLOW_PRIVATE", False)
+ATTITRE_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("ATTITRE_WEBHOOK_TIMEOUT_SECONDS", "10"))
+# Retries back off exponentially from the first delay, for at most the retry window.
+ATTITRE_WEBHOOK_FIRST_RETRY_SECONDS = int(os.environ.get("ATTITRE_WEBHOOK_FIRST_RETRY_SECONDS", "30"))
+ATTITRE_WEBHOOK_RETRY_WINDOW_SECONDS = int(os.environ.get("ATTITRE_WEBHOOK_RETRY_WINDOW_SECONDS", str(24 * 3600)))
+# An endpoint failing this many times in a row, or for this long, is disabled.
+ATTITRE_WEBHOOK_DISABLE_AFTER_FAILURES = int(os.environ.get("ATTITRE_WEBHOOK_DISABLE_AFTER_FAILURES", "20"))
+ATTITRE_WEBHOOK_DISABLE_AFTER_SECONDS = int(os.environ.get("ATTITRE_WEBHOOK_DISABLE_AFTER_SECONDS", str(24 * 3600)))
+# The dispatcher rereads this much of the event log behind its cursor (late commits).
+ATTITRE_WEBHOOK_OVERLAP_SECONDS = float(os.environ.get("ATTITRE_WEBHOOK_OVERLAP_SECONDS", "5"))
+# django-q2 schedules run at most once a minute: the dispatch task polls the event log
+# every POLL seconds for LOOP seconds (below Q_CLUSTER's 60 s timeout).
+ATTITRE_WEBHOOK_DISPATCH_LOOP_SECONDS = float(os.environ.get("ATTITRE_WEBHOOK_DISPATCH_LOOP_SECONDS", "50"))
+ATTITRE_WEBHOOK_DISPATCH_POLL_SECONDS = float(os.environ.get("ATTITRE_WEBHOOK_DISPATCH_POLL_SECONDS", "2"))
 
 # Twilio's newer shared-key webhook signing (X-Twilio-Webhooks-Signature-Settings); optional.
 TWILIO_WEBHOOK_SHARED_KEY = os.environ.get("TWILIO_WEBHOOK_SHARED_KEY", "")

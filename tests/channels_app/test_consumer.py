@@ -1,0 +1,400 @@
+"""The live inbox websocket, end to end: the ASGI application with its origin check and
+session login, real events from the inbound service, the real channel layer."""
+
+import asyncio
+import threading
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db import connection, connections, transaction
+from django.http import QueryDict
+from django.test import Client
+
+from channels_app import consumers
+from channels_app.groups import advisor_group
+from channels_app.presence import advisors_online, presence_key
+from config.asgi import application
+from conversations.models import Event
+from conversations.providers.twilio import parse_inbound
+from conversations.services import inbound_message_receive
+from crm.models import Advisor
+from tests import twilio
+from tests.factories import ContactPointFactory, CustomerFactory, add_deputy
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = (b"origin", b"http://127.0.0.1:8000")
+HOST = (b"host", b"127.0.0.1:8000")
+CAMILLE = "+33612345678"
+DORA = "+33698765432"
+QUIET = 0.5
+
+
+@pytest.fixture(autouse=True)
+async def _fresh_layer_and_connections():
+    await get_channel_layer().flush()
+    yield
+    await get_channel_layer().flush()
+    # The consumers' ORM calls ran in asgiref's thread; their connections must not outlive the test.
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def dora(alice):
+    customer = CustomerFactory(first_name="Dora", last_name="Petit", dedicated_advisor=alice, agency=alice.agency)
+    ContactPointFactory(customer=customer, kind="whatsapp", address=DORA)
+    return customer
+
+
+def _session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+@pytest.fixture
+async def open_inbox():
+    """Opens a signed-in inbox tab; closes what is left open and forgets presence at the end."""
+    opened: list[tuple[WebsocketCommunicator, int]] = []
+
+    async def open_(advisor: Advisor, *, since: int | None = None) -> WebsocketCommunicator:
+        cookie = await database_sync_to_async(_session_cookie)(advisor.user)
+        headers = [ORIGIN, HOST, (b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode())]
+        path = "/ws/inbox/" + (f"?since={since}" if since is not None else "")
+        communicator = WebsocketCommunicator(application, path, headers=headers)
+        connected, _ = await communicator.connect()
+        assert connected
+        opened.append((communicator, advisor.pk))
+        return communicator
+
+    yield open_
+    for communicator, _advisor_id in opened:
+        if not communicator.future.done():
+            await communicator.disconnect()
+    await sync_to_async(cache.delete_many)([presence_key(advisor_id) for _, advisor_id in opened])
+
+
+async def frames(communicator: WebsocketCommunicator, quiet: float = QUIET, at_most: float = 3.0) -> list[dict]:
+    """Every frame that arrives until `quiet` seconds pass without one, or `at_most` seconds in all."""
+    received = []
+    deadline = asyncio.get_running_loop().time() + at_most
+    while asyncio.get_running_loop().time() < deadline and not await communicator.receive_nothing(timeout=quiet):
+        received.append(await communicator.receive_json_from())
+    return received
+
+
+def events_of(received: list[dict]) -> list[dict]:
+    """The Event-log frames, without presence and heartbeats."""
+    return [frame for frame in received if frame["type"] not in ("presence", "heartbeat")]
+
+
+def _receive(body: str, sender: str):
+    params = QueryDict(urlencode(twilio.whatsapp_text(body=body, sender=sender)))
+    return inbound_message_receive(inbound=parse_inbound(params))
+
+
+async def customer_writes(body: str, sender: str = CAMILLE):
+    """A WhatsApp message through the real inbound service; its events are pushed after commit."""
+    return await database_sync_to_async(_receive)(body, sender)
+
+
+async def set_availability(advisor: Advisor, availability: str) -> None:
+    advisor.availability = availability
+    await database_sync_to_async(advisor.save)(update_fields=["availability"])
+
+
+def created(received: list[dict]) -> list[dict]:
+    return [frame for frame in received if frame["type"] == "message.created"]
+
+
+async def test_anonymous_is_refused_with_4401():
+    """Without a session the socket is accepted then closed with 4401, so the page can send the user
+    to the login page instead of retrying."""
+    communicator = WebsocketCommunicator(application, "/ws/inbox/", headers=[ORIGIN, HOST])
+    connected, _ = await communicator.connect()
+    assert connected
+    closing = await communicator.receive_output()
+    assert closing["type"] == "websocket.close"
+    assert closing["code"] == 4401
+    assert closing["reason"]
+    await communicator.wait()
+
+
+async def test_user_without_an_active_advisor_is_refused_with_4401(alice):
+    """A signed-in user who is not an active advisor gets 4401 too."""
+    user = await database_sync_to_async(get_user_model().objects.create_user)("visitor", password="x-y-z-12345")
+    cookie = await database_sync_to_async(_session_cookie)(user)
+    headers = [ORIGIN, HOST, (b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode())]
+    communicator = WebsocketCommunicator(application, "/ws/inbox/", headers=headers)
+    assert (await communicator.connect())[0]
+    assert (await communicator.receive_output())["code"] == 4401
+    await communicator.wait()
+
+
+async def test_wrong_origin_is_refused_at_the_handshake(alice):
+    """A page of another site cannot open the inbox with the advisor's cookie: handshake refused."""
+    cookie = await database_sync_to_async(_session_cookie)(alice.user)
+    headers = [
+        (b"origin", b"https://evil.example.com"),
+        HOST,
+        (b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()),
+    ]
+    communicator = WebsocketCommunicator(application, "/ws/inbox/", headers=headers)
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+async def test_dedicated_advisor_receives_the_message_live(open_inbox, alice, camille):
+    """Camille writes: alice's open inbox receives message.created with the body, once."""
+    inbox = await open_inbox(alice)
+    await frames(inbox)
+    result = await customer_writes("Bonjour Alice, ma carte est bloquée")
+    received = events_of(await frames(inbox))
+    assert [frame["type"] for frame in received] == ["thread.assigned", "message.created"]
+    message = created(received)[0]
+    assert message["message"]["body"] == "Bonjour Alice, ma carte est bloquée"
+    assert message["message"]["id"] == result.message.pk
+    assert message["thread"] == result.message.thread_id
+    assert [frame["id"] for frame in received] == sorted(frame["id"] for frame in received)
+
+
+async def test_colleague_who_is_not_deputy_receives_nothing(open_inbox, alice, bob, camille):
+    """Bob, same agency but not alice's deputy, hears nothing of Camille's thread that alice handles."""
+    inbox = await open_inbox(bob)
+    await frames(inbox)
+    await customer_writes("Pour Alice seulement")
+    assert events_of(await frames(inbox)) == []
+
+
+async def test_supervisor_receives_the_message(open_inbox, alice, sam, camille):
+    """Sam, supervisor of the agency, receives every message of the agency."""
+    inbox = await open_inbox(sam)
+    await frames(inbox)
+    await customer_writes("Bonjour")
+    assert [frame["message"]["body"] for frame in created(await frames(inbox))] == ["Bonjour"]
+
+
+async def test_covering_deputy_receives_an_absent_advisors_message(open_inbox, alice, bob, camille):
+    """Alice away, bob her deputy: bob's inbox receives the message, once."""
+    await database_sync_to_async(add_deputy)(alice, bob)
+    await set_availability(alice, "away")
+    inbox = await open_inbox(bob)
+    await frames(inbox)
+    await customer_writes("Alice est absente ?")
+    assert [frame["message"]["body"] for frame in created(await frames(inbox))] == ["Alice est absente ?"]
+
+
+async def test_pool_thread_reaches_every_advisor_of_the_agency(open_inbox, alice, bob, sam, camille):
+    """Alice away without a deputy: the thread goes to the pool and reaches every advisor of the
+    agency, each exactly once though some hear it through two groups."""
+    await set_availability(alice, "away")
+    inboxes = [await open_inbox(advisor) for advisor in (alice, bob, sam)]
+    for inbox in inboxes:
+        await frames(inbox)
+    await customer_writes("Quelqu'un ?")
+    for inbox in inboxes:
+        assert [frame["message"]["body"] for frame in created(await frames(inbox))] == ["Quelqu'un ?"]
+
+
+async def test_catch_up_replays_exactly_the_missed_events(open_inbox, alice, camille):
+    """Reconnecting with ?since=<last id seen> brings the 3 messages missed meanwhile, in order,
+    each once; anything else replayed is an event the tab already had (the overlap)."""
+    inbox = await open_inbox(alice)
+    await frames(inbox)
+    await customer_writes("Avant la coupure")
+    seen = events_of(await frames(inbox))
+    since = max(frame["id"] for frame in seen)
+    await inbox.disconnect()
+
+    for body in ("Un", "Deux", "Trois"):
+        await customer_writes(body)
+
+    inbox = await open_inbox(alice, since=since)
+    replayed = events_of(await frames(inbox))
+    ids = [frame["id"] for frame in replayed]
+    assert ids == sorted(set(ids)), "in id order, no duplicates"
+    seen_ids = {frame["id"] for frame in seen}
+    new = [frame for frame in replayed if frame["id"] not in seen_ids]
+    assert [frame["type"] for frame in new] == ["message.created"] * 3
+    assert [frame["message"]["body"] for frame in new] == ["Un", "Deux", "Trois"]
+    assert all(frame["id"] > since for frame in new)
+
+
+async def test_catch_up_replays_a_late_commit_with_a_smaller_id(open_inbox, alice, camille):
+    """An event whose id is below the cursor but which committed after the tab saw the cursor
+    (created within the overlap) is replayed; one older than the overlap is not."""
+    agency_id = alice.agency_id
+
+    @database_sync_to_async
+    def reserve_id() -> int:
+        # An id drawn now and committed later: a placeholder, removed to leave the hole.
+        event = Event.objects.create(type=Event.Type.THREAD_UPDATED, agency_id=agency_id)
+        pk = event.pk
+        event.delete()
+        return pk
+
+    late_id, too_old_id = await reserve_id(), await reserve_id()
+    inbox = await open_inbox(alice)
+    await frames(inbox)
+    result = await customer_writes("Bonjour")
+    thread_id = result.message.thread_id
+    since = max(frame["id"] for frame in events_of(await frames(inbox)))
+    await inbox.disconnect()
+
+    @database_sync_to_async
+    def commit_late_events() -> None:
+        cursor_created_at = Event.objects.get(pk=since).created_at
+        for pk, behind in ((late_id, 5), (too_old_id, consumers.INBOX_REPLAY_OVERLAP_SECONDS + 30)):
+            Event.objects.create(
+                pk=pk,
+                type=Event.Type.MESSAGE_CREATED,
+                thread_id=thread_id,
+                agency_id=agency_id,
+                payload={"message": {"body": f"{behind} s behind"}},
+                created_at=cursor_created_at - timedelta(seconds=behind),
+            )
+
+    await commit_late_events()
+    inbox = await open_inbox(alice, since=since)
+    replayed_ids = [frame["id"] for frame in events_of(await frames(inbox))]
+    assert late_id < since
+    assert late_id in replayed_ids
+    assert too_old_id not in replayed_ids
+
+
+@pytest.mark.postgres
+async def test_catch_up_replays_a_transaction_that_committed_out_of_order(open_inbox, alice, camille, dora):
+    """Two real transactions: Camille's draws the smaller ids but commits after Dora's, whose events
+    the tab saw live before going away. Reconnecting with the larger cursor replays Camille's."""
+    inserted, release = threading.Event(), threading.Event()
+
+    def slow_transaction() -> None:
+        try:
+            with transaction.atomic():
+                _receive("Validé en retard", CAMILLE)
+                inserted.set()
+                release.wait(timeout=10)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=slow_transaction)
+    worker.start()
+    try:
+        assert await asyncio.to_thread(inserted.wait, 10)
+        inbox = await open_inbox(alice)
+        await frames(inbox)
+        await customer_writes("Validé tout de suite", DORA)
+        live = events_of(await frames(inbox))
+        assert [frame["message"]["body"] for frame in created(live)] == ["Validé tout de suite"]
+        since = max(frame["id"] for frame in live)
+        await inbox.disconnect()
+    finally:
+        release.set()
+        await asyncio.to_thread(worker.join, 10)
+
+    late = await database_sync_to_async(
+        lambda: list(Event.objects.filter(thread__customer=camille).values_list("pk", flat=True))
+    )()
+    assert late and max(late) < since, "Camille's events drew smaller ids"
+    inbox = await open_inbox(alice, since=since)
+    replayed = events_of(await frames(inbox))
+    assert set(late) <= {frame["id"] for frame in replayed}
+    assert "Validé en retard" in [frame["message"]["body"] for frame in created(replayed)]
+
+
+async def test_too_many_missed_events_ask_the_page_to_reload(open_inbox, alice, camille, monkeypatch):
+    """More missed events than the replay bound: one resync frame instead of the events."""
+    monkeypatch.setattr(consumers, "REPLAY_MAX_EVENTS", 2)
+    await customer_writes("Un")
+    await customer_writes("Deux")
+    inbox = await open_inbox(alice, since=0)
+    received = events_of(await frames(inbox))
+    assert [frame["type"] for frame in received] == ["resync"]
+    assert received[0]["message"]
+
+
+async def test_heartbeat_keeps_an_idle_connection_alive(open_inbox, alice, monkeypatch):
+    """An idle tab receives a heartbeat frame with the server time at every interval."""
+    monkeypatch.setattr(consumers, "HEARTBEAT_SECONDS", 0.1)
+    inbox = await open_inbox(alice)
+    heartbeats = [frame for frame in await frames(inbox, at_most=0.5) if frame["type"] == "heartbeat"]
+    await inbox.disconnect()
+    assert len(heartbeats) >= 2
+    assert datetime.fromisoformat(heartbeats[0]["at"]).tzinfo is not None
+
+
+async def test_deputy_tab_follows_a_colleague_going_away_and_coming_back(open_inbox, alice, bob, monkeypatch):
+    """Bob's open tab joins alice's group at the next heartbeat after she goes away, and leaves it
+    when she is back: no reload needed, and no access kept."""
+    monkeypatch.setattr(consumers, "HEARTBEAT_SECONDS", 0.1)
+    await database_sync_to_async(add_deputy)(alice, bob)
+    inbox = await open_inbox(bob)
+    await frames(inbox, at_most=0.3)
+    probe = {"type": "inbox.events", "events": [{"id": 10**9, "type": "thread.updated", "thread": 1}]}
+
+    await set_availability(alice, "away")
+    await asyncio.sleep(0.4)
+    await get_channel_layer().group_send(advisor_group(alice.pk), probe)
+    assert [frame["id"] for frame in events_of(await frames(inbox, at_most=0.5))] == [10**9]
+
+    await set_availability(alice, "available")
+    await asyncio.sleep(0.4)
+    probe["events"][0]["id"] += 1
+    await get_channel_layer().group_send(advisor_group(alice.pk), probe)
+    assert events_of(await frames(inbox, at_most=0.5)) == []
+
+
+async def test_deactivated_advisor_is_disconnected_at_the_next_heartbeat(open_inbox, alice, monkeypatch):
+    """An advisor deactivated while connected is closed with 4401 at the next heartbeat."""
+    monkeypatch.setattr(consumers, "HEARTBEAT_SECONDS", 0.1)
+    inbox = await open_inbox(alice)
+    await frames(inbox, at_most=0.3)
+    alice.is_active = False
+    await database_sync_to_async(alice.save)(update_fields=["is_active"])
+    while (output := await inbox.receive_output(timeout=1))["type"] == "websocket.send":
+        pass
+    assert output == {"type": "websocket.close", "code": 4401}
+
+
+async def test_presence_reaches_the_supervisor_on_first_tab_and_last_tab_only(open_inbox, alice, bob, sam):
+    """Alice's first tab makes her online and her last tab closing makes her offline, pushed to
+    the supervisor; a second tab opening or closing changes nothing; bob hears none of it."""
+    supervisor = await open_inbox(sam)
+    colleague = await open_inbox(bob)
+    await frames(supervisor)
+    await frames(colleague)
+
+    def presence(received):
+        return [(frame["advisor"], frame["online"]) for frame in received if frame["type"] == "presence"]
+
+    first = await open_inbox(alice)
+    assert presence(await frames(supervisor)) == [(alice.pk, True)]
+    second = await open_inbox(alice)
+    assert presence(await frames(supervisor)) == []
+    assert await sync_to_async(advisors_online)(advisor_ids=[alice.pk, bob.pk]) == {alice.pk, bob.pk}
+
+    await first.disconnect()
+    assert presence(await frames(supervisor)) == []
+    await second.disconnect()
+    assert presence(await frames(supervisor)) == [(alice.pk, False)]
+    assert await sync_to_async(advisors_online)(advisor_ids=[alice.pk, bob.pk]) == {bob.pk}
+    assert presence(await frames(colleague)) == []
+
+
+async def test_client_frames_are_ignored_except_ping(open_inbox, alice):
+    """The socket is push-only: ping is answered pong; anything else, even invalid JSON, is ignored."""
+    inbox = await open_inbox(alice)
+    await frames(inbox)
+    await inbox.send_to(text_data="not json")
+    await inbox.send_json_to({"type": "message.send", "body": "Hello"})
+    assert await frames(inbox) == []
+    await inbox.send_json_to({"type": "ping"})
+    assert await inbox.receive_json_from() == {"type": "pong"}

@@ -1,0 +1,250 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from channels_app.groups import advisor_group, pool_group, supervision_group
+from conversations.models import Event, Thread
+from conversations.selectors import (
+    InboxTab,
+    advisor_covered_ids,
+    events_visible_after,
+    inbox_groups_for,
+    thread_list_for_advisor,
+    thread_visibility_q,
+)
+from tests.factories import (
+    AgencyFactory,
+    ContactPointFactory,
+    CustomerFactory,
+    SupervisorFactory,
+    add_deputy,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def customer_thread(customer, *, handler=None, status=Thread.Status.OPEN, **fields) -> Thread:
+    return Thread.objects.create(customer=customer, agency=customer.agency, handler=handler, status=status, **fields)
+
+
+def prospect_thread(agency, *, handler=None, address="+33699000000") -> Thread:
+    prospect = ContactPointFactory(customer=None, address=address, display_name="Inconnu")
+    return Thread.objects.create(prospect=prospect, agency=agency, handler=handler)
+
+
+def visible(advisor) -> set[int]:
+    return set(Thread.objects.filter(thread_visibility_q(advisor=advisor)).values_list("pk", flat=True))
+
+
+@pytest.fixture
+def dora(bob):
+    return CustomerFactory(first_name="Dora", last_name="Petit", dedicated_advisor=bob, agency=bob.agency)
+
+
+@pytest.fixture
+def threads(alice, bob, camille, dora, agency):
+    """Camille's (alice's customer, alice handles), Dora's (bob's customer, bob handles),
+    one unknown number in the pool, and a pool thread of another agency."""
+    elsewhere = AgencyFactory(name="Agence Paris Opéra", code="paris-opera")
+    return {
+        "camille": customer_thread(camille, handler=alice),
+        "dora": customer_thread(dora, handler=bob),
+        "pool": prospect_thread(agency),
+        "elsewhere": prospect_thread(elsewhere, address="+33699111111"),
+    }
+
+
+def test_advisor_sees_own_threads_and_the_agency_pool(alice, threads):
+    """An advisor sees the threads they handle or whose customer is theirs, and their agency's pool."""
+    assert visible(alice) == {threads["camille"].pk, threads["pool"].pk}
+
+
+def test_handler_sees_a_colleagues_customer_thread_they_handle(alice, bob, threads):
+    """Handling a colleague's customer's thread (claimed, transferred) makes it visible."""
+    Thread.objects.filter(pk=threads["dora"].pk).update(handler=alice)
+    assert threads["dora"].pk in visible(alice)
+    assert threads["dora"].pk in visible(bob), "bob still sees his own customer's thread"
+
+
+def test_dedicated_advisor_sees_their_customer_thread_handled_by_someone_else(alice, bob, threads):
+    """The dedicated advisor keeps sight of their customer's thread while a colleague handles it."""
+    Thread.objects.filter(pk=threads["camille"].pk).update(handler=bob)
+    assert threads["camille"].pk in visible(alice)
+
+
+def test_deputy_sees_a_colleagues_threads_only_while_the_colleague_is_absent(alice, bob, threads):
+    """A deputy sees the threads of the advisor they cover only while that advisor is away."""
+    add_deputy(bob, alice)
+    assert threads["dora"].pk not in visible(alice)
+    assert advisor_covered_ids(advisor=alice) == []
+
+    bob.availability = "away"
+    bob.save()
+    assert threads["dora"].pk in visible(alice)
+    assert advisor_covered_ids(advisor=alice) == [bob.pk]
+
+    bob.availability = "available"
+    bob.out_of_office_from = timezone.now() - timedelta(days=1)
+    bob.out_of_office_until = timezone.now() + timedelta(days=1)
+    bob.save()
+    assert threads["dora"].pk in visible(alice), "out of office counts as absent"
+
+
+def test_non_deputy_colleague_does_not_see_an_absent_advisors_threads(alice, bob, threads):
+    """Being in the same agency is not enough: only named deputies cover an absent advisor."""
+    bob.availability = "away"
+    bob.save()
+    assert threads["dora"].pk not in visible(alice)
+
+
+def test_supervisor_sees_every_thread_of_their_agency(sam, threads):
+    """A supervisor sees every thread of their agency, and none of another agency."""
+    assert visible(sam) == {threads["camille"].pk, threads["dora"].pk, threads["pool"].pk}
+
+
+def test_another_agencys_supervisor_sees_nothing(threads):
+    """A supervisor of another agency sees none of this agency's threads."""
+    zoe = SupervisorFactory(user__username="zoe", agency=AgencyFactory(name="Agence Nantes", code="nantes"))
+    assert visible(zoe) == set()
+
+
+def test_inactive_advisor_sees_nothing(alice, threads):
+    """A deactivated advisor sees no thread at all."""
+    alice.is_active = False
+    alice.save()
+    assert visible(alice) == set()
+
+
+def test_inbox_groups_of_an_advisor_a_covering_deputy_and_a_supervisor(alice, bob, sam):
+    """Own group and pool; a covering deputy adds the absent colleague's group; only a supervisor
+    joins the supervision group."""
+    assert inbox_groups_for(advisor=alice) == [advisor_group(alice.pk), pool_group(alice.agency_id)]
+    add_deputy(bob, alice)
+    bob.availability = "away"
+    bob.save()
+    assert inbox_groups_for(advisor=alice) == [
+        advisor_group(alice.pk),
+        advisor_group(bob.pk),
+        pool_group(alice.agency_id),
+    ]
+    assert supervision_group(sam.agency_id) in inbox_groups_for(advisor=sam)
+    assert supervision_group(bob.agency_id) not in inbox_groups_for(advisor=bob)
+
+
+def test_tabs_split_the_inbox(alice, bob, camille, dora, agency):
+    """mine: own open threads; pool: the agency's unhandled ones; covering: absent colleagues'; closed."""
+    add_deputy(bob, alice)
+    bob.availability = "away"
+    bob.save()
+    mine = customer_thread(camille, handler=alice)
+    covering = customer_thread(dora, handler=bob)
+    pool = prospect_thread(agency)
+    closed = prospect_thread(agency, handler=alice, address="+33699222222")
+    Thread.objects.filter(pk=closed.pk).update(status=Thread.Status.CLOSED)
+
+    def tab(name):
+        return [thread.pk for thread in thread_list_for_advisor(advisor=alice, tab=name)]
+
+    assert tab(InboxTab.MINE) == [mine.pk]
+    assert tab(InboxTab.POOL) == [pool.pk]
+    assert tab(InboxTab.COVERING) == [covering.pk]
+    assert tab(InboxTab.CLOSED) == [closed.pk]
+    with pytest.raises(ValueError, match="Unknown inbox tab"):
+        thread_list_for_advisor(advisor=alice, tab="everything")
+
+
+def test_list_is_ordered_by_last_activity_and_searchable(alice, agency):
+    """Most recent activity first; every search word must match a name, a number or an address."""
+    now = timezone.now()
+    older = customer_thread(
+        CustomerFactory(first_name="Camille", last_name="Martin", dedicated_advisor=alice),
+        last_activity_at=now - timedelta(hours=2),
+    )
+    newer = customer_thread(
+        CustomerFactory(first_name="Camille", last_name="Roux", dedicated_advisor=alice),
+        last_activity_at=now - timedelta(hours=1),
+    )
+    ContactPointFactory(customer=newer.customer, address="+33611223344")
+
+    def search(text):
+        return [thread.pk for thread in thread_list_for_advisor(advisor=alice, search=text)]
+
+    assert search("") == [newer.pk, older.pk]
+    assert search("camille") == [newer.pk, older.pk]
+    assert search("camille martin") == [older.pk]
+    assert search("11223344") == [newer.pk]
+    assert search("nobody") == []
+
+
+@pytest.mark.parametrize("count", [5, 50])
+def test_thread_list_query_count_does_not_grow_with_threads(alice, bob, agency, count, django_assert_num_queries):
+    """Listing an inbox takes 2 queries (covered colleagues, threads with customer, prospect and
+    handler), for 5 threads as for 50."""
+    for index in range(count):
+        customer = CustomerFactory(dedicated_advisor=alice)
+        customer_thread(customer, handler=bob if index % 2 else alice)
+    with django_assert_num_queries(2):
+        rows = [
+            (thread.customer.full_name, thread.handler.user.get_username(), thread.prospect)
+            for thread in thread_list_for_advisor(advisor=alice, tab=InboxTab.MINE)
+        ]
+    assert len(rows) == count
+
+
+def _event(thread, *, created_at, **fields) -> Event:
+    return Event.objects.create(
+        type=Event.Type.MESSAGE_CREATED, thread=thread, agency=thread.agency, created_at=created_at, **fields
+    )
+
+
+def test_events_after_include_a_short_overlap_behind_the_cursor(alice, camille):
+    """Every visible event above `since`, plus those created within the overlap before event `since`,
+    in id order; older ones are left out."""
+    thread = customer_thread(camille, handler=alice)
+    now = timezone.now()
+    long_before = _event(thread, created_at=now - timedelta(seconds=120))
+    just_before = _event(thread, created_at=now - timedelta(seconds=10))
+    cursor = _event(thread, created_at=now)
+    after = _event(thread, created_at=now + timedelta(seconds=1))
+
+    events = events_visible_after(advisor=alice, since=cursor.pk, overlap_seconds=30)
+    assert [event.pk for event in events] == [just_before.pk, cursor.pk, after.pk]
+    assert long_before.pk not in [event.pk for event in events]
+
+
+def test_events_after_only_for_threads_visible_now(alice, bob, camille, dora):
+    """Another advisor's thread and thread-less events are not replayed."""
+    mine = customer_thread(camille, handler=alice)
+    theirs = customer_thread(dora, handler=bob)
+    now = timezone.now()
+    cursor = _event(mine, created_at=now)
+    own = _event(mine, created_at=now)
+    _event(theirs, created_at=now)
+    Event.objects.create(type=Event.Type.CUSTOMER_REASSIGNED, thread=None, agency=mine.agency, created_at=now)
+
+    events = events_visible_after(advisor=alice, since=cursor.pk, overlap_seconds=0)
+    assert [event.pk for event in events] == [cursor.pk, own.pk]
+
+
+def test_events_after_replay_a_transfer_away(alice, bob, camille):
+    """A thread transferred away from the advisor replays its transfer, so the inbox can drop it."""
+    thread = customer_thread(CustomerFactory(dedicated_advisor=bob), handler=bob)
+    cursor = _event(customer_thread(camille, handler=alice), created_at=timezone.now())
+    transfer = Event.objects.create(
+        type=Event.Type.THREAD_ASSIGNED,
+        thread=thread,
+        agency=thread.agency,
+        payload={"previous_handler": alice.pk, "handler": bob.pk},
+    )
+    assert transfer in events_visible_after(advisor=alice, since=cursor.pk, overlap_seconds=0)
+
+
+def test_events_after_an_unknown_cursor_overlap_behind_now(alice, camille):
+    """An unknown `since` (purged, or from another database) replays the overlap behind now."""
+    thread = customer_thread(camille, handler=alice)
+    old = _event(thread, created_at=timezone.now() - timedelta(minutes=5))
+    recent = _event(thread, created_at=timezone.now() - timedelta(seconds=5))
+    events = events_visible_after(advisor=alice, since=recent.pk + 1000, overlap_seconds=30)
+    assert [event.pk for event in events] == [recent.pk]
+    assert old not in events
