@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from channels_app.events import publish_event
-from channels_app.groups import advisor_group
+from channels_app.groups import left_behind
 from conversations.compiled import CompiledInsert, CompiledUpdate, PreparedQuery
 from conversations.models import Attachment, Channel, Event, Message, Thread
 from conversations.payloads import message_payload, thread_summary
@@ -111,14 +111,15 @@ def _contact_for(inbound: InboundMessage) -> ContactPoint:
     return contact
 
 
-def _thread_for_update(contact: ContactPoint) -> Thread:
+def _thread_for_update(contact: ContactPoint) -> tuple[Thread, bool]:
     customer = contact.customer
     lookup = {"customer": customer} if customer else {"prospect": contact}
     if customer:
         thread = _thread_of_customer.first(customer.pk)
     else:
         thread = Thread.objects.select_for_update().filter(prospect=contact).first()
-    if thread is None:
+    created = thread is None
+    if created:
         agency_id = customer.agency_id if customer else default_agency().pk
         thread = Thread.objects.create(agency_id=agency_id, **lookup)
     if customer:
@@ -128,7 +129,7 @@ def _thread_for_update(contact: ContactPoint) -> Thread:
             thread.handler = dedicated  # already loaded with the contact: no query
     else:
         thread.prospect = contact
-    return thread
+    return thread, created
 
 
 def _route(thread: Thread, contact: ContactPoint, at) -> RoutingDecision:
@@ -164,7 +165,7 @@ _update_thread_on_inbound = {
 def _store_inbound(inbound: InboundMessage) -> InboundResult:
     now = timezone.now()
     contact = _contact_for(inbound)
-    thread = _thread_for_update(contact)
+    thread, created = _thread_for_update(contact)
 
     replied_to = None
     if inbound.replied_to_provider_id:
@@ -246,7 +247,7 @@ def _store_inbound(inbound: InboundMessage) -> InboundResult:
             % {"keyword": keyword, "channel": contact.get_kind_display(), "sid": inbound.provider_message_id},
         )
 
-    moved_away = (advisor_group(previous_handler_id),) if previous_handler_id not in (None, thread.handler_id) else ()
+    moved_away = left_behind(previous_handler_id, thread, was_in_pool=not created)
     if previous_handler_id != thread.handler_id:
         publish_event(
             type=Event.Type.THREAD_ASSIGNED,

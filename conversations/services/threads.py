@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from channels_app.events import publish_event
-from channels_app.groups import advisor_group
+from channels_app.groups import left_behind
 from conversations.models import Event, Message, Note, Thread
 from conversations.payloads import thread_summary
 from crm.models import Advisor, ContactPoint, Customer
@@ -45,7 +45,7 @@ def _assign(thread: Thread, *, handler: Advisor | None, reason: str, by: Advisor
             "reason": thread.routing_reason,
             "by": by.pk if by else None,
         },
-        extra_groups=(advisor_group(previous),) if previous and previous != thread.handler_id else (),
+        extra_groups=left_behind(previous, thread, was_in_pool=True),
     )
 
 

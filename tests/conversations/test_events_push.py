@@ -135,3 +135,18 @@ def test_dead_redis_never_fails_the_webhook(
     assert Event.objects.filter(type="message.created").count() == 1
     assert "Live push of events" in caplog.text
     assert "Redis est en panne" not in caplog.text
+
+
+def test_pool_hears_when_a_thread_leaves_it(client, camille, alice, bob, django_capture_on_commit_callbacks):
+    """A pooled thread claimed by an advisor tells the pool, so colleagues' Pool tabs drop it."""
+    from conversations.models import Thread
+    from conversations.services import thread_claim
+
+    alice.availability = "away"
+    alice.save()
+    twilio.post_signed(client, MESSAGES, twilio.whatsapp_text())
+    pool_channel = listen(pool_group(alice.agency_id))
+    with django_capture_on_commit_callbacks(execute=True):
+        thread_claim(thread=Thread.objects.get(), advisor=bob)
+    assigned = [e for e in received(pool_channel) if e["type"] == "thread.assigned"]
+    assert [(e["previous_handler"], e["handler"]) for e in assigned] == [(None, bob.pk)]

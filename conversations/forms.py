@@ -1,0 +1,81 @@
+"""The inbox's forms: they parse what an advisor typed; the services decide."""
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from conversations.models import Thread
+from conversations.selectors import InboxTab
+from conversations.services.threads import NOTE_MAX_LENGTH
+from conversations.thread_selectors import SEARCH_MAX_LENGTH, agency_customer_by_number
+from crm.models import Advisor
+
+
+class InboxFilterForm(forms.Form):
+    tab = forms.ChoiceField(choices=InboxTab.choices, required=False)
+    q = forms.CharField(label=_("Search"), max_length=SEARCH_MAX_LENGTH, required=False, strip=True)
+
+    def filters(self) -> tuple[str, str]:
+        """(tab, search); a tab that does not exist shows the advisor's own conversations."""
+        if self.is_valid():
+            return self.cleaned_data["tab"] or InboxTab.MINE, self.cleaned_data["q"]
+        q = self.data.get("q", "")
+        return InboxTab.MINE, q[:SEARCH_MAX_LENGTH].strip() if isinstance(q, str) else ""
+
+
+class NoteForm(forms.Form):
+    body = forms.CharField(
+        label=_("Internal note"),
+        max_length=NOTE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": _("A note cannot be empty.")},
+    )
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(choices=Thread.Status.choices)
+
+
+class TransferForm(forms.Form):
+    to = forms.ModelChoiceField(
+        label=_("Colleague"),
+        queryset=Advisor.objects.none(),
+        empty_label=_("Choose a colleague"),
+        error_messages={
+            "required": _("Choose the colleague who takes the conversation."),
+            "invalid_choice": _("That colleague cannot take this conversation; choose one of the list."),
+        },
+    )
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=250,
+        error_messages={"required": _("Say why you transfer this conversation.")},
+    )
+
+    def __init__(self, *args, candidates, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to"].queryset = candidates
+        self.fields["to"].label_from_instance = lambda advisor: advisor.display_name
+
+
+class LinkProspectForm(forms.Form):
+    customer_number = forms.CharField(
+        label=_("Customer number"),
+        max_length=32,
+        error_messages={"required": _("Type the number of the customer this contact is.")},
+    )
+
+    def __init__(self, *args, agency_id: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.agency_id = agency_id
+
+    def clean_customer_number(self):
+        number = self.cleaned_data["customer_number"]
+        customer = agency_customer_by_number(agency_id=self.agency_id, customer_number=number)
+        if customer is None:
+            raise forms.ValidationError(
+                _("No customer numbered “%(number)s” in this agency. Check the number on the customer's file."),
+                code="customer_unknown",
+                params={"number": number},
+            )
+        self.customer = customer
+        return number

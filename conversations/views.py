@@ -1,0 +1,252 @@
+"""The advisors' inbox: thin views that parse, check access and call one selector or service.
+
+Access: a signed-in user without an active Advisor gets a 403; a thread outside
+`thread_visibility_q` is a 404 in every view, reads and actions alike. Actions are
+plain POST forms (htmx only enhances them); a refused action comes back to the page
+with its reason as a message, never as an error page.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from conversations import thread_selectors as selectors
+from conversations.forms import InboxFilterForm, LinkProspectForm, NoteForm, StatusForm, TransferForm
+from conversations.models import Thread
+from conversations.selectors import InboxTab
+from conversations.services import (
+    note_add,
+    prospect_link_to_customer,
+    thread_claim,
+    thread_mark_read,
+    thread_set_status,
+    thread_transfer,
+)
+from crm.models import Advisor
+
+THREAD_PARTS = {"header": "inbox/_thread_header.html", "card": "inbox/_customer_card.html"}
+# Served inline; anything else is downloaded, so that a file never runs as a page of ours.
+INLINE_CONTENT_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
+
+
+def advisor_required(view: Callable) -> Callable:
+    """Signed in (else the login page) as an active advisor (else 403); passes the advisor on."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        try:
+            advisor = request.user.advisor
+        except Advisor.DoesNotExist:
+            raise PermissionDenied(_("Only advisors have an inbox.")) from None
+        if not advisor.is_active:
+            raise PermissionDenied(_("Your advisor account is inactive."))
+        return view(request, advisor, *args, **kwargs)
+
+    return wrapper
+
+
+def _thread_url(thread_id: int) -> str:
+    return reverse("inbox:thread", args=[thread_id])
+
+
+def _back_to(advisor: Advisor, thread_id: int) -> HttpResponse:
+    """To the thread, or to the inbox when the action took it out of the advisor's sight."""
+    if selectors.thread_visible_to(advisor=advisor, thread_id=thread_id):
+        return redirect(_thread_url(thread_id))
+    return redirect("inbox:list")
+
+
+def _report(request: HttpRequest, error: ValidationError) -> None:
+    for text in error.messages:
+        messages.error(request, text)
+
+
+def _report_form(request: HttpRequest, form) -> None:
+    for errors in form.errors.values():
+        for text in errors:
+            messages.error(request, text)
+
+
+def _tab_and_search(request: HttpRequest) -> tuple[str, str]:
+    return InboxFilterForm(request.GET).filters()
+
+
+@require_GET
+@advisor_required
+def inbox(request: HttpRequest, advisor: Advisor) -> HttpResponse:
+    tab, search = _tab_and_search(request)
+    page = selectors.inbox_page(advisor=advisor, tab=tab, search=search)
+    context = {"advisor": advisor, "page": page, "tabs": InboxTab.choices, "page_size": selectors.INBOX_PAGE_SIZE}
+    return render(request, "inbox/inbox.html", context)
+
+
+@require_GET
+@advisor_required
+def thread_row(request: HttpRequest, advisor: Advisor, thread_id: int) -> HttpResponse:
+    """One row of the list, for the live inbox; 204 when the thread has left this tab or search."""
+    tab, search = _tab_and_search(request)
+    thread = selectors.inbox_row(advisor=advisor, thread_id=thread_id, tab=tab, search=search)
+    if thread is None:
+        return HttpResponse(status=204)
+    return render(request, "inbox/_thread_row.html", {"advisor": advisor, "thread": thread, "tab": tab, "q": search})
+
+
+@require_GET
+@advisor_required
+def thread_detail(request: HttpRequest, advisor: Advisor, thread_id: int) -> HttpResponse:
+    detail = selectors.thread_detail_for_advisor(advisor=advisor, thread_id=thread_id)
+    thread = detail.thread
+    if thread.handler_id == advisor.pk and thread.unread_count:
+        # Opening the thread is reading it, for its handler (a colleague glancing at it is not).
+        thread_mark_read(thread=thread, by=advisor)
+        thread.unread_count = 0
+        detail.unread.pop(thread.pk, None)
+    return render(request, "inbox/thread.html", _thread_context(advisor, detail, thread))
+
+
+def _thread_context(advisor: Advisor, detail: selectors.ThreadDetail, thread: Thread) -> dict:
+    return {"advisor": advisor, "detail": detail, "thread": thread}
+
+
+@require_GET
+@advisor_required
+def thread_part(request: HttpRequest, advisor: Advisor, thread_id: int, part: str) -> HttpResponse:
+    """The header (status, handler, actions) or the customer card, for the live thread page."""
+    template = THREAD_PARTS.get(part)
+    if template is None:
+        return HttpResponse(status=404)
+    detail = selectors.thread_detail_for_advisor(advisor=advisor, thread_id=thread_id, with_timeline=False)
+    return render(request, template, _thread_context(advisor, detail, detail.thread))
+
+
+@require_GET
+@advisor_required
+def thread_event_item(request: HttpRequest, advisor: Advisor, thread_id: int, event_id: int) -> HttpResponse:
+    """The timeline item an event created or changed, as it is now; 204 when it has none."""
+    item = selectors.timeline_item_for_event(advisor=advisor, thread_id=thread_id, event_id=event_id)
+    if item is None:
+        return HttpResponse(status=204)
+    return render(request, "inbox/_timeline_item.html", {"item": item})
+
+
+@require_GET
+@advisor_required
+def attachment_file(request: HttpRequest, advisor: Advisor, attachment_id: int) -> FileResponse:
+    """A downloaded attachment, to those who may see its thread only (not a public media URL)."""
+    attachment = selectors.attachment_for_advisor(advisor=advisor, attachment_id=attachment_id)
+    inline = attachment.content_type in INLINE_CONTENT_TYPES
+    response = FileResponse(
+        attachment.file.open("rb"),
+        as_attachment=not inline,
+        content_type=attachment.content_type if inline else "application/octet-stream",
+    )
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_POST
+@advisor_required
+def thread_note(request: HttpRequest, advisor: Advisor, thread_id: int) -> HttpResponse:
+    thread = selectors.thread_for_advisor(advisor=advisor, thread_id=thread_id)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        _report_form(request, form)
+        return redirect(_thread_url(thread.pk))
+    try:
+        note_add(thread=thread, author=advisor, body=form.cleaned_data["body"])
+    except ValidationError as error:
+        _report(request, error)
+    else:
+        messages.success(request, _("Note added. It stays internal and is never sent to the customer."))
+    return redirect(_thread_url(thread.pk))
+
+
+@require_POST
+@advisor_required
+def thread_read(request: HttpRequest, advisor: Advisor, thread_id: int) -> HttpResponse:
+    thread = selectors.thread_for_advisor(advisor=advisor, thread_id=thread_id)
+    thread_mark_read(thread=thread, by=advisor)
+    messages.success(request, _("Marked as read."))
+    return redirect(_thread_url(thread.pk))
+
+
+@require_POST
+@advisor_required
+def thread_status(request: HttpRequest, advisor: Advisor, thread_id: int) -> HttpResponse:
+    thread = selectors.thread_for_advisor(advisor=advisor, thread_id=thread_id)
+    form = StatusForm(request.POST)
+    if not form.is_valid():
+        _report_form(request, form)
+        return redirect(_thread_url(thread.pk))
+    try:
+        thread = thread_set_status(thread=thread, by=advisor, status=form.cleaned_data["status"])
+    except ValidationError as error:
+        _report(request, error)
+    else:
+        messages.success(
+            request,
+            _("Conversation closed.") if thread.status == Thread.Status.CLOSED else _("Conversation reopened."),
+        )
+    return redirect(_thread_url(thread.pk))
+
+
+@require_POST
+@advisor_required
+def thread_take(request: HttpRequest, advisor: Advisor, thread_id: int) -> HttpResponse:
+    thread = selectors.thread_for_advisor(advisor=advisor, thread_id=thread_id)
+    try:
+        thread_claim(thread=thread, advisor=advisor)
+    except ValidationError as error:
+        _report(request, error)
+    else:
+        messages.success(request, _("You handle this conversation now."))
+    return redirect(_thread_url(thread.pk))
+
+
+@require_POST
+@advisor_required
+def thread_hand_over(request: HttpRequest, advisor: Advisor, thread_id: int) -> HttpResponse:
+    thread = selectors.thread_for_advisor(advisor=advisor, thread_id=thread_id)
+    form = TransferForm(request.POST, candidates=selectors.transfer_candidates(thread=thread))
+    if not form.is_valid():
+        _report_form(request, form)
+        return redirect(_thread_url(thread.pk))
+    colleague = form.cleaned_data["to"]
+    try:
+        thread_transfer(thread=thread, by=advisor, to=colleague, reason=form.cleaned_data["reason"])
+    except ValidationError as error:
+        _report(request, error)
+        return redirect(_thread_url(thread.pk))
+    messages.success(request, _("Conversation transferred to %(advisor)s.") % {"advisor": colleague.display_name})
+    return _back_to(advisor, thread.pk)
+
+
+@require_POST
+@advisor_required
+def thread_link_customer(request: HttpRequest, advisor: Advisor, thread_id: int) -> HttpResponse:
+    thread = selectors.thread_for_advisor(advisor=advisor, thread_id=thread_id)
+    form = LinkProspectForm(request.POST, agency_id=thread.agency_id)
+    if not form.is_valid():
+        _report_form(request, form)
+        return redirect(_thread_url(thread.pk))
+    try:
+        thread = prospect_link_to_customer(thread=thread, customer=form.customer, by=advisor)
+    except ValidationError as error:
+        _report(request, error)
+        return redirect(_thread_url(thread.pk))
+    messages.success(
+        request,
+        _("This contact is now %(customer)s's; the conversation joined theirs.")
+        % {"customer": form.customer.full_name},
+    )
+    return _back_to(advisor, thread.pk)

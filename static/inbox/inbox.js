@@ -1,0 +1,439 @@
+// The live inbox: one websocket per tab keeps the list and the open thread up to date
+// without reloading. Frames are described in channels_app/consumers.py.
+//
+// Customer text never becomes HTML here: rows, timeline items and thread parts are
+// fetched already rendered (and escaped) by the server, then parsed by DOMParser,
+// which runs no script; a browser notification is plain text.
+//
+// Every handler is idempotent (it fetches the current state of what an event
+// touched), because the server replays an overlap of events after a reconnection.
+
+const MIN_DELAY_MS = 1000;
+const MAX_DELAY_MS = 30000;
+// Two heartbeats (25 s apart) missed: the connection is dead even if the browser has not noticed.
+const SILENCE_LIMIT_MS = 60000;
+const SEEN_IDS_KEPT = 5000;
+const WAITING_REFRESH_MS = 30000;
+const CURSOR_KEY = "attitre.inbox.cursor";
+const CLOSE_UNAUTHORIZED = 4401;
+
+const ROW_EVENTS = new Set(["message.created", "thread.updated", "thread.assigned", "note.created", "customer.reassigned"]);
+const TIMELINE_EVENTS = new Set([
+  "message.created", "message.status", "attachment.updated", "note.created",
+  "thread.assigned", "consent.changed", "customer.reassigned",
+]);
+const HEADER_EVENTS = new Set(["message.created", "thread.updated", "thread.assigned", "customer.reassigned"]);
+const CARD_EVENTS = new Set(["consent.changed", "customer.reassigned"]);
+
+const live = {
+  socket: null,
+  attempt: 0,
+  reconnectTimer: null,
+  watchdog: null,
+  state: "connecting",
+  cursor: 0,
+  // Events at or below this id were already in the page when it was rendered: no notification.
+  notifyAfter: 0,
+  seen: new Set(),
+  seenOrder: [],
+  me: null,
+  unread: new Map(),
+  jobs: new Map(),
+};
+
+function page() {
+  const main = document.getElementById("content");
+  return main && main.dataset.live ? main : null;
+}
+
+function fill(template, id) {
+  // "/inbox/threads/0/row/" or "/inbox/threads/7/events/0/": the last "/0/" is the placeholder.
+  const at = template.lastIndexOf("/0/");
+  return `${template.slice(0, at)}/${Number(id)}/${template.slice(at + 3)}`;
+}
+
+// --- Connection -------------------------------------------------------------------
+
+function connect() {
+  clearTimeout(live.reconnectTimer);
+  live.reconnectTimer = null;
+  const main = page();
+  if (!main) return;
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const url = `${scheme}//${location.host}${main.dataset.socketPath}?since=${encodeURIComponent(live.cursor)}`;
+  let socket;
+  try {
+    socket = new WebSocket(url);
+  } catch {
+    scheduleReconnect();
+    return;
+  }
+  live.socket = socket;
+  socket.addEventListener("open", () => {
+    if (live.socket !== socket) return;
+    live.attempt = 0;
+    setState("connected");
+    armWatchdog(socket);
+  });
+  socket.addEventListener("message", (message) => {
+    if (live.socket !== socket) return;
+    armWatchdog(socket);
+    receive(message.data);
+  });
+  socket.addEventListener("close", (event) => {
+    if (live.socket !== socket) return;
+    if (event.code === CLOSE_UNAUTHORIZED) {
+      // Signed out, or no longer an active advisor: the login page says what to do.
+      live.socket = null;
+      clearTimeout(live.watchdog);
+      location.assign(page()?.dataset.loginUrl || "/accounts/login/");
+      return;
+    }
+    drop(socket);
+  });
+  socket.addEventListener("error", () => drop(socket));
+}
+
+// Give up on a socket and schedule the next one; the catch-up on reconnection fills the gap.
+function drop(socket) {
+  if (live.socket !== socket) return;
+  live.socket = null;
+  clearTimeout(live.watchdog);
+  // A dead connection may take minutes to report its close: don't wait for it.
+  socket.close();
+  setState("reconnecting");
+  scheduleReconnect();
+}
+
+function scheduleReconnect() {
+  clearTimeout(live.reconnectTimer);
+  // Exponential backoff, 1 s doubling up to 30 s, with jitter so that a server restart
+  // is not met by every tab at the same instant.
+  const base = Math.min(MAX_DELAY_MS, MIN_DELAY_MS * 2 ** live.attempt);
+  live.attempt += 1;
+  const delay = Math.max(MIN_DELAY_MS, base * (0.75 + Math.random() * 0.25));
+  live.reconnectTimer = setTimeout(connect, delay);
+}
+
+function reconnectNow() {
+  if (live.socket && live.socket.readyState <= WebSocket.OPEN) return;
+  live.attempt = 0;
+  connect();
+}
+
+function armWatchdog(socket) {
+  clearTimeout(live.watchdog);
+  live.watchdog = setTimeout(() => drop(socket), SILENCE_LIMIT_MS);
+}
+
+function setState(state) {
+  live.state = state;
+  renderState();
+}
+
+function renderState() {
+  const status = document.getElementById("live-status");
+  if (!status) return;
+  const key = `text${live.state.charAt(0).toUpperCase()}${live.state.slice(1)}`;
+  const text = status.dataset[key] || live.state;
+  // Only a change is written, so that screen readers announce changes, not heartbeats.
+  if (status.dataset.state !== live.state || status.textContent !== text) {
+    status.dataset.state = live.state;
+    status.textContent = text;
+  }
+}
+
+// --- Events -----------------------------------------------------------------------
+
+function receive(text) {
+  let frame;
+  try {
+    frame = JSON.parse(text);
+  } catch {
+    return;
+  }
+  if (!frame || typeof frame !== "object") return;
+  setState("connected");
+  if (frame.type === "resync") {
+    location.reload();
+    return;
+  }
+  const id = Number(frame.id);
+  // Heartbeats, pongs and presence carry no event id: nothing more to do with them here.
+  if (!Number.isInteger(id) || id <= 0) return;
+  if (live.seen.has(id)) return;
+  remember(id);
+  apply(frame, id);
+}
+
+function remember(id) {
+  live.seen.add(id);
+  live.seenOrder.push(id);
+  if (live.seenOrder.length > SEEN_IDS_KEPT) live.seen.delete(live.seenOrder.shift());
+  if (id > live.cursor) {
+    live.cursor = id;
+    try {
+      sessionStorage.setItem(CURSOR_KEY, String(id));
+    } catch {
+      // Storage disabled: the cursor in memory is enough for this tab.
+    }
+  }
+}
+
+function apply(frame, id) {
+  const summary = frame.thread_summary;
+  if (summary && typeof summary === "object") trackUnread(summary);
+  const main = page();
+  if (main && main.dataset.live === "inbox" && ROW_EVENTS.has(frame.type)) {
+    once(`row:${frame.thread}`, () => refreshRow(frame.thread, frame.type === "message.created"));
+  }
+  if (main && main.dataset.live === "thread" && String(frame.thread) === main.dataset.threadId) {
+    if (TIMELINE_EVENTS.has(frame.type)) refreshItem(main, id);
+    if (HEADER_EVENTS.has(frame.type)) once("part:header", () => refreshPart("thread-header", "headerUrl"));
+    if (CARD_EVENTS.has(frame.type)) once("part:card", () => refreshPart("customer-card", "cardUrl"));
+  }
+  if (frame.type === "message.created") notify(frame, id);
+}
+
+// One fetch at a time per key; events arriving meanwhile cause one more fetch after it.
+async function once(key, job) {
+  if (live.jobs.has(key)) {
+    live.jobs.set(key, true);
+    return;
+  }
+  live.jobs.set(key, false);
+  try {
+    do {
+      live.jobs.set(key, false);
+      await job();
+    } while (live.jobs.get(key));
+  } catch (error) {
+    console.warn("Live update failed; the next event or a reload will catch up.", error);
+  } finally {
+    live.jobs.delete(key);
+  }
+}
+
+async function fetchFragment(url) {
+  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
+  if (response.status === 204 || response.status === 404) return null;
+  if (!response.ok || response.redirected) throw new Error(`GET ${url}: ${response.status}`);
+  const parsed = new DOMParser().parseFromString(await response.text(), "text/html");
+  const element = parsed.body.firstElementChild;
+  return element ? document.adoptNode(element) : null;
+}
+
+function activate(element) {
+  // Links and forms inside new content get htmx's boosting, like the rest of the page.
+  if (window.htmx) window.htmx.process(element);
+  renderWaiting(element);
+}
+
+// --- The list ---------------------------------------------------------------------
+
+async function refreshRow(threadId, fresh) {
+  const main = page();
+  if (!main || main.dataset.live !== "inbox") return;
+  const query = new URLSearchParams({ tab: main.dataset.tab || "", q: main.dataset.q || "" });
+  const row = await fetchFragment(`${fill(main.dataset.rowUrl, threadId)}?${query}`);
+  const list = document.getElementById("thread-list");
+  // The page may have changed while fetching (a boosted navigation): only update the same list.
+  if (!list || page() !== main) return;
+  const existing = document.getElementById(`thread-row-${Number(threadId)}`);
+  const hadFocus = existing && existing.contains(document.activeElement);
+  if (existing) existing.remove();
+  if (row) {
+    insertRow(list, row);
+    activate(row);
+    if (fresh) {
+      row.classList.add("is-fresh");
+      setTimeout(() => row.classList.remove("is-fresh"), 3000);
+    }
+    if (hadFocus) row.querySelector("a")?.focus();
+  }
+  const empty = document.getElementById("thread-list-empty");
+  if (empty) empty.hidden = list.children.length > 0;
+}
+
+function insertRow(list, row) {
+  // The server's order: most recent activity first, then the highest id.
+  const activity = Number(row.dataset.activity);
+  const id = Number(row.dataset.threadId);
+  for (const other of list.children) {
+    const otherActivity = Number(other.dataset.activity);
+    if (otherActivity < activity || (otherActivity === activity && Number(other.dataset.threadId) < id)) {
+      list.insertBefore(row, other);
+      return;
+    }
+  }
+  list.append(row);
+}
+
+// --- The open thread --------------------------------------------------------------
+
+async function refreshItem(main, eventId) {
+  const item = await fetchFragment(fill(main.dataset.eventUrl, eventId));
+  const timeline = document.getElementById("timeline");
+  if (!item || !timeline || page() !== main) return;
+  const existing = document.getElementById(item.id);
+  if (existing) {
+    existing.replaceWith(item);
+  } else {
+    const atBottom = timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 80;
+    timeline.append(item);
+    if (atBottom) timeline.scrollTop = timeline.scrollHeight;
+  }
+  activate(item);
+  const empty = document.getElementById("timeline-empty");
+  if (empty) empty.hidden = true;
+}
+
+async function refreshPart(elementId, urlKey) {
+  const main = page();
+  const current = document.getElementById(elementId);
+  if (!main || !current || !main.dataset[urlKey]) return;
+  // Never pull a form from under the advisor's fingers: wait until focus leaves the part.
+  if (current.contains(document.activeElement)) {
+    if (!current.dataset.stale) {
+      current.dataset.stale = "1";
+      current.addEventListener("focusout", function later(event) {
+        if (current.contains(event.relatedTarget)) return;
+        current.removeEventListener("focusout", later);
+        once(`part:${elementId}`, () => refreshPart(elementId, urlKey));
+      });
+    }
+    return;
+  }
+  const part = await fetchFragment(main.dataset[urlKey]);
+  const now = document.getElementById(elementId);
+  if (!part || !now || page() !== main || now.contains(document.activeElement)) return;
+  for (const details of now.querySelectorAll("details[open][id]")) {
+    part.querySelector(`#${CSS.escape(details.id)}`)?.setAttribute("open", "");
+  }
+  now.replaceWith(part);
+  activate(part);
+}
+
+// --- Unread count in the title ----------------------------------------------------
+
+function seedUnread(main) {
+  live.me = Number(main.dataset.me);
+  live.unread = new Map();
+  for (const pair of (main.dataset.unread || "").split(",")) {
+    const [threadId, count] = pair.split(":").map(Number);
+    if (threadId && count) live.unread.set(threadId, count);
+  }
+  renderTitle();
+}
+
+function trackUnread(summary) {
+  const threadId = Number(summary.id);
+  const count = Number(summary.unread_count) || 0;
+  if (summary.handler === live.me && summary.status !== "closed" && count > 0) {
+    live.unread.set(threadId, count);
+  } else {
+    live.unread.delete(threadId);
+  }
+  renderTitle();
+}
+
+function renderTitle() {
+  let total = 0;
+  for (const count of live.unread.values()) total += count;
+  const base = document.title.replace(/^\(\d+\)\s*/, "");
+  document.title = total > 0 ? `(${total}) ${base}` : base;
+}
+
+// --- Notifications ----------------------------------------------------------------
+
+function notify(frame, id) {
+  if (id <= live.notifyAfter || !("Notification" in window) || Notification.permission !== "granted") return;
+  const message = frame.message;
+  const summary = frame.thread_summary;
+  if (!message || message.direction !== "inbound" || !summary) return;
+  // Mine, or waiting in the pool for whoever takes it; not every thread a supervisor oversees.
+  if (summary.handler !== live.me && summary.handler !== null) return;
+  const main = page();
+  const viewing = main && main.dataset.live === "thread" && main.dataset.threadId === String(frame.thread);
+  if (viewing && document.visibilityState === "visible") return;
+  const notification = new Notification(String(summary.name || ""), {
+    body: String(message.body || summary.last_message_preview || ""),
+    tag: `thread-${Number(frame.thread)}`,
+  });
+  const template = main?.dataset.threadUrl;
+  notification.addEventListener("click", () => {
+    window.focus();
+    if (template) location.assign(fill(template, frame.thread));
+    notification.close();
+  });
+}
+
+function renderNotifyButton() {
+  const button = document.getElementById("notify-button");
+  if (button) button.hidden = !("Notification" in window) || Notification.permission !== "default";
+}
+
+// --- "Waiting for N minutes" --------------------------------------------------------
+
+function renderWaiting(root = document) {
+  const lang = document.documentElement.lang || undefined;
+  const unit = (value, name) =>
+    new Intl.NumberFormat(lang, { style: "unit", unit: name, unitDisplay: "long" }).format(value);
+  const now = Date.now() / 1000;
+  for (const time of root.querySelectorAll("time[data-waiting-since]")) {
+    const minutes = Math.max(0, Math.floor((now - Number(time.dataset.waitingSince)) / 60));
+    const days = Math.floor(minutes / 1440);
+    const hours = Math.floor((minutes % 1440) / 60);
+    let text;
+    if (days > 0) text = hours ? `${unit(days, "day")}, ${unit(hours, "hour")}` : unit(days, "day");
+    else if (hours > 0) text = minutes % 60 ? `${unit(hours, "hour")}, ${unit(minutes % 60, "minute")}` : unit(hours, "hour");
+    else text = unit(minutes, "minute");
+    if (time.textContent !== text) time.textContent = text;
+  }
+}
+
+// --- Page life --------------------------------------------------------------------
+
+function pageShown() {
+  const main = page();
+  if (!main) return;
+  seedUnread(main);
+  renderState();
+  renderNotifyButton();
+  renderWaiting();
+  const timeline = document.getElementById("timeline");
+  if (timeline) timeline.scrollTop = timeline.scrollHeight;
+  if (!live.socket && !live.reconnectTimer) connect();
+}
+
+function start() {
+  const main = page();
+  if (!main) return;
+  let stored = 0;
+  try {
+    stored = Number(sessionStorage.getItem(CURSOR_KEY)) || 0;
+  } catch {
+    stored = 0;
+  }
+  // The page shows the state as of its own cursor: replay from there (the stored one only
+  // when the page has none).
+  live.cursor = Number(main.dataset.since) || stored;
+  live.notifyAfter = live.cursor;
+  pageShown();
+
+  document.addEventListener("click", (event) => {
+    if (!event.target.closest("#notify-button") || !("Notification" in window)) return;
+    Notification.requestPermission().then(renderNotifyButton);
+  });
+  // A boosted navigation swaps the body: the socket stays, the page's state is read again.
+  document.addEventListener("htmx:afterSettle", (event) => {
+    if (event.target === document.body) pageShown();
+  });
+  window.addEventListener("online", reconnectNow);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") reconnectNow();
+  });
+  setInterval(renderWaiting, WAITING_REFRESH_MS);
+}
+
+start();

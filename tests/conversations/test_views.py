@@ -1,0 +1,595 @@
+"""The advisors' inbox through the HTTP client: access, tabs, search, actions, escaping,
+security headers and the exact number of queries of each page."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.utils import timezone
+
+from conversations.models import Attachment, Event, Message, Note, Thread
+from crm.models import Advisor, ContactPoint, Customer
+from tests import twilio
+from tests.factories import AdvisorFactory, AgencyFactory, CustomerFactory, add_deputy
+
+pytestmark = pytest.mark.django_db
+
+CAMILLE = "+33612345678"
+UNKNOWN = "+33699000001"
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def receive(client, body: str = "Bonjour, ma carte est bloquée", sender: str = CAMILLE, **extra) -> Message:
+    """A WhatsApp message arrives through the real webhook."""
+    response = twilio.post_signed(client, "/webhooks/twilio/messages/", twilio.whatsapp_text(body=body, sender=sender))
+    assert response.status_code == 200, response.content
+    return Message.objects.select_related("thread").latest("pk")
+
+
+def signed_in(client, advisor):
+    client.force_login(advisor.user)
+    return client
+
+
+def row_ids(response) -> set[int]:
+    return {int(value) for value in re.findall(r'id="thread-row-(\d+)"', response.content.decode())}
+
+
+def flashes(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]] if response.context else []
+
+
+@pytest.fixture
+def camille_thread(client, camille) -> Thread:
+    return receive(client).thread
+
+
+@pytest.fixture
+def pool_thread(client, agency) -> Thread:
+    """An unknown number: a prospect thread in the (only, hence default) agency's pool."""
+    thread = receive(client, body="Bonjour, je voudrais ouvrir un compte", sender=UNKNOWN).thread
+    assert thread.prospect_id and thread.handler_id is None
+    return thread
+
+
+# --- Pages and access -------------------------------------------------------------------
+
+
+def test_login_page_renders(client):
+    """The login page has labelled fields, a language switcher and the page language."""
+    response = client.get("/accounts/login/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert '<html lang="en">' in html
+    assert 'for="id_username"' in html and 'for="id_password"' in html
+    assert 'action="/i18n/setlang/"' in html and 'value="fr"' in html
+
+
+def test_login_with_a_password_leads_to_the_inbox(client, alice):
+    """Signing in with the login form goes to the inbox."""
+    response = client.post("/accounts/login/", {"username": "alice", "password": "correct-horse-battery"})
+    assert response.status_code == 302 and response["Location"] == "/inbox/"
+
+
+def test_language_switcher_changes_the_page_language(client, alice, camille_thread):
+    signed_in(client, alice)
+    response = client.post("/i18n/setlang/", {"language": "fr", "next": "/inbox/"})
+    assert response["Location"] == "/inbox/"
+    assert '<html lang="fr">' in client.get("/inbox/").content.decode()
+
+
+def test_root_redirects_to_the_inbox(client):
+    assert client.get("/")["Location"] == "/inbox/"
+
+
+def test_inbox_needs_a_signed_in_user(client):
+    response = client.get("/inbox/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_user_without_advisor_is_forbidden(client, db):
+    """A signed-in user who is not an advisor gets a 403, not an empty inbox."""
+    client.force_login(get_user_model().objects.create_user("visitor", password="x"))
+    assert client.get("/inbox/").status_code == 403
+
+
+def test_inactive_advisor_is_forbidden(client, alice):
+    Advisor.objects.filter(pk=alice.pk).update(is_active=False)
+    assert signed_in(client, alice).get("/inbox/").status_code == 403
+
+
+def test_inbox_lists_the_advisors_thread(client, alice, camille_thread):
+    """Alice's inbox lists Camille's thread with name, channel, preview, unread badge, waiting time, handler."""
+    response = signed_in(client, alice).get("/inbox/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert row_ids(response) == {camille_thread.pk}
+    assert "Camille Martin" in html
+    assert "Bonjour, ma carte est bloquée" in html
+    assert 'alt="WhatsApp"' in html
+    assert '<span class="badge">1<span class="visually-hidden"> unread message</span></span>' in html
+    assert "data-waiting-since=" in html and "Waiting for" in html
+    assert "Alice Durand" in html
+    assert "<title>(1) Attitré</title>" in html
+    assert f'data-since="{Event.objects.latest("pk").pk}"' in html
+
+
+def test_colleague_neither_lists_nor_opens_the_thread(client, bob, camille_thread):
+    """Bob (same agency, not a deputy) does not see Alice's customer's thread: a 404, never a 403."""
+    signed_in(client, bob)
+    for tab in ("mine", "pool", "covering", "closed"):
+        assert camille_thread.pk not in row_ids(client.get("/inbox/", {"tab": tab}))
+    base = f"/inbox/threads/{camille_thread.pk}/"
+    assert client.get(base).status_code == 404
+    assert client.get(base + "row/").status_code == 404
+    assert client.get(base + "parts/header/").status_code == 404
+    event = Event.objects.filter(thread=camille_thread).latest("pk")
+    assert client.get(f"{base}events/{event.pk}/").status_code == 404
+    for action, data in [
+        ("note/", {"body": "hello"}),
+        ("read/", {}),
+        ("status/", {"status": "closed"}),
+        ("claim/", {}),
+        ("transfer/", {"to": bob.pk, "reason": "x"}),
+        ("link/", {"customer_number": "X"}),
+    ]:
+        assert client.post(base + action, data).status_code == 404, action
+    assert not Note.objects.exists()
+    assert Thread.objects.get(pk=camille_thread.pk).status == Thread.Status.OPEN
+
+
+def test_supervisor_sees_the_thread(client, sam, camille_thread):
+    response = signed_in(client, sam).get(f"/inbox/threads/{camille_thread.pk}/")
+    assert response.status_code == 200
+    assert "Camille Martin" in response.content.decode()
+
+
+def test_thread_of_another_agency_is_a_404(client, camille_thread):
+    elsewhere = AdvisorFactory(agency=AgencyFactory(code="paris"), role=Advisor.Role.SUPERVISOR)
+    assert signed_in(client, elsewhere).get(f"/inbox/threads/{camille_thread.pk}/").status_code == 404
+
+
+# --- Tabs and search --------------------------------------------------------------------
+
+
+def test_pool_tab_shows_pooled_threads_to_the_agencys_advisors(client, alice, bob, pool_thread):
+    for advisor in (alice, bob):
+        signed_in(client, advisor)
+        pool = client.get("/inbox/", {"tab": "pool"})
+        assert row_ids(pool) == {pool_thread.pk}
+        assert UNKNOWN in pool.content.decode() and "Unknown number" in pool.content.decode()
+        assert pool_thread.pk not in row_ids(client.get("/inbox/"))
+
+
+def test_covering_tab_shows_the_threads_of_an_absent_colleague(client, alice, bob, camille_thread):
+    """Bob, Alice's deputy, sees her threads under Covering while she is away, and not before."""
+    add_deputy(alice, bob)
+    signed_in(client, bob)
+    assert row_ids(client.get("/inbox/", {"tab": "covering"})) == set()
+    Advisor.objects.filter(pk=alice.pk).update(availability=Advisor.Availability.AWAY)
+    assert row_ids(client.get("/inbox/", {"tab": "covering"})) == {camille_thread.pk}
+    assert client.get(f"/inbox/threads/{camille_thread.pk}/").status_code == 200
+
+
+def test_closed_tab(client, alice, camille_thread):
+    Thread.objects.filter(pk=camille_thread.pk).update(status=Thread.Status.CLOSED)
+    signed_in(client, alice)
+    assert row_ids(client.get("/inbox/", {"tab": "closed"})) == {camille_thread.pk}
+    assert row_ids(client.get("/inbox/")) == set()
+
+
+def test_unknown_tab_shows_my_conversations(client, alice, camille_thread):
+    assert row_ids(signed_in(client, alice).get("/inbox/", {"tab": "everything"})) == {camille_thread.pk}
+
+
+@pytest.mark.parametrize(
+    "search", ["Camille", "martin", "CAMILLE MARTIN", "+33612345678", "06 12 34 56 78", "0612345678", "06.12.34"]
+)
+def test_search_finds_by_name_number_and_phone(client, alice, camille, camille_thread, search):
+    """By name (any case, every word), by phone in E.164 or written the French way, whole or in part."""
+    assert row_ids(signed_in(client, alice).get("/inbox/", {"q": search})) == {camille_thread.pk}
+
+
+def test_search_finds_by_customer_number(client, alice, camille, camille_thread):
+    signed_in(client, alice)
+    assert row_ids(client.get("/inbox/", {"q": camille.customer_number})) == {camille_thread.pk}
+    assert row_ids(client.get("/inbox/", {"q": camille.customer_number.lower()})) == {camille_thread.pk}
+
+
+def test_search_without_match_says_so(client, alice, camille_thread):
+    response = signed_in(client, alice).get("/inbox/", {"q": "Zorro"})
+    assert row_ids(response) == set()
+    assert 'id="thread-list-empty" class="empty">' in response.content.decode()
+
+
+def test_search_of_the_pool_by_prospect_number(client, alice, pool_thread):
+    assert row_ids(signed_in(client, alice).get("/inbox/", {"tab": "pool", "q": "06 99 00 00 01"})) == {pool_thread.pk}
+
+
+# --- Live fragments ---------------------------------------------------------------------
+
+
+def test_row_fragment(client, alice, camille_thread):
+    """The live list fetches one row: 200 in the tab, 204 when the thread has left it."""
+    signed_in(client, alice)
+    response = client.get(f"/inbox/threads/{camille_thread.pk}/row/", {"tab": "mine"})
+    assert response.status_code == 200
+    assert row_ids(response) == {camille_thread.pk}
+    assert "<html" not in response.content.decode()
+    assert client.get(f"/inbox/threads/{camille_thread.pk}/row/", {"tab": "closed"}).status_code == 204
+    assert client.get(f"/inbox/threads/{camille_thread.pk}/row/", {"q": "Zorro"}).status_code == 204
+
+
+def test_event_fragment_renders_the_item_the_event_is_about(client, alice, camille_thread):
+    signed_in(client, alice)
+    created = Event.objects.get(thread=camille_thread, type=Event.Type.MESSAGE_CREATED)
+    message = Message.objects.get(thread=camille_thread)
+    response = client.get(f"/inbox/threads/{camille_thread.pk}/events/{created.pk}/")
+    assert response.status_code == 200
+    assert f'id="item-message-{message.pk}"' in response.content.decode()
+    assigned = Event.objects.get(thread=camille_thread, type=Event.Type.THREAD_ASSIGNED)
+    response = client.get(f"/inbox/threads/{camille_thread.pk}/events/{assigned.pk}/")
+    assert f'id="item-event-{assigned.pk}"' in response.content.decode()
+    assert "Assigned to Alice Durand" in response.content.decode()
+
+
+def test_parts_fragments(client, alice, camille_thread):
+    signed_in(client, alice)
+    assert 'id="thread-header"' in client.get(f"/inbox/threads/{camille_thread.pk}/parts/header/").content.decode()
+    assert 'id="customer-card"' in client.get(f"/inbox/threads/{camille_thread.pk}/parts/card/").content.decode()
+    assert client.get(f"/inbox/threads/{camille_thread.pk}/parts/timeline/").status_code == 404
+
+
+# --- The thread page --------------------------------------------------------------------
+
+
+def test_thread_page_shows_timeline_card_and_disabled_composer(client, alice, bob, camille, camille_thread):
+    add_deputy(alice, bob)
+    Note.objects.create(thread=camille_thread, author=bob, body="Déjà appelée hier")
+    response = signed_in(client, alice).get(f"/inbox/threads/{camille_thread.pk}/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Bonjour, ma carte est bloquée" in html
+    assert "Internal note — never sent" in html and "Déjà appelée hier" in html
+    assert "dedicated advisor" in html  # the routing reason
+    assert camille.customer_number in html and "Mass market" in html and "Traditional" in html
+    assert "Agence Lyon Bellecour" in html and "Bob Leroy" in html
+    assert html.count("Opted in") == 2  # WhatsApp and SMS contact points
+    assert "Replies arrive with the outbound release" in html
+    assert re.search(r'<textarea id="reply-body"[^>]* disabled', html)
+
+
+def test_thread_page_marks_read_for_the_handler_only(client, alice, sam, camille_thread):
+    """Opening the thread reads it for its handler; a supervisor glancing at it does not."""
+    signed_in(client, sam).get(f"/inbox/threads/{camille_thread.pk}/")
+    assert Thread.objects.get(pk=camille_thread.pk).unread_count == 1
+    signed_in(client, alice).get(f"/inbox/threads/{camille_thread.pk}/")
+    assert Thread.objects.get(pk=camille_thread.pk).unread_count == 0
+
+
+def test_thread_page_shows_media_location_consent_and_delivery(client, alice, camille, camille_thread):
+    contact = ContactPoint.objects.get(customer=camille, kind="whatsapp")
+    common = {"thread": camille_thread, "contact_point": contact, "channel": "whatsapp"}
+    image = Message.objects.create(direction="inbound", status="received", **common)
+    stored = Attachment.objects.create(message=image, content_type="image/jpeg", state=Attachment.State.STORED)
+    stored.file.save("photo.jpg", ContentFile(b"\xff\xd8\xff jpeg"), save=True)
+    document = Message.objects.create(direction="inbound", status="received", **common)
+    pdf = Attachment.objects.create(message=document, content_type="application/pdf", state="stored", size=2048)
+    pdf.file.save("releve.pdf", ContentFile(b"%PDF-1.4"), save=True)
+    Message.objects.create(direction="inbound", status="received", latitude="45.757814", longitude="4.832011", **common)
+    Message.objects.create(direction="inbound", status="received", body="STOP", consent_change="opted_out", **common)
+    Message.objects.create(direction="outbound", status="delivered", author=alice, body="Bien reçu", **common)
+    Message.objects.create(
+        direction="outbound",
+        status="failed",
+        author=alice,
+        body="Rappel",
+        error_code="63016",
+        error_message="Outside the 24-hour window",
+        **common,
+    )
+    html = signed_in(client, alice).get(f"/inbox/threads/{camille_thread.pk}/").content.decode()
+    assert f'<img src="/inbox/attachments/{stored.pk}/"' in html
+    assert f'href="/inbox/attachments/{pdf.pk}/" download hx-boost="false"' in html
+    assert "https://www.openstreetmap.org/?mlat=45.757814&amp;mlon=4.832011" in html
+    assert "opted out on this channel" in html
+    assert "✓✓</span>\n      Delivered" in html
+    assert "Failed: Outside the 24-hour window (error 63016)" in html
+
+
+def test_attachment_is_served_only_to_who_sees_the_thread(client, alice, bob, camille, camille_thread):
+    message = Message.objects.get(thread=camille_thread)
+    attachment = Attachment.objects.create(message=message, content_type="image/png", state="stored")
+    attachment.file.save("a.png", ContentFile(b"\x89PNG fake"), save=True)
+    response = signed_in(client, alice).get(f"/inbox/attachments/{attachment.pk}/")
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert b"".join(response.streaming_content) == b"\x89PNG fake"
+    assert signed_in(client, bob).get(f"/inbox/attachments/{attachment.pk}/").status_code == 404
+
+
+# --- Actions ----------------------------------------------------------------------------
+
+
+def test_add_note(client, alice, camille_thread):
+    response = signed_in(client, alice).post(
+        f"/inbox/threads/{camille_thread.pk}/note/", {"body": "Carte à refaire"}, follow=True
+    )
+    assert Note.objects.get().body == "Carte à refaire"
+    assert "Note added. It stays internal and is never sent to the customer." in flashes(response)
+    assert "Carte à refaire" in response.content.decode()
+
+
+def test_empty_note_is_refused_with_a_message(client, alice, camille_thread):
+    response = signed_in(client, alice).post(f"/inbox/threads/{camille_thread.pk}/note/", {"body": "  "}, follow=True)
+    assert response.status_code == 200
+    assert "A note cannot be empty." in flashes(response)
+    assert not Note.objects.exists()
+
+
+def test_mark_read(client, sam, camille_thread):
+    response = signed_in(client, sam).post(f"/inbox/threads/{camille_thread.pk}/read/", follow=True)
+    assert Thread.objects.get(pk=camille_thread.pk).unread_count == 0
+    assert "Marked as read." in flashes(response)
+
+
+def test_close_and_reopen(client, alice, camille_thread):
+    signed_in(client, alice)
+    response = client.post(f"/inbox/threads/{camille_thread.pk}/status/", {"status": "closed"}, follow=True)
+    assert Thread.objects.get(pk=camille_thread.pk).status == Thread.Status.CLOSED
+    assert "Conversation closed." in flashes(response)
+    assert "Reopen" in response.content.decode()
+    response = client.post(f"/inbox/threads/{camille_thread.pk}/status/", {"status": "open"}, follow=True)
+    assert Thread.objects.get(pk=camille_thread.pk).status == Thread.Status.OPEN
+    assert "Conversation reopened." in flashes(response)
+
+
+def test_unknown_status_is_refused_with_a_message(client, alice, camille_thread):
+    response = signed_in(client, alice).post(
+        f"/inbox/threads/{camille_thread.pk}/status/", {"status": "archived"}, follow=True
+    )
+    assert response.status_code == 200
+    assert any("archived" in text for text in flashes(response))
+    assert Thread.objects.get(pk=camille_thread.pk).status == Thread.Status.OPEN
+
+
+def test_claim_from_the_pool(client, alice, bob, pool_thread):
+    response = signed_in(client, bob).post(f"/inbox/threads/{pool_thread.pk}/claim/", follow=True)
+    assert Thread.objects.get(pk=pool_thread.pk).handler_id == bob.pk
+    assert "You handle this conversation now." in flashes(response)
+    assert "claimed from the pool by bob" in response.content.decode()
+
+
+def test_claim_of_a_handled_thread_is_refused_with_a_message(client, alice, bob, sam, pool_thread):
+    Thread.objects.filter(pk=pool_thread.pk).update(handler=bob)
+    response = signed_in(client, sam).post(f"/inbox/threads/{pool_thread.pk}/claim/", follow=True)
+    assert response.status_code == 200
+    assert "Bob Leroy is handling this conversation; ask them to transfer it." in flashes(response)
+    assert Thread.objects.get(pk=pool_thread.pk).handler_id == bob.pk
+
+
+def test_transfer_with_a_reason(client, alice, bob, camille_thread):
+    response = signed_in(client, alice).post(
+        f"/inbox/threads/{camille_thread.pk}/transfer/", {"to": bob.pk, "reason": "Crédit immobilier"}, follow=True
+    )
+    thread = Thread.objects.get(pk=camille_thread.pk)
+    assert thread.handler_id == bob.pk
+    assert thread.routing_reason == "transferred by alice: Crédit immobilier"
+    assert "Conversation transferred to Bob Leroy." in flashes(response)
+    # Alice is still Camille's dedicated advisor: she stays on the thread page.
+    assert response.redirect_chain[-1][0] == f"/inbox/threads/{camille_thread.pk}/"
+
+
+def test_transfer_out_of_sight_goes_back_to_the_inbox(client, alice, bob, pool_thread):
+    Thread.objects.filter(pk=pool_thread.pk).update(handler=alice)
+    response = signed_in(client, alice).post(
+        f"/inbox/threads/{pool_thread.pk}/transfer/", {"to": bob.pk, "reason": "Il connaît ce dossier"}, follow=True
+    )
+    assert Thread.objects.get(pk=pool_thread.pk).handler_id == bob.pk
+    assert response.redirect_chain[-1][0] == "/inbox/"
+
+
+def test_transfer_without_a_reason_is_refused_with_a_message(client, alice, bob, camille_thread):
+    response = signed_in(client, alice).post(
+        f"/inbox/threads/{camille_thread.pk}/transfer/", {"to": bob.pk, "reason": "  "}, follow=True
+    )
+    assert response.status_code == 200
+    assert "Say why you transfer this conversation." in flashes(response)
+    assert Thread.objects.get(pk=camille_thread.pk).handler_id == alice.pk
+
+
+def test_transfer_to_another_agency_is_refused_with_a_message(client, alice, camille_thread):
+    stranger = AdvisorFactory(agency=AgencyFactory(code="paris"))
+    response = signed_in(client, alice).post(
+        f"/inbox/threads/{camille_thread.pk}/transfer/", {"to": stranger.pk, "reason": "x"}, follow=True
+    )
+    assert "That colleague cannot take this conversation; choose one of the list." in flashes(response)
+    assert Thread.objects.get(pk=camille_thread.pk).handler_id == alice.pk
+
+
+def test_link_prospect_to_customer(client, alice, bob, agency, pool_thread):
+    dora = CustomerFactory(first_name="Dora", last_name="Petit", dedicated_advisor=alice, agency=agency)
+    response = signed_in(client, bob).post(
+        f"/inbox/threads/{pool_thread.pk}/link/", {"customer_number": f" {dora.customer_number.lower()} "}, follow=True
+    )
+    thread = Thread.objects.get(customer=dora)
+    assert thread.prospect_id is None and thread.handler_id == alice.pk
+    assert ContactPoint.objects.get(address=UNKNOWN).customer_id == dora.pk
+    assert "This contact is now Dora Petit's; the conversation joined theirs." in flashes(response)
+    # Routed to Alice, Dora's advisor: Bob no longer sees it and lands on his inbox.
+    assert response.redirect_chain[-1][0] == "/inbox/"
+
+
+def test_link_prospect_with_an_unknown_number_is_refused_with_a_message(client, alice, pool_thread):
+    CustomerFactory(customer_number="FR00000001", agency=AgencyFactory(code="paris"), dedicated_advisor=None)
+    signed_in(client, alice)
+    for number in ("FR99999999", "FR00000001"):
+        response = client.post(f"/inbox/threads/{pool_thread.pk}/link/", {"customer_number": number}, follow=True)
+        assert response.status_code == 200
+        assert f"No customer numbered “{number}” in this agency. Check the number on the customer's file." in flashes(
+            response
+        )
+    assert Thread.objects.get(pk=pool_thread.pk).prospect_id is not None
+
+
+def test_link_of_a_customer_thread_is_refused_with_a_message(client, alice, camille, camille_thread):
+    response = signed_in(client, alice).post(
+        f"/inbox/threads/{camille_thread.pk}/link/", {"customer_number": camille.customer_number}, follow=True
+    )
+    assert "This conversation already belongs to a customer." in flashes(response)
+
+
+def test_actions_need_post(client, alice, camille_thread):
+    assert signed_in(client, alice).get(f"/inbox/threads/{camille_thread.pk}/note/").status_code == 405
+
+
+# --- Security ---------------------------------------------------------------------------
+
+
+def test_customer_text_is_escaped(client, alice, camille):
+    thread = receive(client, body=XSS).thread
+    Customer.objects.filter(pk=camille.pk).update(first_name="<script>alert(2)</script>")
+    signed_in(client, alice)
+    for url in ("/inbox/", f"/inbox/threads/{thread.pk}/row/", f"/inbox/threads/{thread.pk}/"):
+        html = client.get(url).content.decode()
+        assert XSS not in html, url
+        assert "&lt;img src=x onerror=alert(1)&gt;" in html, url
+        assert "<script>alert(2)" not in html and "&lt;script&gt;alert(2)&lt;/script&gt;" in html, url
+
+
+def test_content_security_policy(client, alice, camille_thread):
+    signed_in(client, alice)
+    for url in ("/inbox/", f"/inbox/threads/{camille_thread.pk}/", "/accounts/login/"):
+        policy = client.get(url)["Content-Security-Policy"]
+        directives = dict(directive.strip().split(" ", 1) for directive in policy.split(";"))
+        assert directives["script-src"] == "'self'"
+        assert directives["style-src"] == "'self'"
+        assert directives["frame-ancestors"] == "'none'"
+        assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    admin_policy = client.get("/admin/login/")["Content-Security-Policy"]
+    assert "script-src 'self' 'unsafe-inline'" in admin_policy
+
+
+def test_pages_have_no_inline_script_or_style(client, alice, camille_thread, pool_thread):
+    """What the CSP forbids is not used: every script is a file, no style attribute."""
+    signed_in(client, alice)
+    for url in (
+        "/inbox/",
+        "/inbox/?tab=pool",
+        f"/inbox/threads/{camille_thread.pk}/",
+        f"/inbox/threads/{pool_thread.pk}/",
+    ):
+        html = client.get(url).content.decode()
+        assert all('src="' in tag for tag in re.findall(r"<script[^>]*>", html)), url
+        assert not re.search(r"\sstyle=", html), url
+        assert "<style" not in html, url
+        assert re.search(r'<html lang="en">', html)
+    client.logout()
+    assert not re.search(r"\sstyle=|<script>", client.get("/accounts/login/").content.decode())
+
+
+# --- Query counts -----------------------------------------------------------------------
+
+
+def make_threads(advisor: Advisor, count: int) -> None:
+    """`count` customers of the advisor, each with an open thread they handle, in four queries."""
+    stamp = timezone.now().strftime("%H%M%S%f")
+    customers = Customer.objects.bulk_create(
+        Customer(
+            customer_number=f"B{stamp}{n:05d}",
+            first_name=f"Client{n}",
+            last_name="Test",
+            agency_id=advisor.agency_id,
+            dedicated_advisor=advisor,
+        )
+        for n in range(count)
+    )
+    now = timezone.now()
+    Thread.objects.bulk_create(
+        Thread(
+            customer=customer,
+            agency_id=advisor.agency_id,
+            handler=advisor,
+            last_inbound_channel="whatsapp",
+            last_message_preview=f"Message {n}",
+            last_activity_at=now - timedelta(minutes=n),
+            waiting_since=now - timedelta(minutes=n),
+            unread_count=n % 3,
+        )
+        for n, customer in enumerate(customers)
+    )
+
+
+# Session, user, advisor, covered colleagues, newest event, the threads, the unread counts.
+INBOX_QUERIES = 7
+
+
+@pytest.mark.parametrize("count", [5, 500])
+def test_inbox_list_query_count_does_not_grow_with_threads(client, alice, django_assert_num_queries, count):
+    make_threads(alice, count)
+    signed_in(client, alice)
+    with django_assert_num_queries(INBOX_QUERIES):
+        response = client.get("/inbox/")
+    assert len(row_ids(response)) == min(count, 200)
+
+
+@pytest.mark.parametrize("tab", ["pool", "covering", "closed"])
+def test_other_tabs_cost_the_same(client, alice, bob, django_assert_num_queries, tab):
+    """With a colleague to cover (with none, Django skips the covering query altogether)."""
+    make_threads(alice, 20)
+    add_deputy(bob, alice)
+    Advisor.objects.filter(pk=bob.pk).update(availability=Advisor.Availability.AWAY)
+    signed_in(client, alice)
+    with django_assert_num_queries(INBOX_QUERIES):
+        client.get("/inbox/", {"tab": tab, "q": "Client"})
+
+
+def make_timeline(thread: Thread, author: Advisor, count: int) -> None:
+    contact = thread.customer.contact_points.get(kind="whatsapp")
+    now = timezone.now()
+    messages = Message.objects.bulk_create(
+        Message(
+            thread=thread,
+            direction="inbound" if n % 2 else "outbound",
+            status="received" if n % 2 else "delivered",
+            author=None if n % 2 else author,
+            channel="whatsapp" if n % 3 else "sms",
+            contact_point=contact,
+            body=f"Message {n}",
+            created_at=now - timedelta(minutes=count - n),
+        )
+        for n in range(count)
+    )
+    Attachment.objects.bulk_create(
+        Attachment(message=message, content_type="image/jpeg", state="pending") for message in messages[::5]
+    )
+    Note.objects.bulk_create(
+        Note(thread=thread, author=author, body=f"Note {n}", created_at=now - timedelta(minutes=n))
+        for n in range(count // 10)
+    )
+
+
+# Session, user, advisor, newest event, covered colleagues, thread, messages, attachments,
+# notes, timeline events, their advisors, contact points, deputies, colleagues, unread counts.
+THREAD_QUERIES = 15
+
+
+@pytest.mark.parametrize("count", [10, 100])
+def test_thread_page_query_count_does_not_grow_with_messages(
+    client, alice, bob, camille_thread, django_assert_num_queries, count
+):
+    add_deputy(alice, bob)
+    Thread.objects.filter(pk=camille_thread.pk).update(unread_count=0)
+    make_timeline(camille_thread, alice, count)
+    signed_in(client, alice)
+    with django_assert_num_queries(THREAD_QUERIES):
+        response = client.get(f"/inbox/threads/{camille_thread.pk}/")
+    assert response.content.decode().count('class="item message') == count + 1
+
+
+def test_row_fragment_query_count(client, alice, camille_thread, django_assert_num_queries):
+    signed_in(client, alice)
+    # Session, user, advisor, covered colleagues, the row.
+    with django_assert_num_queries(5):
+        client.get(f"/inbox/threads/{camille_thread.pk}/row/")

@@ -1,0 +1,93 @@
+"""The live inbox in a real browser: a signed WhatsApp webhook reaches the advisor's open
+inbox over the websocket, without a reload, and nobody else's."""
+
+import re
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import twilio
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "correct-horse-battery"
+BODY = "Bonjour, ma carte est bloquée depuis ce matin"
+SECOND_BODY = "Je suis à l'agence de Bellecour"
+NOTE = "Carte bloquée après trois codes faux : la débloquer"
+VIEWPORT = {"width": 1280, "height": 800}
+LIVE_SECONDS = 5
+# Looked at by a person after a run: /tmp/attitre-inbox.png and /tmp/attitre-thread.png.
+SCREENSHOTS = Path(tempfile.gettempdir())
+
+
+def sign_in(browser, base_url: str, username: str):
+    context = browser.new_context(viewport=VIEWPORT, locale="en-GB")
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(f"{base_url}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base_url}/inbox/")
+    # Connected before the message is sent, so this is the live push, not the replay on connect.
+    page.wait_for_selector('#live-status[data-state="connected"]', timeout=LIVE_SECONDS * 1000)
+    return page, problems
+
+
+def post_whatsapp(base_url: str, body: str) -> None:
+    params = twilio.whatsapp_text(body=body, sender="+33612345678")
+    path = "/webhooks/twilio/messages/"
+    response = httpx.post(
+        base_url + path,
+        data=params,
+        headers={"X-Twilio-Signature": twilio.signature_for(path, params)},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_inbound_message_appears_live_in_the_advisors_inbox_only(live_server_url, alice, bob, camille, browser):
+    from playwright.sync_api import expect
+
+    alice_page, alice_problems = sign_in(browser, live_server_url, "alice")
+    bob_page, bob_problems = sign_in(browser, live_server_url, "bob")
+    expect(alice_page.locator("#thread-list-empty")).to_be_visible()
+
+    post_whatsapp(live_server_url, BODY)
+
+    row = alice_page.locator("#thread-list .thread-row").first
+    expect(row).to_contain_text(BODY, timeout=LIVE_SECONDS * 1000)
+    expect(row).to_contain_text("Camille Martin")
+    expect(row.locator(".badge")).to_contain_text("1")
+    expect(alice_page).to_have_title("(1) Attitré")
+    expect(alice_page.locator("#live-status")).to_have_text("Live: connected")
+    alice_page.screenshot(path=SCREENSHOTS / "attitre-inbox.png", full_page=True)
+
+    bob_page.wait_for_timeout(1000)
+    assert BODY not in bob_page.content()
+    expect(bob_page.locator("#thread-list .thread-row")).to_have_count(0)
+
+    # The thread page: opened by its handler it is read; a new message is appended live.
+    row.get_by_role("link").click()
+    alice_page.wait_for_url(re.compile(r".*/inbox/threads/\d+/$"))
+    expect(alice_page.locator("#timeline")).to_contain_text(BODY)
+    expect(alice_page).to_have_title("Camille Martin · Attitré")
+    post_whatsapp(live_server_url, SECOND_BODY)
+    expect(alice_page.locator("#timeline .message").last).to_contain_text(SECOND_BODY, timeout=LIVE_SECONDS * 1000)
+    expect(alice_page.locator("#thread-header")).to_contain_text("Mark as read")
+
+    # An action through its form, enhanced by htmx (boosted: no full reload, the socket stays).
+    alice_page.get_by_label("Internal note").fill(NOTE)
+    alice_page.get_by_role("button", name="Add note").click()
+    expect(alice_page.locator("#timeline .note")).to_contain_text(NOTE)
+    expect(alice_page.locator(".messages")).to_contain_text("Note added.")
+    expect(alice_page.locator("#live-status")).to_have_text("Live: connected")
+    alice_page.screenshot(path=SCREENSHOTS / "attitre-thread.png", full_page=True)
+
+    assert BODY not in bob_page.content() and SECOND_BODY not in bob_page.content()
+    # No script error and nothing the Content-Security-Policy had to block.
+    assert alice_problems == [] and bob_problems == []
