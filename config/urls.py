@@ -2,16 +2,20 @@ from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from config import health
 from conversations import webhooks
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="inbox:list", permanent=False), name="home"),
+    path("inbox/", include("conversations.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("webhooks/twilio/messages/", webhooks.twilio_messages, name="twilio-messages"),
     path("webhooks/twilio/status/", webhooks.twilio_status, name="twilio-status"),
     path("admin/", admin.site.urls),
+    path("api/", include("config.api_urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

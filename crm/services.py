@@ -29,7 +29,7 @@ def contact_point_create(
     try:
         normalized = normalize_address(kind=kind, address=address)
     except ValidationError as exc:
-        raise ValidationError({"address": exc.messages}, code=exc.code) from exc
+        raise ValidationError({"address": exc}) from exc
     contact = ContactPoint(
         customer=customer,
         kind=kind,
@@ -43,12 +43,15 @@ def contact_point_create(
         with transaction.atomic():
             contact.save()
     except IntegrityError as exc:
+        # The code sits on the field's error: a dict-shaped ValidationError keeps no code of its own.
         raise ValidationError(
             {
-                "address": _("%(address)s is already registered on %(kind)s.")
-                % {"address": normalized, "kind": contact.get_kind_display()}
-            },
-            code="address_taken",
+                "address": ValidationError(
+                    _("%(address)s is already registered on %(kind)s.")
+                    % {"address": normalized, "kind": contact.get_kind_display()},
+                    code="address_taken",
+                )
+            }
         ) from exc
     return contact
 

@@ -8,7 +8,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from conversations.models import MessageTemplate
-from crm.models import AdvisorAssignment, ContactPoint, Customer, OpeningHours
+from crm.integrations import api_key_create
+from crm.models import AdvisorAssignment, ContactPoint, Customer, OpeningHours, WebhookDelivery, WebhookEndpoint
 from crm.services import customer_create
 from tests.crm.admin_factories import (
     EventFactory,
@@ -92,7 +93,11 @@ def test_supervisor_opens_every_changelist_and_change_page(sam_client, sam, alic
     OpeningHours.objects.create(agency=alice.agency, weekday=0, opens_at="09:00", closes_at="17:00")
     alice.agency.closed_days.create(date="2025-12-25", label="Noël")
     template = MessageTemplateFactory()
-    objects = [alice.agency, alice, camille, thread, template, thread.events.get()]
+    event = thread.events.get()
+    api_key, _key = api_key_create(name="CRM sync", scopes=["customers:read"], agency=alice.agency)
+    endpoint = WebhookEndpoint.objects.create(url="https://hooks.example.com/a", secret="s", agency=alice.agency)
+    delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=event)
+    objects = [alice.agency, alice, camille, thread, template, event, api_key, endpoint, delivery]
     registered = {model for model in admin.site._registry if model._meta.app_label in ("crm", "conversations")}
     assert registered == {type(obj) for obj in objects}
 
