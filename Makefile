@@ -8,7 +8,7 @@ PORT ?= 8000
 # The in-memory channel layer lives in one process: without Redis the web side runs one.
 WEB_CONCURRENCY ?= $(if $(REDIS_URL),2,1)
 
-.PHONY: run test lint install migrate demo lock bench-inbound clean
+.PHONY: run test lint install browser migrate demo lock bench-inbound bench-outbound bench-latency bench-sockets clean
 
 $(INSTALLED): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,18 +18,37 @@ $(INSTALLED): requirements.lock
 
 install: $(INSTALLED)
 
+# The inbox's end-to-end test drives Debian's chromium (Playwright downloads no browser here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends chromium >/dev/null)
+
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py ensure_schedules
 
 demo: migrate
 	$(BIN)/python manage.py demo
 
+# Without real Twilio credentials, `make run` also starts the simulator (Twilio's API and the
+# customers' phones on http://127.0.0.1:$(SIMULATOR_PORT)/) and points every process at it.
+SIMULATOR_PORT ?= 8001
+ifeq ($(strip $(TWILIO_ACCOUNT_SID)),)
+RUN_PROCFILE := Procfile.dev
+RUN_ENV := TWILIO_API_BASE_URL=http://127.0.0.1:$(SIMULATOR_PORT) TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000 \
+	TWILIO_AUTH_TOKEN=simulator-dev-auth-token TWILIO_WHATSAPP_FROM=whatsapp:+33180000000 TWILIO_SMS_FROM=+33180000000 \
+	PUBLIC_BASE_URL=http://$(HOST):$(PORT) SIMULATOR_PORT=$(SIMULATOR_PORT)
+else
+RUN_PROCFILE := Procfile
+RUN_ENV :=
+endif
+
 # honcho runs the Procfile's processes; one Ctrl-C stops them all.
 run: demo
-	HOST=$(HOST) PORT=$(PORT) WEB_CONCURRENCY=$(WEB_CONCURRENCY) PATH="$(abspath $(BIN)):$$PATH" \
-		$(BIN)/honcho start -f Procfile
+	HOST=$(HOST) PORT=$(PORT) WEB_CONCURRENCY=$(WEB_CONCURRENCY) PATH="$(abspath $(BIN)):$$PATH" $(RUN_ENV) \
+		$(BIN)/honcho start -f $(RUN_PROCFILE)
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -40,6 +59,19 @@ lint: install
 # Benchmarks: the shipped server on PostgreSQL + Redis (see README for figures).
 bench-inbound: install
 	bench/serve.sh $(BIN)/python bench/inbound.py -n $(or $(N),20000) -c $(or $(C),32)
+
+# N replies queued at once, delivered by a real qcluster to the simulator (see bench/outbound.py).
+# Its own database and ports, so it never collides with a bench-inbound run.
+bench-outbound: install
+	BENCH_DATABASE_URL=$(or $(BENCH_DATABASE_URL),postgres://postgres@127.0.0.1:5432/attitre_bench_outbound) \
+	BENCH_REDIS_URL=$(or $(BENCH_REDIS_URL),redis://127.0.0.1:6379/2) BENCH_PORT=$(or $(BENCH_PORT),8110) \
+		bench/serve.sh $(BIN)/python bench/outbound.py -n $(or $(N),1000) --workers $(or $(W),4)
+
+bench-latency: install
+	bench/serve.sh $(BIN)/python bench/latency.py -n $(or $(N),1000) --rate $(or $(RATE),50)
+
+bench-sockets: install
+	WEB_CONCURRENCY=1 bench/serve.sh $(BIN)/python bench/sockets.py -n $(or $(N),5000)
 
 # Re-resolve the pinned install set after editing requirements*.in.
 lock:

@@ -4,6 +4,8 @@
 # the given command, stops the server.   bench/serve.sh .venv/bin/python bench/inbound.py -n 20000
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Thousands of sockets (bench/sockets.py) need as many file descriptors, server and client.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 export DATABASE_URL="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/attitre_bench}"
 export REDIS_URL="${BENCH_REDIS_URL:-redis://127.0.0.1:6379/1}"
 export BENCH_PORT="${BENCH_PORT:-8100}"
@@ -30,6 +32,7 @@ else
     --lifespan off --no-access-log --log-level warning &
 fi
 server=$!
+export SERVER_PID=$server
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:${BENCH_PORT}/healthz" >/dev/null && break; sleep 0.2; done
 "$@"

@@ -106,6 +106,8 @@ class Message(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
     error_code = models.CharField(_("error code"), max_length=16, blank=True)
     error_message = models.CharField(_("error"), max_length=500, blank=True)
+    # Outbound: how many times delivery claimed the message for a call to the provider.
+    delivery_attempts = models.PositiveSmallIntegerField(_("delivery attempts"), default=0)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     queued_at = models.DateTimeField(null=True, blank=True)
     sending_at = models.DateTimeField(null=True, blank=True)

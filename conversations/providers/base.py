@@ -56,3 +56,49 @@ class MediaRefused(Exception):
 
 class MediaUnavailable(Exception):
     """A media file we could not fetch this time (network, 5xx); worth retrying."""
+
+
+@dataclass(frozen=True)
+class OutboundRequest:
+    """One message to hand to a provider: free text (and media) or an approved template."""
+
+    channel: str
+    address: str
+    body: str = ""
+    content_sid: str = ""
+    content_variables: dict = field(default_factory=dict)
+    media_urls: tuple[str, ...] = ()
+    status_callback: str = ""
+
+
+@dataclass(frozen=True)
+class SendAccepted:
+    provider: str
+    provider_message_id: str
+    status: str
+
+
+class SendFailed(Exception):
+    """The provider did not take the message.
+
+    `code` is the provider's error code ("" without one), `message` says what happened
+    in words an advisor can act on (translated). `retryable`: nothing was sent, trying
+    later may work. `ambiguous`: the provider may have taken it (no answer in time).
+    """
+
+    def __init__(self, *, code: str, message: str, retryable: bool = False, ambiguous: bool = False):
+        super().__init__(f"{code or 'no code'}: {message}")
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+        self.ambiguous = ambiguous
+
+
+@dataclass(frozen=True)
+class ContentTemplate:
+    """An approved template as the provider lists it; {{1}}, {{2}}… are its variables."""
+
+    content_sid: str
+    name: str
+    language: str
+    body: str

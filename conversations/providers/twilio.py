@@ -4,21 +4,32 @@ This package is the only place that imports `twilio`.
 """
 
 import functools
+import json
 import logging
 import ssl
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 import httpx
+import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
+from twilio.rest import Client
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from conversations.providers.base import (
+    ContentTemplate,
     InboundMedia,
     InboundMessage,
     MediaRefused,
     MediaUnavailable,
+    OutboundRequest,
+    SendAccepted,
+    SendFailed,
     StatusUpdate,
     WebhookRejected,
 )
@@ -214,3 +225,160 @@ def download_media(*, url: str, declared_type: str) -> tuple[bytes, str]:
     except httpx.HTTPError as exc:
         raise MediaUnavailable(type(exc).__name__) from exc
     return b"".join(chunks), content_type
+
+
+# --- Sending ----------------------------------------------------------------------
+
+DEFAULT_API_BASE_URL = "https://api.twilio.com"
+DEFAULT_CONTENT_BASE_URL = "https://content.twilio.com"
+RETRYABLE_CODES = frozenset({63018, 20429})
+RECIPIENT_CODES = frozenset({21211, 63003, 63024})
+
+
+@functools.lru_cache(maxsize=4)
+def _client(account_sid: str, auth_token: str, api_base: str, content_base: str, timeout: float) -> Client:
+    # One client (and its pooled HTTP session) per process and configuration.
+    # The SDK logs every request's URL and headers at INFO: quiet unless LOGGING asks for it.
+    sdk_logger = logging.getLogger(f"{__name__}.sdk")
+    if sdk_logger.level == logging.NOTSET:
+        sdk_logger.setLevel(logging.WARNING)
+    client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout, logger=sdk_logger))
+    client.api.base_url = api_base
+    client.content.base_url = content_base
+    return client
+
+
+def client() -> Client:
+    """The twilio SDK's client, pointed at TWILIO_API_BASE_URL, with an explicit timeout."""
+    api_base = settings.TWILIO_API_BASE_URL
+    content_base = settings.TWILIO_CONTENT_BASE_URL or (
+        DEFAULT_CONTENT_BASE_URL if api_base == DEFAULT_API_BASE_URL else api_base
+    )
+    return _client(
+        settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, api_base, content_base, settings.TWILIO_API_TIMEOUT
+    )
+
+
+def sender_for(channel: str) -> str:
+    """Who a message on `channel` is sent from: the Messaging Service, else the channel's number."""
+    if settings.TWILIO_MESSAGING_SERVICE_SID:
+        return settings.TWILIO_MESSAGING_SERVICE_SID
+    return settings.TWILIO_WHATSAPP_FROM if channel == "whatsapp" else settings.TWILIO_SMS_FROM
+
+
+def _to(request: OutboundRequest) -> str:
+    return f"whatsapp:{request.address}" if request.channel == "whatsapp" else request.address
+
+
+def send_message(request: OutboundRequest) -> SendAccepted:
+    """Hand one message to Twilio (Messages.json through the SDK); raises SendFailed."""
+    params = {"to": _to(request), "status_callback": request.status_callback}
+    if settings.TWILIO_MESSAGING_SERVICE_SID:
+        params["messaging_service_sid"] = settings.TWILIO_MESSAGING_SERVICE_SID
+    else:
+        params["from_"] = sender_for(request.channel)
+    if request.content_sid:
+        params["content_sid"] = request.content_sid
+        params["content_variables"] = json.dumps(request.content_variables, ensure_ascii=False)
+    else:
+        params["body"] = request.body
+    if request.media_urls:
+        params["media_url"] = list(request.media_urls)
+    try:
+        created = client().messages.create(**params)
+    except TwilioRestException as exc:
+        raise _rest_failure(exc, request.channel) from exc
+    except requests.exceptions.RequestException as exc:
+        if _nothing_sent(exc):
+            raise SendFailed(code="", message=_("Twilio could not be reached; retrying."), retryable=True) from exc
+        # The request may have reached Twilio (no answer in time, connection broken): never resend blindly.
+        raise SendFailed(
+            code="", message=_("Twilio did not answer; checking before sending again."), ambiguous=True
+        ) from exc
+    except TwilioException as exc:
+        raise SendFailed(code="", message=_("Twilio refused the request; check the TWILIO_* settings.")) from exc
+    return SendAccepted(provider=PROVIDER, provider_message_id=created.sid, status=created.status or "queued")
+
+
+def _nothing_sent(exc: requests.exceptions.RequestException) -> bool:
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError) and exc.args:
+        reason = getattr(exc.args[0], "reason", None)
+        return isinstance(reason, NewConnectionError | NameResolutionError)
+    return False
+
+
+def _rest_failure(exc: TwilioRestException, channel: str) -> SendFailed:
+    status = exc.status or 0
+    try:
+        code = int(exc.code) if exc.code is not None else 0
+    except (TypeError, ValueError):
+        code = 0
+    code_text = str(code) if code and code != status else ""
+    if code in RETRYABLE_CODES or status == 429 or status >= 500:
+        return SendFailed(
+            code=code_text or str(status),
+            message=_("Twilio is busy or unavailable (HTTP %(status)s); retrying.") % {"status": status},
+            retryable=True,
+        )
+    if code == 63016:
+        message = _("Outside WhatsApp's 24-hour window: send an approved template.")
+    elif code == 21610:
+        message = _("The customer opted out of messages from this number (STOP); they must write START first.")
+    elif code in RECIPIENT_CODES:
+        message = (
+            _("Not a valid WhatsApp recipient: check the customer's number.")
+            if channel == "whatsapp"
+            else _("Not a valid SMS recipient: check the customer's number.")
+        )
+    elif code == 63014:
+        message = _("The customer has blocked messages from this number.")
+    elif code == 30007:
+        message = _("Filtered by the carrier as unwanted; rephrase it, or call the customer.")
+    elif code_text:
+        message = _("failed (Twilio error %(code)s)") % {"code": code_text}
+    else:
+        message = _("failed (Twilio answered HTTP %(status)s)") % {"status": status}
+    return SendFailed(code=code_text, message=message)
+
+
+# --- Templates (Content API) ---------------------------------------------------------
+
+
+def _template_body(types: dict) -> str:
+    for kind in ("twilio/text", *sorted(types or {})):
+        content = (types or {}).get(kind) or {}
+        if isinstance(content, dict) and (content.get("body") or content.get("title")):
+            return content.get("body") or content.get("title")
+    return ""
+
+
+def _is_approved(approval_requests) -> bool:
+    approval = approval_requests or {}
+    if isinstance(approval.get("whatsapp"), dict):
+        approval = approval["whatsapp"]
+    return str(approval.get("status", "")).lower() == "approved"
+
+
+def approved_templates() -> list[ContentTemplate]:
+    """Every template of the account that WhatsApp approved, from the Content API."""
+    try:
+        records = client().content.v1.content_and_approvals.list(page_size=500)
+    except TwilioRestException as exc:
+        raise SendFailed(code=str(exc.code or exc.status), message=_("Twilio refused to list the templates.")) from exc
+    except (requests.exceptions.RequestException, TwilioException) as exc:
+        raise SendFailed(code="", message=_("Twilio could not be reached."), retryable=True) from exc
+    templates = []
+    for record in records:
+        body = _template_body(record.types)
+        if record.sid and body and _is_approved(record.approval_requests):
+            templates.append(
+                ContentTemplate(
+                    content_sid=record.sid,
+                    name=(record.friendly_name or record.sid)[:200],
+                    language=(record.language or "")[:16],
+                    body=body,
+                )
+            )
+    return templates

@@ -1,12 +1,18 @@
 """Writes to conversations: the only place that stores messages, moves threads and
 appends their events. `inbound` receives what providers deliver; `threads` is what
-advisors do to a thread."""
+advisors do to a thread; `outbound` sends advisors' replies and delivers them."""
 
 from conversations.services.inbound import (
     InboundResult,
     consent_keyword,
     inbound_message_receive,
     message_status_apply,
+)
+from conversations.services.outbound import (
+    SendRefused,
+    message_deliver,
+    message_send,
+    template_variables_for,
 )
 from conversations.services.threads import (
     note_add,
@@ -21,11 +27,15 @@ __all__ = [
     "InboundResult",
     "consent_keyword",
     "inbound_message_receive",
+    "SendRefused",
+    "message_deliver",
+    "message_send",
     "message_status_apply",
     "note_add",
     "prospect_link_to_customer",
     "thread_claim",
     "thread_mark_read",
     "thread_set_status",
+    "template_variables_for",
     "thread_transfer",
 ]

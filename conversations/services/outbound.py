@@ -1,0 +1,586 @@
+"""Sending to the customer: what an advisor's reply must satisfy, storing it, and its
+delivery to the provider exactly once.
+
+`message_send` checks everything a provider would refuse (consent, WhatsApp's
+24-hour window, sizes, template variables) and stores the message `queued` with
+its delivery task in the same transaction. `message_deliver` (run by the task)
+claims the message with a conditional UPDATE, so only one worker ever calls the
+provider for it, and maps the provider's answer onto the message.
+"""
+
+import logging
+import mimetypes
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import PurePath
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connections, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django_q.models import Schedule
+from django_q.tasks import async_task
+
+from channels_app.events import publish_event
+from conversations.compiled import PreparedQuery
+from conversations.models import Attachment, Channel, Event, Message, MessageTemplate, Thread
+from conversations.payloads import message_payload, thread_summary
+from conversations.providers import twilio
+from conversations.providers.base import OutboundRequest, SendFailed
+from conversations.rate_limit import rate_limit_wait
+from crm.models import Advisor, ContactPoint
+from crm.services import contact_point_set_consent
+
+logger = logging.getLogger(__name__)
+
+BODY_MAX_LENGTH = 1600
+PREVIEW_LENGTH = 200
+WHATSAPP_WINDOW = timedelta(hours=24)
+SENDABLE_CHANNELS = (Channel.WHATSAPP, Channel.SMS)
+DELIVER_TASK = "conversations.tasks.message_deliver"
+MAX_DELIVERY_ATTEMPTS = 5
+RETRY_BACKOFF_SECONDS = (15, 60, 240, 900)
+# After an unanswered call, wait this long for a status callback before calling again.
+AMBIGUOUS_CHECK_AFTER = timedelta(seconds=60)
+# A message `sending` without a provider id for longer than this is not in flight any more
+# (well above TWILIO_API_TIMEOUT): its worker died or its call went unanswered.
+SENDING_STALE_AFTER = timedelta(seconds=45)
+RATE_LIMIT_MAX_WAIT = 20.0
+TEMPLATE_VARIABLE = re.compile(r"\{\{\s*(\d+)\s*\}\}")
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class MediaRule:
+    types: frozenset[str]
+    max_files: int
+    max_total: int
+    max_per_type: dict
+
+
+WHATSAPP_IMAGES = frozenset({"image/jpeg", "image/png", "image/webp"})
+MEDIA_RULES = {
+    # WhatsApp: one file per message; images up to 5 MB, anything else up to 16 MB.
+    Channel.WHATSAPP: MediaRule(
+        types=twilio.ALLOWED_MEDIA_TYPES,
+        max_files=1,
+        max_total=16 * MB,
+        max_per_type={content_type: 5 * MB for content_type in WHATSAPP_IMAGES},
+    ),
+    # MMS: the images every carrier renders, 5 MB in all.
+    Channel.SMS: MediaRule(
+        types=frozenset({"image/jpeg", "image/png", "image/gif"}), max_files=10, max_total=5 * MB, max_per_type={}
+    ),
+}
+# What a template variable may be filled from: never an arbitrary attribute path.
+TEMPLATE_SOURCES = {
+    "customer.first_name": lambda customer, advisor, agency: customer.first_name if customer else "",
+    "customer.last_name": lambda customer, advisor, agency: customer.last_name if customer else "",
+    "customer.full_name": lambda customer, advisor, agency: customer.full_name if customer else "",
+    "advisor.name": lambda customer, advisor, agency: advisor.display_name,
+    "advisor.first_name": lambda customer, advisor, agency: advisor.user.first_name,
+    "advisor.last_name": lambda customer, advisor, agency: advisor.user.last_name,
+    "agency.name": lambda customer, advisor, agency: agency.name,
+}
+
+
+class SendRefused(ValidationError):
+    """A reply that cannot go out; `code` says why (machine-readable), the message says what to do."""
+
+    def __init__(self, message: str, *, code: str):
+        super().__init__(message, code=code)
+
+
+def template_variables_for(*, template: MessageTemplate, thread: Thread, advisor: Advisor) -> dict:
+    """The template's variables pre-filled from the CRM, as its `variables` mapping says
+    ({"1": "customer.first_name", …}); a variable without a known source is left blank."""
+    customer = thread.customer if thread.customer_id else None
+    values = {}
+    for number in _template_numbers(template):
+        source = TEMPLATE_SOURCES.get(str((template.variables or {}).get(number, "")))
+        values[number] = source(customer, advisor, thread.agency).strip() if source else ""
+    return values
+
+
+def message_send(
+    *,
+    thread: Thread,
+    author: Advisor,
+    body: str = "",
+    attachments=(),
+    template: MessageTemplate | None = None,
+    variables: dict | None = None,
+    channel: str | None = None,
+) -> Message:
+    """Send a reply to the thread's customer; refused with SendRefused (nothing stored) when
+    the provider would refuse it. Returns the message, `queued`, its delivery enqueued."""
+    body = (body or "").strip()
+    attachments = list(attachments or ())
+    if template is not None and body:
+        raise SendRefused(
+            _("A template is sent as approved: leave the message empty, or send free text instead."),
+            code="template_and_body",
+        )
+    if template is None:
+        if not body and not attachments:
+            raise SendRefused(_("Write a message or attach a file before sending."), code="empty_body")
+        if len(body) > BODY_MAX_LENGTH:
+            raise SendRefused(
+                _("The message is %(length)d characters long; the limit is %(max)d. Split it or shorten it.")
+                % {"length": len(body), "max": BODY_MAX_LENGTH},
+                code="body_too_long",
+            )
+    elif attachments:
+        raise SendRefused(
+            _("An approved template cannot carry a file; send the file once the customer answers."),
+            code="attachment_type",
+        )
+
+    now = timezone.now()
+    with transaction.atomic():
+        thread = (
+            Thread.objects.select_for_update(of=("self",))
+            .select_related("customer", "prospect", "agency")
+            .get(pk=thread.pk)
+        )
+        channel = channel or thread.last_inbound_channel or Channel.WHATSAPP
+        contact = _contact_point_for(thread, channel)
+        _check_consent(thread, contact)
+        media = [_media_of(upload) for upload in attachments]
+        _check_media(channel, media)
+        content_variables = {}
+        if template is not None:
+            content_variables = _checked_template_variables(template, thread, author, variables)
+            body = _render(template.body, content_variables)
+        elif channel == Channel.WHATSAPP:
+            _check_whatsapp_window(thread, now)
+
+        message = Message.objects.create(
+            thread=thread,
+            direction=Message.Direction.OUTBOUND,
+            channel=channel,
+            contact_point=contact,
+            author=author,
+            body=body,
+            provider=twilio.PROVIDER,
+            status=Message.Status.QUEUED,
+            created_at=now,
+            queued_at=now,
+            template=template,
+            template_variables=content_variables,
+        )
+        stored = [_store_attachment(message, position, *item) for position, item in enumerate(media)]
+
+        thread.last_activity_at = now
+        thread.last_message_preview = body[:PREVIEW_LENGTH] if body else _("📎 Attachment")
+        thread.waiting_since = None
+        thread.status = Thread.Status.WAITING
+        thread.save(update_fields=["last_activity_at", "last_message_preview", "waiting_since", "status"])
+        publish_event(
+            type=Event.Type.MESSAGE_CREATED,
+            thread=thread,
+            payload={"message": message_payload(message, stored), "thread_summary": thread_summary(thread)},
+        )
+        # The ORM broker writes the task in this transaction: no message, no send; no send lost.
+        _enqueue_delivery(message.pk)
+    return message
+
+
+def _enqueue_delivery(message_id: int) -> None:
+    # Successful deliveries are not kept as task results: the message row is the record.
+    async_task(DELIVER_TASK, message_id, q_options={"group": "outbound", "save": False})
+
+
+def _party_name(thread: Thread) -> str:
+    if thread.customer_id:
+        return thread.customer.full_name
+    return thread.prospect.display_name or thread.prospect.address
+
+
+def _contact_point_for(thread: Thread, channel: str) -> ContactPoint:
+    if channel not in SENDABLE_CHANNELS:
+        raise SendRefused(
+            _("Replies on %(channel)s are not available; choose WhatsApp or SMS.")
+            % {"channel": Channel(channel).label if channel in Channel.values else channel},
+            code="channel_unsupported",
+        )
+    if thread.customer_id:
+        candidates = list(ContactPoint.objects.filter(customer_id=thread.customer_id, kind=channel).order_by("pk"))
+    else:
+        candidates = [thread.prospect] if thread.prospect.kind == channel else []
+    if not candidates:
+        raise SendRefused(
+            _("%(name)s has no %(channel)s number; choose another channel.")
+            % {"name": _party_name(thread), "channel": Channel(channel).label},
+            code="no_contact_point",
+        )
+    if len(candidates) > 1:
+        # Several numbers on one channel: answer the one the customer last wrote from.
+        last_used = (
+            Message.objects.filter(thread=thread, direction=Message.Direction.INBOUND, channel=channel)
+            .order_by("-created_at", "-pk")
+            .values_list("contact_point_id", flat=True)
+            .first()
+        )
+        for candidate in candidates:
+            if candidate.pk == last_used:
+                return candidate
+    return candidates[0]
+
+
+def _check_consent(thread: Thread, contact: ContactPoint) -> None:
+    if contact.consent == ContactPoint.Consent.OPTED_OUT:
+        raise SendRefused(
+            _(
+                "%(name)s opted out of %(channel)s messages (%(source)s); nothing can be sent there "
+                "until they write START."
+            )
+            % {
+                "name": _party_name(thread),
+                "channel": contact.get_kind_display(),
+                "source": contact.consent_source or _("no reason recorded"),
+            },
+            code="opted_out",
+        )
+
+
+def _check_whatsapp_window(thread: Thread, now) -> None:
+    last = thread.last_whatsapp_inbound_at
+    if last is not None and now - last <= WHATSAPP_WINDOW:
+        return
+    name = _party_name(thread)
+    if last is None:
+        text = _("%(name)s has not written on WhatsApp yet; WhatsApp only allows an approved template.") % {
+            "name": name
+        }
+    else:
+        hours = int((now - last).total_seconds() // 3600)
+        if hours < 48:
+            age = ngettext("%(count)d h", "%(count)d h", hours) % {"count": hours}
+        else:
+            age = ngettext("%(count)d day", "%(count)d days", hours // 24) % {"count": hours // 24}
+        text = _("%(name)s's last WhatsApp message is %(age)s old; WhatsApp only allows an approved template now.") % {
+            "name": name,
+            "age": age,
+        }
+    raise SendRefused(text, code="outside_whatsapp_window")
+
+
+def _media_of(upload) -> tuple:
+    name = PurePath(getattr(upload, "name", "") or "file").name
+    content_type = (getattr(upload, "content_type", "") or mimetypes.guess_type(name)[0] or "").lower()
+    return upload, name, content_type.split(";")[0].strip(), upload.size
+
+
+def _check_media(channel: str, media: list[tuple]) -> None:
+    if not media:
+        return
+    rule = MEDIA_RULES[channel]
+    label = Channel(channel).label
+    if len(media) > rule.max_files:
+        raise SendRefused(
+            ngettext(
+                "%(channel)s takes %(max)d file per message; send them one by one.",
+                "%(channel)s takes at most %(max)d files per message.",
+                rule.max_files,
+            )
+            % {"channel": label, "max": rule.max_files},
+            code="attachment_type",
+        )
+    for _upload, name, content_type, size in media:
+        if content_type not in rule.types:
+            raise SendRefused(
+                _("%(channel)s does not accept “%(name)s” (%(type)s); send a PDF, an image or an Office document.")
+                % {"channel": label, "name": name, "type": content_type or _("unknown type")},
+                code="attachment_type",
+            )
+        limit = rule.max_per_type.get(content_type, rule.max_total)
+        if size > limit:
+            raise SendRefused(
+                _("“%(name)s” is %(size).1f MB; %(channel)s accepts up to %(max)d MB for this type.")
+                % {"name": name, "size": size / MB, "channel": label, "max": limit // MB},
+                code="attachment_too_large",
+            )
+    total = sum(item[3] for item in media)
+    if total > rule.max_total:
+        raise SendRefused(
+            _("The files add up to %(size).1f MB; %(channel)s accepts up to %(max)d MB per message.")
+            % {"size": total / MB, "channel": label, "max": rule.max_total // MB},
+            code="attachment_too_large",
+        )
+
+
+def _store_attachment(message: Message, position: int, upload, name: str, content_type: str, size: int):
+    attachment = Attachment(
+        message=message, position=position, content_type=content_type, size=size, state=Attachment.State.STORED
+    )
+    extension = PurePath(name).suffix.lower() or mimetypes.guess_extension(content_type) or ""
+    attachment.file.save(f"{message.pk}-{position}{extension}", upload, save=False)
+    attachment.save()
+    return attachment
+
+
+def _template_numbers(template: MessageTemplate) -> list[str]:
+    return list(dict.fromkeys(TEMPLATE_VARIABLE.findall(template.body)))
+
+
+def _render(body: str, values: dict) -> str:
+    return TEMPLATE_VARIABLE.sub(lambda match: values.get(match.group(1), match.group(0)), body)
+
+
+def _checked_template_variables(template, thread, author, variables) -> dict:
+    if not template.is_active:
+        raise SendRefused(
+            _("The template “%(name)s” is no longer active; choose another one.") % {"name": template.name},
+            code="template_inactive",
+        )
+    if variables is None:
+        variables = template_variables_for(template=template, thread=thread, advisor=author)
+    values = {}
+    for number in _template_numbers(template):
+        value = str(variables.get(number) or variables.get(int(number)) or "").strip()
+        if not value:
+            raise SendRefused(
+                _("Fill in {{%(number)s}} of the template “%(name)s” before sending.")
+                % {"number": number, "name": template.name},
+                code="template_variables",
+            )
+        # WhatsApp refuses template parameters with line breaks, tabs or long runs of spaces.
+        if re.search(r"[\n\r\t]| {5,}", value):
+            raise SendRefused(
+                _("{{%(number)s}} cannot contain line breaks, tabs or more than four spaces in a row.")
+                % {"number": number},
+                code="template_variables",
+            )
+        values[number] = value
+    return values
+
+
+# --- Delivery ------------------------------------------------------------------------
+
+
+# The delivery path runs once per message in the worker: its statements are built once
+# (see conversations/compiled.py for why; the outbound benchmark showed the same cost).
+_message_for_delivery = PreparedQuery(
+    lambda message_id: Message.objects.select_related("contact_point", "template").filter(
+        pk=message_id, direction=Message.Direction.OUTBOUND
+    ),
+    sentinels=(-7_346_183_023,),
+)
+
+
+class _Statement:
+    """One SQL statement built once per database; identifiers come from model metadata
+    (quoted), every value is a parameter."""
+
+    def __init__(self, build):
+        self.build = build
+        self._sql: dict[str, str] = {}
+
+    def __call__(self, params: list, using: str = "default"):
+        connection = connections[using]
+        if using not in self._sql:
+            quote = connection.ops.quote_name
+            self._sql[using] = self.build(
+                lambda model, name=None: quote(model._meta.get_field(name).column if name else model._meta.db_table)
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(self._sql[using], params)
+            return cursor.fetchall() if cursor.description else cursor.rowcount
+
+
+def _build_claim(q) -> str:
+    m = Message
+    return (
+        f"UPDATE {q(m)} SET {q(m, 'status')} = %s, {q(m, 'sending_at')} = %s, "  # noqa: S608
+        f"{q(m, 'delivery_attempts')} = {q(m, 'delivery_attempts')} + 1 "
+        f"WHERE {q(m, 'id')} = %s AND {q(m, 'status')} = %s"
+    )
+
+
+def _build_save_sid(q) -> str:
+    m = Message
+    return (
+        f"UPDATE {q(m)} SET {q(m, 'provider')} = %s, {q(m, 'provider_message_id')} = %s "  # noqa: S608
+        f"WHERE {q(m, 'id')} = %s AND {q(m, 'provider_message_id')} IS NULL"
+    )
+
+
+def _build_attachment_files(q) -> str:
+    a = Attachment
+    return (
+        f"SELECT {q(a, 'file')} FROM {q(a)} WHERE {q(a, 'message')} = %s AND {q(a, 'file')} <> '' "  # noqa: S608
+        f"ORDER BY {q(a, 'position')}"
+    )
+
+
+_claim = _Statement(_build_claim)
+_save_sid = _Statement(_build_save_sid)
+_attachment_files = _Statement(_build_attachment_files)
+
+
+def message_deliver(*, message_id: int) -> Message | None:
+    """Hand one queued message to the provider, exactly once.
+
+    Only the worker whose conditional UPDATE moves it from `queued` to `sending` calls
+    the provider; a duplicate or replayed task finds it past `queued` and does nothing.
+    """
+    message = _message_for_delivery.first(message_id)
+    if message is None:
+        return None
+    if message.status == Message.Status.SENDING and not message.provider_message_id:
+        message = _reclaim_if_stale(message)
+    if message.status != Message.Status.QUEUED:
+        return message
+
+    limit = (
+        settings.ATTITRE_RATE_LIMIT_WHATSAPP if message.channel == Channel.WHATSAPP else settings.ATTITRE_RATE_LIMIT_SMS
+    )
+    if limit > 0 and not rate_limit_wait(
+        key=f"{message.channel}:{twilio.sender_for(message.channel)}", limit=limit, max_wait=RATE_LIMIT_MAX_WAIT
+    ):
+        # Still over the limit: back of the queue rather than holding a worker.
+        _enqueue_delivery(message.pk)
+        return message
+
+    now = timezone.now()
+    if not _claim([Message.Status.SENDING, now, message.pk, Message.Status.QUEUED]):
+        return message
+    message.status, message.sending_at = Message.Status.SENDING, now
+    message.delivery_attempts += 1
+
+    # The network call happens outside any transaction.
+    try:
+        accepted = twilio.send_message(_outbound_request(message))
+    except SendFailed as failure:
+        return _after_failure(message, failure)
+    # A status callback carrying ?m=<id> may have set the id already: keep it.
+    _save_sid([accepted.provider, accepted.provider_message_id, message.pk])
+    message.provider, message.provider_message_id = accepted.provider, accepted.provider_message_id
+    return message
+
+
+def _outbound_request(message: Message) -> OutboundRequest:
+    storage = Attachment._meta.get_field("file").storage
+    media_urls = tuple(_public_media_url(storage.url(name)) for (name,) in _attachment_files([message.pk]))
+    return OutboundRequest(
+        channel=message.channel,
+        address=message.contact_point.address,
+        body="" if message.template_id else message.body,
+        content_sid=message.template.content_sid if message.template_id else "",
+        content_variables=message.template_variables if message.template_id else {},
+        media_urls=media_urls,
+        status_callback=f"{settings.PUBLIC_BASE_URL}/webhooks/twilio/status/?m={message.pk}",
+    )
+
+
+def _public_media_url(url: str) -> str:
+    return url if "://" in url else settings.PUBLIC_BASE_URL + url
+
+
+def _reclaim_if_stale(message: Message) -> Message:
+    """A message left `sending` with no provider id: its call went unanswered or its worker
+    died. If no status callback has matched it by now, the provider did not take it."""
+    if message.sending_at and timezone.now() - message.sending_at < SENDING_STALE_AFTER:
+        return message
+    if message.delivery_attempts >= MAX_DELIVERY_ATTEMPTS:
+        return _fail(
+            message,
+            code="",
+            text=_("Twilio never confirmed this message after %(attempts)d attempts; it was probably not sent.")
+            % {"attempts": message.delivery_attempts},
+        )
+    requeued = Message.objects.filter(
+        pk=message.pk,
+        status=Message.Status.SENDING,
+        provider_message_id__isnull=True,
+        sending_at=message.sending_at,
+    ).update(status=Message.Status.QUEUED)
+    message.refresh_from_db(fields=["status", "provider", "provider_message_id", "delivery_attempts", "sending_at"])
+    if requeued:
+        logger.warning("Message %s was never confirmed by Twilio; sending it again.", message.pk)
+    return message
+
+
+def _after_failure(message: Message, failure: SendFailed) -> Message:
+    if failure.ambiguous:
+        # Twilio may have taken it: a status callback (?m=<id>) would tell. Check later, never resend now.
+        _schedule_delivery(message, after=AMBIGUOUS_CHECK_AFTER, reason="check")
+        logger.warning(
+            "Message %s: no clear answer from Twilio (attempt %s); checking again in %ss.",
+            message.pk,
+            message.delivery_attempts,
+            int(AMBIGUOUS_CHECK_AFTER.total_seconds()),
+        )
+        return message
+    if failure.retryable:
+        if message.delivery_attempts >= MAX_DELIVERY_ATTEMPTS:
+            return _fail(
+                message,
+                code=failure.code,
+                text=_("%(error)s Gave up after %(attempts)d attempts.")
+                % {"error": failure.message, "attempts": message.delivery_attempts},
+            )
+        Message.objects.filter(pk=message.pk, status=Message.Status.SENDING, provider_message_id__isnull=True).update(
+            status=Message.Status.QUEUED
+        )
+        message.status = Message.Status.QUEUED
+        delay = RETRY_BACKOFF_SECONDS[min(message.delivery_attempts - 1, len(RETRY_BACKOFF_SECONDS) - 1)]
+        _schedule_delivery(message, after=timedelta(seconds=delay), reason="retry")
+        logger.info(
+            "Message %s: Twilio unavailable (%s, attempt %s); retry in %ss.",
+            message.pk,
+            failure.code or "no code",
+            message.delivery_attempts,
+            delay,
+        )
+        return message
+    message = _fail(message, code=failure.code, text=failure.message)
+    if failure.code == "21610":
+        contact_point_set_consent(
+            contact_point=message.contact_point, consent=ContactPoint.Consent.OPTED_OUT, source="Twilio 21610"
+        )
+    return message
+
+
+def _schedule_delivery(message: Message, *, after: timedelta, reason: str) -> None:
+    Schedule.objects.create(
+        func=DELIVER_TASK,
+        args=str(message.pk),
+        schedule_type=Schedule.ONCE,
+        repeats=1,
+        next_run=timezone.now() + after,
+        name=f"message-{message.pk}-{reason}-{message.delivery_attempts}",
+    )
+
+
+def _fail(message: Message, *, code: str, text: str) -> Message:
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Message.objects.filter(
+            pk=message.pk, status__in=[Message.Status.QUEUED, Message.Status.SENDING]
+        ).update(status=Message.Status.FAILED, error_code=code[:16], error_message=text[:500], failed_at=now)
+        if updated:
+            message.status, message.error_code, message.error_message, message.failed_at = (
+                Message.Status.FAILED,
+                code[:16],
+                text[:500],
+                now,
+            )
+            thread = Thread.objects.select_related("customer").get(pk=message.thread_id)
+            publish_event(
+                type=Event.Type.MESSAGE_STATUS,
+                thread=thread,
+                payload={
+                    "message": message.pk,
+                    "status": message.status,
+                    "error_code": message.error_code,
+                    "error_message": message.error_message,
+                },
+            )
+    if updated:
+        logger.warning("Message %s failed (Twilio error %s).", message.pk, code or "none")
+    return message

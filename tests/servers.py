@@ -1,0 +1,98 @@
+"""Real HTTP servers in background threads for the outbound tests: the Twilio/phone
+simulator, and the app itself (so the simulator's status callbacks reach it)."""
+
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+from django.db import connections
+
+from conversations.providers.simulator import Phone, Simulator
+from tests import twilio
+
+CAMILLE = "+33612345678"
+
+
+class ServerThread:
+    def __init__(self, app, *, lifespan: str = "off"):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, log_level="warning", lifespan=lifespan, access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+def closed_port_url() -> str:
+    """An address where nothing listens: callbacks to it fail at once, without DNS."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+def simulator(settings):
+    """The simulator on a free port; the SDK points at it. Camille wrote on WhatsApp a minute ago."""
+    settings.DEBUG = True
+    settings.TWILIO_WHATSAPP_FROM = twilio.BANK_WHATSAPP
+    settings.TWILIO_SMS_FROM = twilio.BANK_SMS
+    settings.TWILIO_MESSAGING_SERVICE_SID = ""
+    settings.TWILIO_API_TIMEOUT = 2
+    settings.ATTITRE_RATE_LIMIT_WHATSAPP = 0
+    settings.ATTITRE_RATE_LIMIT_SMS = 0
+    if settings.PUBLIC_BASE_URL.startswith("https://"):
+        settings.PUBLIC_BASE_URL = closed_port_url()
+    sim = Simulator(
+        account_sid=settings.TWILIO_ACCOUNT_SID,
+        auth_token=settings.TWILIO_AUTH_TOKEN,
+        app_base_url=settings.PUBLIC_BASE_URL,
+        phones=[
+            Phone(number=CAMILLE, name="Camille Martin", last_whatsapp_at=time.time() - 60),
+            Phone(number="+33698765432", name="Julien Moreau"),
+        ],
+        bank_whatsapp=twilio.BANK_WHATSAPP,
+        bank_sms=twilio.BANK_SMS,
+        callback_delay=0,
+    )
+    with ServerThread(sim, lifespan="on") as server:
+        settings.TWILIO_API_BASE_URL = server.url
+        sim.url = server.url
+        yield sim
+
+
+@pytest.fixture
+def live_app(settings, transactional_db):
+    """The app (config.asgi) served over HTTP; PUBLIC_BASE_URL points at it."""
+    from config.asgi import application
+
+    with ServerThread(application) as server:
+        settings.PUBLIC_BASE_URL = server.url
+        yield server
+    connections.close_all()
+
+
+def wait_for(predicate, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.02)
