@@ -29,10 +29,11 @@ if [ "${BENCH_SERVER:-uvicorn}" = daphne ]; then
   .venv/bin/daphne -b 127.0.0.1 -p "$BENCH_PORT" config.asgi:application -v 0 &
 else
   .venv/bin/uvicorn config.asgi:application --host 127.0.0.1 --port "$BENCH_PORT" --workers "$WEB_CONCURRENCY" \
-    --lifespan off --no-access-log --log-level warning &
+    --lifespan off --no-access-log --log-level warning --timeout-graceful-shutdown 5 &
 fi
 server=$!
 export SERVER_PID=$server
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+trap 'exit 143' TERM INT
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:${BENCH_PORT}/healthz" >/dev/null && break; sleep 0.2; done
 "$@"
