@@ -1,10 +1,13 @@
 """The inbox's forms: they parse what an advisor typed; the services decide."""
 
+import re
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from conversations.models import Thread
+from conversations.models import Channel, MessageTemplate, Thread
 from conversations.selectors import InboxTab
+from conversations.services.outbound import BODY_MAX_LENGTH
 from conversations.services.threads import NOTE_MAX_LENGTH
 from conversations.thread_selectors import SEARCH_MAX_LENGTH, agency_customer_by_number
 from crm.models import Advisor
@@ -29,6 +32,53 @@ class NoteForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         error_messages={"required": _("A note cannot be empty.")},
     )
+
+
+class ReplyForm(forms.Form):
+    # No max_length here: the service's refusal says how long the message is and what to do.
+    body = forms.CharField(
+        label=_("Reply to the customer"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": BODY_MAX_LENGTH}),
+    )
+    channel = forms.ChoiceField(
+        label=_("Send on"),
+        choices=Channel.choices,
+        required=False,
+        error_messages={"invalid_choice": _("Choose one of the channels offered for this reply.")},
+    )
+
+
+class TemplateReplyForm(forms.Form):
+    """An approved template and its variables, posted as variable_1, variable_2…"""
+
+    VARIABLE_FIELD = re.compile(r"^variable_(\d{1,2})$")
+    VARIABLE_MAX_LENGTH = 1024
+
+    template = forms.ModelChoiceField(
+        queryset=MessageTemplate.objects.all(),
+        error_messages={
+            "required": _("Choose a message template."),
+            "invalid_choice": _("That template does not exist any more; reload the page and choose another one."),
+        },
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        variables = {}
+        for key in self.data:
+            match = self.VARIABLE_FIELD.match(key)
+            if match:
+                value = str(self.data.get(key) or "").strip()
+                if len(value) > self.VARIABLE_MAX_LENGTH:
+                    raise forms.ValidationError(
+                        _("{{%(number)s}} is too long: %(max)d characters at most."),
+                        code="variable_too_long",
+                        params={"number": match.group(1), "max": self.VARIABLE_MAX_LENGTH},
+                    )
+                variables[match.group(1)] = value
+        cleaned["variables"] = variables
+        return cleaned
 
 
 class StatusForm(forms.Form):

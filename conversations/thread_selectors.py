@@ -1,5 +1,5 @@
 """Reads for the inbox pages: one tab of the list, one row, one thread with its timeline,
-one timeline item, the choices its actions offer. Every read goes through
+one timeline item, the choices its actions (the reply composer among them) offer. Every read goes through
 `thread_visibility_q`: a thread the advisor may not see is a 404, never a 403, so its
 existence is not disclosed."""
 
@@ -12,8 +12,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
-from conversations.models import Attachment, Event, Message, Note, Thread
+from conversations.models import Attachment, Channel, Event, Message, MessageTemplate, Note, Thread
 from conversations.selectors import InboxTab, thread_list_for_advisor, thread_visibility_q
+from conversations.services.outbound import SENDABLE_CHANNELS, TEMPLATE_VARIABLE, template_variables_for
 from crm.addresses import normalize_phone
 from crm.models import Advisor, ContactPoint, Customer, Deputyship
 
@@ -63,6 +64,41 @@ class TimelineItem:
 
 
 @dataclass(frozen=True)
+class ReplyChannel:
+    """A channel the advisor can reply on, with the number(s) it goes to."""
+
+    value: str
+    label: str
+    addresses: str
+    opted_out: bool
+
+
+@dataclass(frozen=True)
+class PreviewPart:
+    text: str
+    # The variable's number ("1") when this part is a variable's value, else "".
+    variable: str = ""
+
+
+@dataclass(frozen=True)
+class TemplateChoice:
+    """An active approved template, its variables pre-filled from the CRM, and its body as they fill it."""
+
+    template: MessageTemplate
+    variables: list[tuple[str, str]]
+    preview: list[PreviewPart]
+
+
+@dataclass(frozen=True)
+class Composer:
+    channels: list[ReplyChannel]
+    # The channel message_send would pick: the customer's last one when they can be answered there.
+    default_channel: str
+    # Empty when the party has no WhatsApp number (templates are WhatsApp's).
+    templates: list[TemplateChoice]
+
+
+@dataclass(frozen=True)
 class ThreadDetail:
     thread: Thread
     contact_points: list[ContactPoint]
@@ -72,6 +108,7 @@ class ThreadDetail:
     cursor: int
     timeline: list[TimelineItem] = field(default_factory=list)
     timeline_truncated: bool = False
+    composer: Composer | None = None
 
     @property
     def unread_total(self) -> int:
@@ -226,6 +263,92 @@ def _contact_points(thread: Thread) -> list[ContactPoint]:
     return [thread.prospect]
 
 
+def _reply_channels(thread: Thread, contact_points: list[ContactPoint]) -> list[ReplyChannel]:
+    channels = []
+    for kind in SENDABLE_CHANNELS:
+        points = [point for point in contact_points if point.kind == kind]
+        if points:
+            channels.append(
+                ReplyChannel(
+                    value=kind,
+                    label=Channel(kind).label,
+                    addresses=", ".join(point.address for point in points),
+                    opted_out=all(point.consent == ContactPoint.Consent.OPTED_OUT for point in points),
+                )
+            )
+    return channels
+
+
+def _preview(body: str, values: dict[str, str]) -> list[PreviewPart]:
+    """The template's body cut into text and variables; a blank variable shows as {{n}}."""
+    parts, start = [], 0
+    for match in TEMPLATE_VARIABLE.finditer(body):
+        number = match.group(1)
+        parts += [
+            PreviewPart(body[start : match.start()]),
+            PreviewPart(values.get(number) or f"{{{{{number}}}}}", number),
+        ]
+        start = match.end()
+    parts.append(PreviewPart(body[start:]))
+    return [part for part in parts if part.text]
+
+
+def _template_choices(*, thread: Thread, advisor: Advisor) -> list[TemplateChoice]:
+    language = (
+        thread.customer.preferred_language
+        if thread.customer_id
+        else Customer._meta.get_field("preferred_language").default
+    )
+    templates = sorted(
+        MessageTemplate.objects.filter(is_active=True),
+        key=lambda template: (template.language != language, template.name, template.language),
+    )
+    choices = []
+    for template in templates:
+        values = template_variables_for(template=template, thread=thread, advisor=advisor)
+        choices.append(
+            TemplateChoice(template=template, variables=list(values.items()), preview=_preview(template.body, values))
+        )
+    return choices
+
+
+def reply_composer(*, thread: Thread, advisor: Advisor, contact_points: list[ContactPoint]) -> Composer:
+    """What the reply composer offers: the party's channels (WhatsApp and SMS) and, when they
+    have a WhatsApp number, the active approved templates, their language first. One query."""
+    channels = _reply_channels(thread, contact_points)
+    values = [channel.value for channel in channels]
+    default = thread.last_inbound_channel if thread.last_inbound_channel in values else ""
+    if not default:
+        default = Channel.WHATSAPP if Channel.WHATSAPP in values else (values[0] if values else "")
+    has_whatsapp = Channel.WHATSAPP in values
+    return Composer(
+        channels=channels,
+        default_channel=default,
+        templates=_template_choices(thread=thread, advisor=advisor) if has_whatsapp else [],
+    )
+
+
+def failed_message_for_advisor(*, advisor: Advisor, thread_id: int, message_id: int) -> Message:
+    """A failed (or undelivered) reply of a thread the advisor may see, to send again; Http404
+    otherwise. Not one that carried files: the composer cannot send them again."""
+    thread = thread_for_advisor(advisor=advisor, thread_id=thread_id)
+    message = (
+        Message.objects.filter(
+            pk=message_id,
+            thread_id=thread.pk,
+            direction=Message.Direction.OUTBOUND,
+            status__in=[Message.Status.FAILED, Message.Status.UNDELIVERED],
+            attachments__isnull=True,
+        )
+        .select_related("template")
+        .first()
+    )
+    if message is None:
+        raise Http404("No such failed message in this conversation.")
+    message.thread = thread
+    return message
+
+
 def transfer_candidates(*, thread: Thread) -> QuerySet[Advisor]:
     """The colleagues a thread can be handed to: active advisors of its agency but its handler."""
     return (
@@ -239,19 +362,23 @@ def transfer_candidates(*, thread: Thread) -> QuerySet[Advisor]:
 def thread_detail_for_advisor(*, advisor: Advisor, thread_id: int, with_timeline: bool = True) -> ThreadDetail:
     """A thread page: the thread, its customer card and, unless told otherwise, its whole
     cross-channel timeline (messages with their attachments, internal notes, assignments
-    and consent changes). A constant number of queries whatever the number of messages."""
+    and consent changes) and the reply composer. A constant number of queries whatever the number of messages."""
     cursor = inbox_cursor()
     thread = thread_for_advisor(advisor=advisor, thread_id=thread_id)
     timeline, truncated = _timeline(thread=thread) if with_timeline else ([], False)
+    contact_points = _contact_points(thread)
     return ThreadDetail(
         thread=thread,
-        contact_points=_contact_points(thread),
+        contact_points=contact_points,
         deputies=_deputies(thread),
         transfer_candidates=list(transfer_candidates(thread=thread)),
         unread=_unread_by_thread(advisor=advisor),
         cursor=cursor,
         timeline=timeline,
         timeline_truncated=truncated,
+        composer=reply_composer(thread=thread, advisor=advisor, contact_points=contact_points)
+        if with_timeline
+        else None,
     )
 
 

@@ -3,7 +3,8 @@
 Access: a signed-in user without an active Advisor gets a 403; a thread outside
 `thread_visibility_q` is a 404 in every view, reads and actions alike. Actions are
 plain POST forms (htmx only enhances them); a refused action comes back to the page
-with its reason as a message, never as an error page.
+with its reason as a message, never as an error page. A refused reply comes back with
+its reason next to the composer and the draft kept, so that nothing typed is lost.
 """
 
 from collections.abc import Callable
@@ -19,21 +20,34 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import thread_selectors as selectors
-from conversations.forms import InboxFilterForm, LinkProspectForm, NoteForm, StatusForm, TransferForm
-from conversations.models import Thread
+from conversations.forms import (
+    InboxFilterForm,
+    LinkProspectForm,
+    NoteForm,
+    ReplyForm,
+    StatusForm,
+    TemplateReplyForm,
+    TransferForm,
+)
+from conversations.models import Channel, Thread
 from conversations.selectors import InboxTab
 from conversations.services import (
+    SendRefused,
+    message_send,
     note_add,
     prospect_link_to_customer,
     thread_claim,
     thread_mark_read,
     thread_set_status,
     thread_transfer,
+    whatsapp_free_text_allowed,
 )
 from crm.models import Advisor
 
 THREAD_PARTS = {"header": "inbox/_thread_header.html", "card": "inbox/_customer_card.html"}
 # Served inline; anything else is downloaded, so that a file never runs as a page of ours.
+# The refusal after which only an approved template can go out: the composer opens them.
+WINDOW_CLOSED = "outside_whatsapp_window"
 INLINE_CONTENT_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
 
 
@@ -113,8 +127,42 @@ def thread_detail(request: HttpRequest, advisor: Advisor, thread_id: int) -> Htt
     return render(request, "inbox/thread.html", _thread_context(advisor, detail, thread))
 
 
-def _thread_context(advisor: Advisor, detail: selectors.ThreadDetail, thread: Thread) -> dict:
-    return {"advisor": advisor, "detail": detail, "thread": thread}
+def _thread_context(advisor: Advisor, detail: selectors.ThreadDetail, thread: Thread, **composer) -> dict:
+    # Outside WhatsApp's 24-hour window the templates are all an advisor can send: show them at once.
+    composer.setdefault("templates_open", not whatsapp_free_text_allowed(thread=thread))
+    return {"advisor": advisor, "detail": detail, "thread": thread, **composer}
+
+
+def _reply_refused(
+    request: HttpRequest,
+    advisor: Advisor,
+    thread_id: int,
+    reasons: list[str],
+    *,
+    templates_open: bool = False,
+    body: str = "",
+    channel: str = "",
+) -> HttpResponse:
+    """The thread page again, the refusal next to the composer and the draft kept; the
+    templates opened when WhatsApp allows nothing else. 200, so that htmx swaps it in."""
+    detail = selectors.thread_detail_for_advisor(advisor=advisor, thread_id=thread_id)
+    context = _thread_context(
+        advisor,
+        detail,
+        detail.thread,
+        reply_errors=reasons,
+        reply_body=body,
+        reply_channel=channel,
+        templates_open=templates_open,
+    )
+    response = render(request, "inbox/thread.html", context)
+    # The address stays the thread's, not the form's (a reload must not post again).
+    response["HX-Replace-Url"] = _thread_url(thread_id)
+    return response
+
+
+def _form_reasons(form) -> list[str]:
+    return [text for errors in form.errors.values() for text in errors]
 
 
 @require_GET
@@ -250,3 +298,72 @@ def thread_link_customer(request: HttpRequest, advisor: Advisor, thread_id: int)
         % {"customer": form.customer.full_name},
     )
     return _back_to(advisor, thread.pk)
+
+
+@require_POST
+@advisor_required
+def thread_reply(request: HttpRequest, advisor: Advisor, thread_id: int) -> HttpResponse:
+    thread = selectors.thread_for_advisor(advisor=advisor, thread_id=thread_id)
+    form = ReplyForm(request.POST)
+    if not form.is_valid():
+        return _reply_refused(request, advisor, thread.pk, _form_reasons(form), body=form.data.get("body", ""))
+    body, channel = form.cleaned_data["body"], form.cleaned_data["channel"]
+    try:
+        message_send(thread=thread, author=advisor, body=body, channel=channel or None)
+    except SendRefused as refusal:
+        return _reply_refused(
+            request,
+            advisor,
+            thread.pk,
+            refusal.messages,
+            templates_open=refusal.code == WINDOW_CLOSED,
+            body=body,
+            channel=channel,
+        )
+    messages.success(request, _("Reply queued for sending; its ticks show when it is sent and delivered."))
+    return redirect(_thread_url(thread.pk))
+
+
+@require_POST
+@advisor_required
+def thread_reply_template(request: HttpRequest, advisor: Advisor, thread_id: int) -> HttpResponse:
+    thread = selectors.thread_for_advisor(advisor=advisor, thread_id=thread_id)
+    form = TemplateReplyForm(request.POST)
+    if not form.is_valid():
+        return _reply_refused(request, advisor, thread.pk, _form_reasons(form), templates_open=True)
+    try:
+        # Approved templates are WhatsApp's, whatever channel the customer last used.
+        message_send(
+            thread=thread,
+            author=advisor,
+            template=form.cleaned_data["template"],
+            variables=form.cleaned_data["variables"],
+            channel=Channel.WHATSAPP,
+        )
+    except SendRefused as refusal:
+        return _reply_refused(request, advisor, thread.pk, refusal.messages, templates_open=True)
+    messages.success(request, _("Template queued for sending; its ticks show when it is sent and delivered."))
+    return redirect(_thread_url(thread.pk))
+
+
+@require_POST
+@advisor_required
+def thread_message_retry(request: HttpRequest, advisor: Advisor, thread_id: int, message_id: int) -> HttpResponse:
+    """Send a failed reply again as a new message; the failed one stays, for the record."""
+    failed = selectors.failed_message_for_advisor(advisor=advisor, thread_id=thread_id, message_id=message_id)
+    try:
+        message_send(
+            thread=failed.thread,
+            author=advisor,
+            # A template's body is rendered from the template again, never sent as free text.
+            body="" if failed.template_id else failed.body,
+            template=failed.template,
+            variables=failed.template_variables if failed.template_id else None,
+            channel=failed.channel,
+        )
+    except SendRefused as refusal:
+        return _reply_refused(
+            request, advisor, failed.thread_id, refusal.messages, templates_open=refusal.code == WINDOW_CLOSED
+        )
+    messages.success(request, _("Sent again as a new message; the failed one stays in the conversation."))
+    return redirect(_thread_url(failed.thread_id))

@@ -13,6 +13,7 @@ from conversations.services.outbound import (
     message_deliver,
     message_send,
     template_variables_for,
+    whatsapp_free_text_allowed,
 )
 from conversations.services.threads import (
     note_add,
@@ -38,4 +39,5 @@ __all__ = [
     "thread_set_status",
     "template_variables_for",
     "thread_transfer",
+    "whatsapp_free_text_allowed",
 ]

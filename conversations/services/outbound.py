@@ -247,10 +247,16 @@ def _check_consent(thread: Thread, contact: ContactPoint) -> None:
         )
 
 
-def _check_whatsapp_window(thread: Thread, now) -> None:
+def whatsapp_free_text_allowed(*, thread: Thread, now=None) -> bool:
+    """WhatsApp's 24-hour rule: free text only within 24 h of the customer's last WhatsApp message."""
     last = thread.last_whatsapp_inbound_at
-    if last is not None and now - last <= WHATSAPP_WINDOW:
+    return last is not None and (now or timezone.now()) - last <= WHATSAPP_WINDOW
+
+
+def _check_whatsapp_window(thread: Thread, now) -> None:
+    if whatsapp_free_text_allowed(thread=thread, now=now):
         return
+    last = thread.last_whatsapp_inbound_at
     name = _party_name(thread)
     if last is None:
         text = _("%(name)s has not written on WhatsApp yet; WhatsApp only allows an approved template.") % {

@@ -392,6 +392,39 @@ function renderWaiting(root = document) {
   }
 }
 
+// --- The reply composer -------------------------------------------------------------
+
+// "12 / 1600 characters" under the reply; the words come translated in data-text.
+function renderCounters(root = document) {
+  for (const counter of root.querySelectorAll("[data-count-for]")) {
+    const field = document.getElementById(counter.dataset.countFor);
+    if (!field) continue;
+    const max = field.maxLength > 0 ? field.maxLength : 0;
+    const text = (counter.dataset.text || "{count} / {max}")
+      .replace("{count}", String(field.value.length))
+      .replace("{max}", String(max));
+    if (counter.textContent !== text) counter.textContent = text;
+    counter.classList.toggle("is-near-limit", max > 0 && field.value.length >= max * 0.9);
+  }
+}
+
+// A template's preview follows its variables as the advisor edits them (text only, never HTML).
+function renderPreview(input) {
+  const form = input.closest(".template-form");
+  const number = input.dataset.variable;
+  if (!form || !number) return;
+  for (const mark of form.querySelectorAll("[data-template-preview] mark[data-variable]")) {
+    if (mark.dataset.variable === number) mark.textContent = input.value.trim() || `{{${number}}}`;
+  }
+}
+
+function composerInput(event) {
+  const target = event.target;
+  if (!(target instanceof HTMLElement)) return;
+  if (target.id && document.querySelector(`[data-count-for="${CSS.escape(target.id)}"]`)) renderCounters();
+  if (target.matches(".template-form input[data-variable]")) renderPreview(target);
+}
+
 // --- Page life --------------------------------------------------------------------
 
 function pageShown() {
@@ -401,6 +434,7 @@ function pageShown() {
   renderState();
   renderNotifyButton();
   renderWaiting();
+  renderCounters();
   const timeline = document.getElementById("timeline");
   if (timeline) timeline.scrollTop = timeline.scrollHeight;
   if (!live.socket && !live.reconnectTimer) connect();
@@ -429,6 +463,7 @@ function start() {
   document.addEventListener("htmx:afterSettle", (event) => {
     if (event.target === document.body) pageShown();
   });
+  document.addEventListener("input", composerInput);
   window.addEventListener("online", reconnectNow);
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") reconnectNow();

@@ -9,15 +9,17 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from conversations.models import Attachment, Event, Message, Note, Thread
+from conversations.models import Attachment, Event, Message, MessageTemplate, Note, Thread
 from crm.models import Advisor, ContactPoint, Customer
 from tests import twilio
 from tests.factories import AdvisorFactory, AgencyFactory, CustomerFactory, add_deputy
+from tests.queue import queued_funcs
 
 pytestmark = pytest.mark.django_db
 
 CAMILLE = "+33612345678"
 UNKNOWN = "+33699000001"
+DELIVER = "conversations.tasks.message_deliver"
 XSS = "<img src=x onerror=alert(1)>"
 
 
@@ -134,9 +136,11 @@ def test_colleague_neither_lists_nor_opens_the_thread(client, bob, camille_threa
         ("claim/", {}),
         ("transfer/", {"to": bob.pk, "reason": "x"}),
         ("link/", {"customer_number": "X"}),
+        ("reply/", {"body": "Bonjour", "channel": "whatsapp"}),
     ]:
         assert client.post(base + action, data).status_code == 404, action
     assert not Note.objects.exists()
+    assert not Message.objects.filter(direction="outbound").exists()
     assert Thread.objects.get(pk=camille_thread.pk).status == Thread.Status.OPEN
 
 
@@ -245,7 +249,7 @@ def test_parts_fragments(client, alice, camille_thread):
 # --- The thread page --------------------------------------------------------------------
 
 
-def test_thread_page_shows_timeline_card_and_disabled_composer(client, alice, bob, camille, camille_thread):
+def test_thread_page_shows_timeline_card_and_composer(client, alice, bob, camille, camille_thread):
     add_deputy(alice, bob)
     Note.objects.create(thread=camille_thread, author=bob, body="Déjà appelée hier")
     response = signed_in(client, alice).get(f"/inbox/threads/{camille_thread.pk}/")
@@ -257,8 +261,14 @@ def test_thread_page_shows_timeline_card_and_disabled_composer(client, alice, bo
     assert camille.customer_number in html and "Mass market" in html and "Traditional" in html
     assert "Agence Lyon Bellecour" in html and "Bob Leroy" in html
     assert html.count("Opted in") == 2  # WhatsApp and SMS contact points
-    assert "Replies arrive with the outbound release" in html
-    assert re.search(r'<textarea id="reply-body"[^>]* disabled', html)
+    assert f'action="/inbox/threads/{camille_thread.pk}/reply/"' in html
+    textarea = re.search(r"<textarea id=\"reply-body\"[^>]*>", html).group(0)
+    assert 'name="body"' in textarea and 'maxlength="1600"' in textarea and "disabled" not in textarea
+    assert '<label for="reply-body">Reply to the customer</label>' in html
+    assert 'data-count-for="reply-body" data-text="{count} / {max} characters"' in html
+    # The channel Camille last wrote on is the default; both of her numbers are offered.
+    assert '<option value="whatsapp" selected>WhatsApp · +33612345678</option>' in html
+    assert '<option value="sms">SMS · +33612345678</option>' in html
 
 
 def test_thread_page_marks_read_for_the_handler_only(client, alice, sam, camille_thread):
@@ -440,6 +450,223 @@ def test_link_of_a_customer_thread_is_refused_with_a_message(client, alice, cami
     assert "This conversation already belongs to a customer." in flashes(response)
 
 
+# --- Replies ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def template(db) -> MessageTemplate:
+    return MessageTemplate.objects.create(
+        name="reprise_contact",
+        language="fr",
+        content_sid="HX" + "a" * 32,
+        body="Bonjour {{1}}, c'est {{2}}, votre conseiller {{3}}. Pouvons-nous reprendre notre échange ?",
+        variables={"1": "customer.first_name", "2": "advisor.name", "3": "agency.name"},
+    )
+
+
+def outbound() -> list[Message]:
+    return list(Message.objects.filter(direction="outbound").order_by("pk"))
+
+
+def test_reply_queues_a_message_and_enqueues_its_delivery(client, alice, camille_thread):
+    """A reply is stored queued on the chosen channel, its delivery enqueued, and shown in the timeline."""
+    response = signed_in(client, alice).post(
+        f"/inbox/threads/{camille_thread.pk}/reply/", {"body": "  Je regarde tout de suite.  ", "channel": "sms"}
+    )
+    assert response.status_code == 302 and response["Location"] == f"/inbox/threads/{camille_thread.pk}/"
+    [message] = outbound()
+    assert (message.body, message.channel, message.status, message.author) == (
+        "Je regarde tout de suite.",
+        "sms",
+        "queued",
+        alice,
+    )
+    assert queued_funcs().count(DELIVER) == 1
+    html = client.get(response["Location"]).content.decode()
+    item = html[html.index(f'id="item-message-{message.pk}"') :]
+    assert "Je regarde tout de suite." in item and '<p class="delivery delivery-queued">' in item
+    assert "Reply queued for sending" in html
+
+
+def test_reply_without_a_channel_goes_where_the_customer_last_wrote(client, alice, camille_thread):
+    signed_in(client, alice).post(f"/inbox/threads/{camille_thread.pk}/reply/", {"body": "Bonjour"})
+    assert [message.channel for message in outbound()] == ["whatsapp"]
+
+
+def test_reply_to_an_opted_out_contact_point_is_refused_next_to_the_composer(client, alice, camille, camille_thread):
+    """The service's refusal shows inline with the draft kept; nothing is stored or enqueued."""
+    ContactPoint.objects.filter(customer=camille, kind="sms").update(consent="opted_out", consent_source="STOP")
+    html = signed_in(client, alice).get(f"/inbox/threads/{camille_thread.pk}/").content.decode()
+    assert '<option value="sms">SMS · +33612345678 (opted out)</option>' in html
+    response = client.post(f"/inbox/threads/{camille_thread.pk}/reply/", {"body": "Votre carte", "channel": "sms"})
+    assert response.status_code == 200
+    assert response["HX-Replace-Url"] == f"/inbox/threads/{camille_thread.pk}/"
+    html = response.content.decode()
+    assert re.search(
+        r'<div id="reply-errors" class="composer-errors" role="alert">\s*<p class="error-text">'
+        r"Camille Martin opted out of SMS messages \(STOP\); nothing can be sent there until they write START.</p>",
+        html,
+    )
+    assert ">Votre carte</textarea>" in html
+    assert '<option value="sms" selected>' in html
+    assert outbound() == [] and DELIVER not in queued_funcs()
+
+
+def test_empty_reply_is_refused(client, alice, camille_thread):
+    response = signed_in(client, alice).post(f"/inbox/threads/{camille_thread.pk}/reply/", {"body": "   "})
+    assert response.status_code == 200
+    assert "Write a message or attach a file before sending." in response.content.decode()
+    assert outbound() == [] and DELIVER not in queued_funcs()
+
+
+def test_unknown_channel_is_refused(client, alice, camille_thread):
+    response = signed_in(client, alice).post(
+        f"/inbox/threads/{camille_thread.pk}/reply/", {"body": "Bonjour", "channel": "fax"}
+    )
+    assert "Choose one of the channels offered for this reply." in response.content.decode()
+    assert outbound() == []
+
+
+def test_outside_the_whatsapp_window_the_composer_offers_templates(client, alice, camille_thread, template):
+    """Past 24 h free text is refused and the approved templates open, pre-filled from the CRM; one is sent."""
+    Thread.objects.filter(pk=camille_thread.pk).update(last_whatsapp_inbound_at=timezone.now() - timedelta(hours=26))
+    MessageTemplate.objects.create(name="ancien", content_sid="HX" + "b" * 32, body="Old {{1}}", is_active=False)
+    english = MessageTemplate.objects.create(
+        name="follow_up", language="en", content_sid="HX" + "c" * 32, body="Hello {{1}}", variables={"1": "x.y"}
+    )
+    signed_in(client, alice)
+    html = client.get(f"/inbox/threads/{camille_thread.pk}/").content.decode()
+    # Outside the window the templates are all that can be sent: offered at once.
+    assert '<details id="reply-templates" class="panel" open>' in html
+    assert "Old " not in html
+    # Camille's language (French) first; a variable without a known source is left to fill.
+    assert html.index("reprise_contact") < html.index("follow_up")
+    assert (
+        'Bonjour <mark data-variable="1">Camille</mark>, c&#x27;est <mark data-variable="2">Alice Durand</mark>, '
+        'votre conseiller <mark data-variable="3">Agence Lyon Bellecour</mark>.'
+    ) in html
+    assert 'name="variable_1" type="text" value="Camille"' in html
+    assert (
+        f'id="template-preview-{english.pk}" data-template-preview>Hello <mark data-variable="1">{{{{1}}}}</mark>'
+        in html
+    )
+
+    response = client.post(f"/inbox/threads/{camille_thread.pk}/reply/", {"body": "Bonjour", "channel": "whatsapp"})
+    html = response.content.decode()
+    assert "Camille Martin&#x27;s last WhatsApp message is 26 h old" in html
+    assert '<details id="reply-templates" class="panel" open>' in html
+    assert outbound() == []
+
+    response = client.post(
+        f"/inbox/threads/{camille_thread.pk}/reply/template/",
+        {"template": template.pk, "variable_1": "Camille", "variable_2": "Alice", "variable_3": "Bellecour"},
+    )
+    assert response.status_code == 302
+    [message] = outbound()
+    assert (message.template, message.channel, message.status) == (template, "whatsapp", "queued")
+    assert message.body.startswith("Bonjour Camille, c'est Alice, votre conseiller Bellecour.")
+    assert queued_funcs().count(DELIVER) == 1
+
+
+def test_template_with_a_blank_variable_is_refused(client, alice, camille_thread, template):
+    response = signed_in(client, alice).post(
+        f"/inbox/threads/{camille_thread.pk}/reply/template/",
+        {"template": template.pk, "variable_1": "Camille", "variable_2": " ", "variable_3": "Bellecour"},
+    )
+    html = response.content.decode()
+    assert "Fill in {{2}} of the template “reprise_contact” before sending." in html
+    assert '<details id="reply-templates" class="panel" open>' in html
+    assert outbound() == []
+
+
+def test_retry_of_a_failed_message_sends_a_new_one(client, alice, camille, camille_thread):
+    """Retry sends the same body on the same channel as a new queued message; the failed one stays."""
+    contact = ContactPoint.objects.get(customer=camille, kind="sms")
+    failed = Message.objects.create(
+        thread=camille_thread,
+        direction="outbound",
+        status="failed",
+        channel="sms",
+        contact_point=contact,
+        author=alice,
+        body="Rappel de rendez-vous",
+        error_code="30007",
+        error_message="Filtered by the carrier",
+    )
+    signed_in(client, alice)
+    html = client.get(f"/inbox/threads/{camille_thread.pk}/").content.decode()
+    item = html[html.index(f'id="item-message-{failed.pk}"') :]
+    assert "Failed: Filtered by the carrier (error 30007)" in item
+    assert f'action="/inbox/threads/{camille_thread.pk}/messages/{failed.pk}/retry/"' in item
+    assert ">Retry</button>" in item
+
+    response = client.post(f"/inbox/threads/{camille_thread.pk}/messages/{failed.pk}/retry/")
+    assert response.status_code == 302
+    first, retried = outbound()
+    assert first.pk == failed.pk and first.status == "failed"
+    assert (retried.body, retried.channel, retried.status, retried.author) == (
+        "Rappel de rendez-vous",
+        "sms",
+        "queued",
+        alice,
+    )
+    assert queued_funcs().count(DELIVER) == 1
+    # Only a failed reply is retried, and only by someone who sees the thread.
+    assert client.post(f"/inbox/threads/{camille_thread.pk}/messages/{retried.pk}/retry/").status_code == 404
+
+
+def test_retry_of_a_failed_template_sends_the_template_again(client, alice, camille, camille_thread, template):
+    contact = ContactPoint.objects.get(customer=camille, kind="whatsapp")
+    Thread.objects.filter(pk=camille_thread.pk).update(last_whatsapp_inbound_at=timezone.now() - timedelta(days=3))
+    variables = {"1": "Camille", "2": "Alice", "3": "Bellecour"}
+    failed = Message.objects.create(
+        thread=camille_thread,
+        direction="outbound",
+        status="undelivered",
+        channel="whatsapp",
+        contact_point=contact,
+        author=alice,
+        body="Bonjour Camille, …",
+        template=template,
+        template_variables=variables,
+    )
+    signed_in(client, alice).post(f"/inbox/threads/{camille_thread.pk}/messages/{failed.pk}/retry/")
+    retried = outbound()[-1]
+    assert (retried.template, retried.template_variables, retried.status) == (template, variables, "queued")
+
+
+def test_retry_refused_shows_why(client, alice, bob, camille, camille_thread):
+    contact = ContactPoint.objects.get(customer=camille, kind="whatsapp")
+    Thread.objects.filter(pk=camille_thread.pk).update(last_whatsapp_inbound_at=timezone.now() - timedelta(days=3))
+    failed = Message.objects.create(
+        thread=camille_thread,
+        direction="outbound",
+        status="failed",
+        channel="whatsapp",
+        contact_point=contact,
+        author=alice,
+        body="Rappel",
+    )
+    url = f"/inbox/threads/{camille_thread.pk}/messages/{failed.pk}/retry/"
+    assert signed_in(client, bob).post(url).status_code == 404
+    html = signed_in(client, alice).post(url).content.decode()
+    assert "Camille Martin&#x27;s last WhatsApp message is 3 days old" in html
+    assert outbound() == [failed]
+
+
+def test_reply_to_a_prospect(client, alice, pool_thread):
+    """A prospect is answered on the number they wrote from."""
+    signed_in(client, alice)
+    html = client.get(f"/inbox/threads/{pool_thread.pk}/").content.decode()
+    assert f'<option value="whatsapp" selected>WhatsApp · {UNKNOWN}</option>' in html
+    client.post(
+        f"/inbox/threads/{pool_thread.pk}/reply/", {"body": "Bonjour, je vous rappelle.", "channel": "whatsapp"}
+    )
+    [message] = outbound()
+    assert (message.contact_point_id, message.status) == (pool_thread.prospect_id, "queued")
+    assert queued_funcs().count(DELIVER) == 1
+
+
 def test_actions_need_post(client, alice, camille_thread):
     assert signed_in(client, alice).get(f"/inbox/threads/{camille_thread.pk}/note/").status_code == 405
 
@@ -571,8 +798,9 @@ def make_timeline(thread: Thread, author: Advisor, count: int) -> None:
 
 
 # Session, user, advisor, newest event, covered colleagues, thread, messages, attachments,
-# notes, timeline events, their advisors, contact points, deputies, colleagues, unread counts.
-THREAD_QUERIES = 15
+# notes, timeline events, their advisors, contact points, deputies, colleagues, unread counts,
+# the composer's templates.
+THREAD_QUERIES = 16
 
 
 @pytest.mark.parametrize("count", [10, 100])
@@ -582,10 +810,18 @@ def test_thread_page_query_count_does_not_grow_with_messages(
     add_deputy(alice, bob)
     Thread.objects.filter(pk=camille_thread.pk).update(unread_count=0)
     make_timeline(camille_thread, alice, count)
+    for n in range(count // 10):
+        MessageTemplate.objects.create(
+            name=f"modele_{n}",
+            content_sid=f"HX{n:032d}",
+            body="Bonjour {{1}}, c'est {{2}} ({{3}}).",
+            variables={"1": "customer.first_name", "2": "advisor.name", "3": "agency.name"},
+        )
     signed_in(client, alice)
     with django_assert_num_queries(THREAD_QUERIES):
         response = client.get(f"/inbox/threads/{camille_thread.pk}/")
     assert response.content.decode().count('class="item message') == count + 1
+    assert response.content.decode().count('class="template-form"') == count // 10
 
 
 def test_row_fragment_query_count(client, alice, camille_thread, django_assert_num_queries):
@@ -593,3 +829,11 @@ def test_row_fragment_query_count(client, alice, camille_thread, django_assert_n
     # Session, user, advisor, covered colleagues, the row.
     with django_assert_num_queries(5):
         client.get(f"/inbox/threads/{camille_thread.pk}/row/")
+
+
+def test_inside_the_whatsapp_window_templates_stay_folded(client, alice, camille_thread, template):
+    """Within 24 h of the customer's last WhatsApp message, free text is the default: templates stay folded."""
+    Thread.objects.filter(pk=camille_thread.pk).update(last_whatsapp_inbound_at=timezone.now() - timedelta(hours=1))
+    signed_in(client, alice)
+    html = client.get(f"/inbox/threads/{camille_thread.pk}/").content.decode()
+    assert '<details id="reply-templates" class="panel">' in html

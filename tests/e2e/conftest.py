@@ -11,6 +11,9 @@ import uvicorn
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.db import connections
 
+# The Twilio simulator (tests/servers.py), for the replies' round trip.
+from tests.servers import simulator  # noqa: F401
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -78,3 +81,13 @@ def browser():
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture
+def orm_beside_browser(browser, monkeypatch):
+    """The ORM usable in the test body while Playwright's sync API keeps its event loop in this
+    thread (the browser waits meanwhile: nothing runs concurrently). The connections opened
+    there are closed before the browser, so that none outlives the test database."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    yield
+    connections.close_all()

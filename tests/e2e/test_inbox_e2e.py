@@ -1,5 +1,6 @@
 """The live inbox in a real browser: a signed WhatsApp webhook reaches the advisor's open
-inbox over the websocket, without a reload, and nobody else's."""
+inbox over the websocket, without a reload, and nobody else's; a reply goes out through the
+Twilio simulator and its delivery ticks come back live."""
 
 import re
 import tempfile
@@ -8,7 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from conversations.models import Message, Thread
 from tests import twilio
+from tests.queue import run_queued_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -16,6 +19,7 @@ PASSWORD = "correct-horse-battery"
 BODY = "Bonjour, ma carte est bloquée depuis ce matin"
 SECOND_BODY = "Je suis à l'agence de Bellecour"
 NOTE = "Carte bloquée après trois codes faux : la débloquer"
+REPLY = "Je la débloque tout de suite, vous pourrez payer dans une minute."
 VIEWPORT = {"width": 1280, "height": 800}
 LIVE_SECONDS = 5
 # Looked at by a person after a run: /tmp/attitre-inbox.png and /tmp/attitre-thread.png.
@@ -91,3 +95,42 @@ def test_inbound_message_appears_live_in_the_advisors_inbox_only(live_server_url
     assert BODY not in bob_page.content() and SECOND_BODY not in bob_page.content()
     # No script error and nothing the Content-Security-Policy had to block.
     assert alice_problems == [] and bob_problems == []
+
+
+def test_reply_goes_out_and_its_delivered_tick_arrives_live(
+    live_server_url, simulator, alice, camille, browser, orm_beside_browser
+):
+    """Alice replies from the thread page; the delivery task hands it to the simulator, whose signed
+    status callbacks reach the app, and the "delivered" tick appears in her page without a reload."""
+    from playwright.sync_api import expect
+
+    post_whatsapp(live_server_url, BODY)
+    thread = Thread.objects.get(customer=camille)
+    page, problems = sign_in(browser, live_server_url, "alice")
+    page.goto(f"{live_server_url}/inbox/threads/{thread.pk}/")
+    page.wait_for_selector('#live-status[data-state="connected"]', timeout=LIVE_SECONDS * 1000)
+    # Gone after a full page load: proves that what follows happened in this very page.
+    page.evaluate("window.attitreSamePage = true")
+
+    page.get_by_label("Reply to the customer").fill(REPLY)
+    expect(page.locator("#reply-count")).to_have_text(f"{len(REPLY)} / 1600 characters")
+    page.get_by_role("button", name="Send", exact=True).click()
+    reply = page.locator("#timeline .message-outbound").last
+    expect(reply).to_contain_text(REPLY)
+    expect(reply.locator(".delivery")).to_contain_text("Queued")
+    expect(page.locator(".messages")).to_contain_text("Reply queued for sending")
+    message = Message.objects.get(direction="outbound")
+    assert message.status == "queued"
+
+    assert run_queued_tasks() >= 1
+    [sent] = simulator.log
+    assert (sent["to"], sent["body"]) == ("whatsapp:+33612345678", REPLY)
+
+    item = page.locator(f"#item-message-{message.pk}")
+    expect(item.locator(".delivery-delivered")).to_contain_text("Delivered", timeout=LIVE_SECONDS * 1000)
+    expect(item.locator(".ticks")).to_have_text("✓✓")
+    assert [attempt["status"] for attempt in simulator.callbacks] == [204, 204]
+    assert page.evaluate("window.attitreSamePage") is True
+    expect(page.locator("#live-status")).to_have_text("Live: connected")
+    page.screenshot(path=SCREENSHOTS / "attitre-reply.png", full_page=True)
+    assert problems == []
