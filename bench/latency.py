@@ -52,6 +52,14 @@ async def measure(base_url: str, rate: float, count: int, numbers: list[str], co
 
         reader = asyncio.create_task(read())
         answers = []
+        answer_times: list[float] = []
+
+        async def post(body, headers):
+            started = time.perf_counter()
+            async with session.post(base_url + MESSAGES_PATH, data=body, headers=headers) as response:
+                await response.read()
+            answer_times.append(time.perf_counter() - started)
+
         for i in range(count):
             token = f"{run}-{i}"
             body, headers = signed_whatsapp(
@@ -61,10 +69,9 @@ async def measure(base_url: str, rate: float, count: int, numbers: list[str], co
                 body=f"Bonjour {token}",
             )
             sent_at[token] = time.perf_counter()
-            answers.append(asyncio.create_task(session.post(base_url + MESSAGES_PATH, data=body, headers=headers)))
+            answers.append(asyncio.create_task(post(body, headers)))
             await asyncio.sleep(1 / rate)
-        for answer in answers:
-            (await answer).release()
+        await asyncio.gather(*answers)
         try:
             await asyncio.wait_for(done.wait(), timeout=30)
         except TimeoutError:
@@ -79,6 +86,7 @@ async def measure(base_url: str, rate: float, count: int, numbers: list[str], co
         "received": len(latencies),
         "missing": count - len(latencies),
         **summary_ms(latencies),
+        "webhook_answer": summary_ms(answer_times),
     }
 
 

@@ -29,7 +29,7 @@ if [ "${BENCH_SERVER:-uvicorn}" = daphne ]; then
   .venv/bin/daphne -b 127.0.0.1 -p "$BENCH_PORT" config.asgi:application -v 0 &
 else
   .venv/bin/uvicorn config.asgi:application --host 127.0.0.1 --port "$BENCH_PORT" --workers "$WEB_CONCURRENCY" \
-    --lifespan off --no-access-log --log-level warning --timeout-graceful-shutdown 5 &
+    --lifespan off --no-access-log --log-level warning --timeout-graceful-shutdown 5 ${UVICORN_ARGS:-} &
 fi
 server=$!
 export SERVER_PID=$server

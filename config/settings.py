@@ -134,7 +134,16 @@ if REDIS_URL:
                 # socket_timeout must exceed channels-redis's 5 s blocking receive, or every idle
                 # inbox consumer dies with "Timeout reading"; a dead Redis is still caught fast
                 # by the connect timeout.
-                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 0.5, "socket_timeout": 6}],
+                # redis-py's pool holds 100 connections and raises past that: a burst of inbox
+                # tabs reconnecting after a restart (bench/sockets.py) needs far more.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_connect_timeout": 0.5,
+                        "socket_timeout": 6,
+                        "max_connections": int(os.environ.get("REDIS_MAX_CONNECTIONS", "2000")),
+                    }
+                ],
                 "capacity": 1000,
                 "expiry": 30,
             },
