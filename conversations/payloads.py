@@ -59,3 +59,12 @@ def message_payload(message: Message, attachments: list[Attachment] | None = Non
         "consent_change": message.consent_change,
         "attachments": [attachment_payload(a) for a in (attachments or [])],
     }
+
+
+def message_status_payload(message: Message) -> dict:
+    return {
+        "message": message.pk,
+        "status": message.status,
+        "error_code": message.error_code,
+        "error_message": message.error_message,
+    }

@@ -160,15 +160,25 @@ def parse_status(params, query) -> StatusUpdate:
     if not status:
         raise WebhookRejected(400, "MessageStatus is missing.")
     our_id = query.get("m") or ""
+    error_code = (raw.get("ErrorCode") or "").strip()
     return StatusUpdate(
         provider=PROVIDER,
         provider_message_id=sid[:64],
         status=status,
         our_message_id=int(our_id) if our_id.isdigit() else None,
-        error_code=(raw.get("ErrorCode") or "")[:16],
-        error_message=(raw.get("ChannelStatusMessage") or raw.get("ErrorMessage") or "")[:500],
+        error_code=error_code[:16],
+        error_message=(raw.get("ChannelStatusMessage") or raw.get("ErrorMessage") or _callback_reason(raw, error_code))[
+            :500
+        ],
         raw=raw,
     )
+
+
+def _callback_reason(raw: dict, error_code: str) -> str:
+    if not error_code.isdigit():
+        return ""
+    channel = "whatsapp" if (raw.get("ChannelPrefix") or raw.get("From") or "").startswith("whatsapp") else "sms"
+    return error_reason(code=int(error_code), channel=channel)
 
 
 def _media_hosts() -> set[str]:
@@ -309,6 +319,26 @@ def _nothing_sent(exc: requests.exceptions.RequestException) -> bool:
     return False
 
 
+def error_reason(*, code: int, channel: str) -> str:
+    """What an advisor reads for a Twilio error code, whether the API refused the send
+    or a status callback reported the failure later."""
+    if code == 63016:
+        return _("Outside WhatsApp's 24-hour window: send an approved template.")
+    if code == 21610:
+        return _("The customer opted out of messages from this number (STOP); they must write START first.")
+    if code in RECIPIENT_CODES:
+        return (
+            _("Not a valid WhatsApp recipient: check the customer's number.")
+            if channel == "whatsapp"
+            else _("Not a valid SMS recipient: check the customer's number.")
+        )
+    if code == 63014:
+        return _("The customer has blocked messages from this number.")
+    if code == 30007:
+        return _("Filtered by the carrier as unwanted; rephrase it, or call the customer.")
+    return _("failed (Twilio error %(code)s)") % {"code": code}
+
+
 def _rest_failure(exc: TwilioRestException, channel: str) -> SendFailed:
     status = exc.status or 0
     try:
@@ -322,22 +352,8 @@ def _rest_failure(exc: TwilioRestException, channel: str) -> SendFailed:
             message=_("Twilio is busy or unavailable (HTTP %(status)s); retrying.") % {"status": status},
             retryable=True,
         )
-    if code == 63016:
-        message = _("Outside WhatsApp's 24-hour window: send an approved template.")
-    elif code == 21610:
-        message = _("The customer opted out of messages from this number (STOP); they must write START first.")
-    elif code in RECIPIENT_CODES:
-        message = (
-            _("Not a valid WhatsApp recipient: check the customer's number.")
-            if channel == "whatsapp"
-            else _("Not a valid SMS recipient: check the customer's number.")
-        )
-    elif code == 63014:
-        message = _("The customer has blocked messages from this number.")
-    elif code == 30007:
-        message = _("Filtered by the carrier as unwanted; rephrase it, or call the customer.")
-    elif code_text:
-        message = _("failed (Twilio error %(code)s)") % {"code": code_text}
+    if code_text:
+        message = error_reason(code=code, channel=channel)
     else:
         message = _("failed (Twilio answered HTTP %(status)s)") % {"status": status}
     return SendFailed(code=code_text, message=message)

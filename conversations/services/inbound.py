@@ -13,7 +13,7 @@ from channels_app.events import publish_event
 from channels_app.groups import left_behind
 from conversations.compiled import CompiledInsert, CompiledUpdate, PreparedQuery
 from conversations.models import Attachment, Channel, Event, Message, Thread
-from conversations.payloads import message_payload, thread_summary
+from conversations.payloads import message_payload, message_status_payload, thread_summary
 from conversations.providers.base import InboundMessage, StatusUpdate
 from conversations.routing import RoutingDecision, route_customer_thread, route_prospect_thread
 from crm.models import Agency, ContactPoint
@@ -312,12 +312,7 @@ def message_status_apply(*, update: StatusUpdate) -> Message | None:
             publish_event(
                 type=Event.Type.MESSAGE_STATUS,
                 thread=thread,
-                payload={
-                    "message": message.pk,
-                    "status": message.status,
-                    "error_code": message.error_code,
-                    "error_message": message.error_message,
-                },
+                payload=message_status_payload(message),
             )
     return message
 

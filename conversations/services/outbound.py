@@ -27,7 +27,7 @@ from django_q.tasks import async_task
 from channels_app.events import publish_event
 from conversations.compiled import PreparedQuery
 from conversations.models import Attachment, Channel, Event, Message, MessageTemplate, Thread
-from conversations.payloads import message_payload, thread_summary
+from conversations.payloads import message_payload, message_status_payload, thread_summary
 from conversations.providers import twilio
 from conversations.providers.base import OutboundRequest, SendFailed
 from conversations.rate_limit import rate_limit_wait
@@ -580,12 +580,7 @@ def _fail(message: Message, *, code: str, text: str) -> Message:
             publish_event(
                 type=Event.Type.MESSAGE_STATUS,
                 thread=thread,
-                payload={
-                    "message": message.pk,
-                    "status": message.status,
-                    "error_code": message.error_code,
-                    "error_message": message.error_message,
-                },
+                payload=message_status_payload(message),
             )
     if updated:
         logger.warning("Message %s failed (Twilio error %s).", message.pk, code or "none")

@@ -145,3 +145,11 @@ def test_unknown_status_value_changes_nothing(client, outbound):
     assert callback(client, outbound, "partially_delivered").status_code == 204
     outbound.refresh_from_db()
     assert outbound.status == "sent"
+
+
+def test_failure_without_twilio_text_gets_the_advisor_reason(client, outbound):
+    """A failed callback with only an ErrorCode stores the same readable reason as a refused send."""
+    callback(client, outbound, "undelivered", ErrorCode="63016")
+    outbound.refresh_from_db()
+    assert outbound.error_code == "63016"
+    assert outbound.error_message == "Outside WhatsApp's 24-hour window: send an approved template."
