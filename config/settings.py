@@ -222,6 +222,9 @@ TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "https://api.twilio.
 # Hosts a MediaUrl may point at; anything else is refused (no SSRF via a forged URL).
 TWILIO_MEDIA_HOSTS = env_list("TWILIO_MEDIA_HOSTS", ["api.twilio.com", "media.twiliocdn.com"])
 TWILIO_MEDIA_MAX_BYTES = int(os.environ.get("TWILIO_MEDIA_MAX_BYTES", str(16 * 1024 * 1024)))
+# How long the signed URL Twilio fetches an outbound attachment from stays valid: Twilio fetches
+# it when the message leaves its queue, where a message may wait up to 10 hours.
+ATTITRE_MEDIA_URL_MAX_AGE_SECONDS = int(os.environ.get("ATTITRE_MEDIA_URL_MAX_AGE_SECONDS", str(12 * 3600)))
 # The Content API (templates): next to TWILIO_API_BASE_URL when that points at a
 # Twilio-compatible server (the simulator), Twilio's own host otherwise.
 TWILIO_CONTENT_BASE_URL = os.environ.get("TWILIO_CONTENT_BASE_URL", "").rstrip("/")

@@ -1,5 +1,3 @@
-from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -14,11 +12,10 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("webhooks/twilio/messages/", webhooks.twilio_messages, name="twilio-messages"),
     path("webhooks/twilio/status/", webhooks.twilio_status, name="twilio-status"),
+    # Outbound attachments, fetched by Twilio through a signed, expiring token.
+    path("webhooks/twilio/media/<str:token>/<str:filename>", webhooks.twilio_media, name="twilio-media"),
     path("admin/", admin.site.urls),
     path("api/", include("config.api_urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
-
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -1,16 +1,22 @@
-"""Fetching inbound media into our storage, with bounded retries."""
+"""Media: fetching inbound media into our storage, with bounded retries, and the signed,
+expiring URLs from which the provider fetches our outbound attachments."""
 
 import logging
 import mimetypes
 from datetime import timedelta
+from pathlib import PurePath
 
+from django.conf import settings
+from django.core import signing
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Schedule
 
 from channels_app.events import publish_event
-from conversations.models import Attachment, Event, Thread
+from conversations.models import Attachment, Event, Message, Thread
 from conversations.payloads import attachment_payload
 from conversations.providers import twilio
 from conversations.providers.base import MediaRefused, MediaUnavailable
@@ -19,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 4
 BACKOFF_SECONDS = (30, 120, 600)
+# Only for outbound media URLs: a token signed for anything else never names an attachment.
+OUTBOUND_MEDIA_SALT = "conversations.media.outbound"
 
 
 def attachment_fetch(*, attachment_id: int) -> Attachment | None:
@@ -74,4 +82,40 @@ def _finish(attachment: Attachment, *, state: str, error: str) -> Attachment:
         )
     if state != Attachment.State.STORED:
         logger.warning("Attachment %s not stored: %s.", attachment.pk, error)
+    return attachment
+
+
+def attachment_media_url(*, attachment_id: int, file_name: str) -> str:
+    """The absolute URL the provider fetches an outbound attachment from: it carries a signed
+    token naming the attachment, valid ATTITRE_MEDIA_URL_MAX_AGE_SECONDS, and needs no session."""
+    token = signing.dumps(attachment_id, salt=OUTBOUND_MEDIA_SALT)
+    path = reverse("twilio-media", kwargs={"token": token, "filename": PurePath(file_name).name})
+    return settings.PUBLIC_BASE_URL + path
+
+
+def attachment_for_media_token(*, token: str) -> Attachment:
+    """The stored attachment of an outbound message that a media URL's token names; Http404,
+    the same for every reason, when the token is forged, expired or names anything else."""
+    try:
+        attachment_id = signing.loads(
+            token, salt=OUTBOUND_MEDIA_SALT, max_age=settings.ATTITRE_MEDIA_URL_MAX_AGE_SECONDS
+        )
+    except signing.SignatureExpired:
+        # Twilio fetches soon after the send: an expiry here means a URL kept or passed on.
+        logger.info("Outbound media URL refused: expired.")
+        raise Http404("No such attachment.") from None
+    except signing.BadSignature:
+        logger.info("Outbound media URL refused: bad signature.")
+        raise Http404("No such attachment.") from None
+    attachment = (
+        Attachment.objects.filter(
+            pk=attachment_id,
+            state=Attachment.State.STORED,
+            message__direction=Message.Direction.OUTBOUND,
+        )
+        .exclude(file="")
+        .first()
+    )
+    if attachment is None:
+        raise Http404("No such attachment.")
     return attachment

@@ -1,17 +1,20 @@
-"""Twilio webhooks: one code path for the Django views and the lean ASGI route.
+"""What Twilio calls: its webhooks, and the route it fetches our outbound attachments from.
 
-`handle_*` take what both transports have (path, query string, form parameters,
-headers) and return the answer; they verify the signature before reading anything.
+Webhooks have one code path for the Django views and the lean ASGI route: `handle_*`
+take what both transports have (path, query string, form parameters, headers) and
+return the answer; they verify the signature before reading anything.
 """
 
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import PurePath
 
-from django.http import HttpResponse, QueryDict
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
+from conversations.media import attachment_for_media_token
 from conversations.providers import twilio
 from conversations.providers.base import WebhookRejected
 from conversations.services import inbound_message_receive, message_status_apply
@@ -95,3 +98,20 @@ def _django_view(handler):
 
 twilio_messages = _django_view(handle_twilio_inbound)
 twilio_status = _django_view(handle_twilio_status)
+
+
+@require_safe
+def twilio_media(request: HttpRequest, token: str, filename: str) -> FileResponse:
+    """An outbound attachment for Twilio to fetch: no session, the signed token is the access.
+    The file name in the URL is only for the recipient's phone; the token names the file."""
+    attachment = attachment_for_media_token(token=token)
+    try:
+        file = attachment.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("No such attachment.") from None
+    response = FileResponse(
+        file, as_attachment=True, filename=PurePath(attachment.file.name).name, content_type=attachment.content_type
+    )
+    response.headers["Cache-Control"] = "private"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

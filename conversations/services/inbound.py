@@ -314,7 +314,26 @@ def message_status_apply(*, update: StatusUpdate) -> Message | None:
                 thread=thread,
                 payload=message_status_payload(message),
             )
+            # Only when the failure is first applied: a replayed callback must not undo a later START.
+            if update.status in TERMINAL_FAILURES:
+                contact_point_opt_out_if_unsubscribed(message=message, error_code=update.error_code)
     return message
+
+
+UNSUBSCRIBED_ERROR_CODE = "21610"
+
+
+def contact_point_opt_out_if_unsubscribed(*, message: Message, error_code: str) -> bool:
+    """Twilio's 21610 (the recipient unsubscribed from this sender, e.g. by replying STOP to it)
+    opts the message's contact point out, whether Twilio refused the send or reported the
+    failure later in a status callback. Returns whether the consent changed."""
+    if error_code != UNSUBSCRIBED_ERROR_CODE:
+        return False
+    return contact_point_set_consent(
+        contact_point=message.contact_point,
+        consent=ContactPoint.Consent.OPTED_OUT,
+        source=_("Twilio error %(code)s: the recipient unsubscribed") % {"code": error_code},
+    )
 
 
 def _status_moves_forward(current: str, new: str) -> bool:

@@ -26,13 +26,14 @@ from django_q.tasks import async_task
 
 from channels_app.events import publish_event
 from conversations.compiled import PreparedQuery
+from conversations.media import attachment_media_url
 from conversations.models import Attachment, Channel, Event, Message, MessageTemplate, Thread
 from conversations.payloads import message_payload, message_status_payload, thread_summary
 from conversations.providers import twilio
 from conversations.providers.base import OutboundRequest, SendFailed
 from conversations.rate_limit import rate_limit_wait
+from conversations.services.inbound import contact_point_opt_out_if_unsubscribed
 from crm.models import Advisor, ContactPoint
-from crm.services import contact_point_set_consent
 
 logger = logging.getLogger(__name__)
 
@@ -418,8 +419,8 @@ def _build_save_sid(q) -> str:
 def _build_attachment_files(q) -> str:
     a = Attachment
     return (
-        f"SELECT {q(a, 'file')} FROM {q(a)} WHERE {q(a, 'message')} = %s AND {q(a, 'file')} <> '' "  # noqa: S608
-        f"ORDER BY {q(a, 'position')}"
+        f"SELECT {q(a, 'id')}, {q(a, 'file')} FROM {q(a)} "  # noqa: S608
+        f"WHERE {q(a, 'message')} = %s AND {q(a, 'file')} <> '' ORDER BY {q(a, 'position')}"
     )
 
 
@@ -470,8 +471,10 @@ def message_deliver(*, message_id: int) -> Message | None:
 
 
 def _outbound_request(message: Message) -> OutboundRequest:
-    storage = Attachment._meta.get_field("file").storage
-    media_urls = tuple(_public_media_url(storage.url(name)) for (name,) in _attachment_files([message.pk]))
+    media_urls = tuple(
+        attachment_media_url(attachment_id=attachment_id, file_name=name)
+        for attachment_id, name in _attachment_files([message.pk])
+    )
     return OutboundRequest(
         channel=message.channel,
         address=message.contact_point.address,
@@ -481,10 +484,6 @@ def _outbound_request(message: Message) -> OutboundRequest:
         media_urls=media_urls,
         status_callback=f"{settings.PUBLIC_BASE_URL}/webhooks/twilio/status/?m={message.pk}",
     )
-
-
-def _public_media_url(url: str) -> str:
-    return url if "://" in url else settings.PUBLIC_BASE_URL + url
 
 
 def _reclaim_if_stale(message: Message) -> Message:
@@ -545,10 +544,7 @@ def _after_failure(message: Message, failure: SendFailed) -> Message:
         )
         return message
     message = _fail(message, code=failure.code, text=failure.message)
-    if failure.code == "21610":
-        contact_point_set_consent(
-            contact_point=message.contact_point, consent=ContactPoint.Consent.OPTED_OUT, source="Twilio 21610"
-        )
+    contact_point_opt_out_if_unsubscribed(message=message, error_code=failure.code)
     return message
 
 

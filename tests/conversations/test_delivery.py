@@ -3,9 +3,11 @@ status callbacks reach the app served over HTTP too."""
 
 import threading
 from datetime import timedelta
+from pathlib import PurePath
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -174,14 +176,20 @@ def test_messaging_service_is_used_when_configured(simulator, thread, alice, set
 
 
 @pytest.mark.django_db
-def test_attachment_is_sent_as_its_public_url(simulator, thread, alice, settings):
-    """Twilio fetches the stored file from the app's public URL."""
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
+def test_attachment_is_sent_as_a_signed_url_that_serves_the_file(simulator, thread, alice, settings):
+    """Twilio gets the app's signed media route for the stored file, and fetches it without a session."""
     pdf = SimpleUploadedFile("releve.pdf", b"%PDF-1.4", content_type="application/pdf")
     message = deliver(send(thread, alice, body="Votre relevé", attachments=[pdf]))
     [sent] = simulator.log
-    assert sent["media_url"] == [f"{settings.PUBLIC_BASE_URL}/media/{message.attachments.get().file.name}"]
+    [url] = sent["media_url"]
+    file_name = PurePath(message.attachments.get().file.name).name
+    assert url.startswith(f"{settings.PUBLIC_BASE_URL}/webhooks/twilio/media/")
+    assert url.endswith(f"/{file_name}")
+
+    response = Client().get(urlsplit(url).path)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert b"".join(response.streaming_content) == b"%PDF-1.4"
 
 
 # --- Errors -----------------------------------------------------------------------------
@@ -218,7 +226,7 @@ def test_21610_fails_and_opts_the_contact_point_out(simulator, thread, alice):
     assert_failed_sms = Message.objects.get(pk=message.pk)
     assert (assert_failed_sms.status, assert_failed_sms.error_code) == ("failed", "21610")
     contact = ContactPoint.objects.get(kind="sms", address=CAMILLE)
-    assert (contact.consent, contact.consent_source) == ("opted_out", "Twilio 21610")
+    assert (contact.consent, contact.consent_source) == ("opted_out", "Twilio error 21610: the recipient unsubscribed")
     assert Event.objects.filter(type="consent.changed").exists()
 
 

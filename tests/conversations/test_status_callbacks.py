@@ -4,6 +4,9 @@ import logging
 import pytest
 
 from conversations.models import Event, Message, Thread
+from conversations.services import SendRefused, message_send
+from crm.models import ContactPoint
+from crm.services import contact_point_set_consent
 from tests import twilio
 
 STATUS = "/webhooks/twilio/status/"
@@ -153,3 +156,37 @@ def test_failure_without_twilio_text_gets_the_advisor_reason(client, outbound):
     outbound.refresh_from_db()
     assert outbound.error_code == "63016"
     assert outbound.error_message == "Outside WhatsApp's 24-hour window: send an approved template."
+
+
+def test_undelivered_21610_opts_the_contact_point_out(client, outbound):
+    """Twilio reports 21610 in a callback: the contact point is opted out as when Twilio refuses the
+    send, the change is published, and the next reply there is refused for consent."""
+    assert callback(client, outbound, "undelivered", ErrorCode="21610").status_code == 204
+    contact = ContactPoint.objects.get(pk=outbound.contact_point_id)
+    assert (contact.consent, contact.consent_source) == ("opted_out", "Twilio error 21610: the recipient unsubscribed")
+    event = Event.objects.get(type="consent.changed")
+    assert (event.thread_id, event.payload["contact_point"], event.payload["consent"]) == (
+        outbound.thread_id,
+        contact.pk,
+        "opted_out",
+    )
+
+    with pytest.raises(SendRefused) as refused:
+        message_send(thread=outbound.thread, author=outbound.author, body="Vous êtes là ?", channel="whatsapp")
+    assert refused.value.code == "opted_out"
+    assert "Twilio error 21610: the recipient unsubscribed" in refused.value.message
+
+
+def test_replayed_21610_does_not_undo_a_later_opt_in(client, outbound):
+    """Only the callback that fails the message opts out: a replay after the customer wrote START changes nothing."""
+    callback(client, outbound, "undelivered", ErrorCode="21610")
+    contact_point_set_consent(contact_point=outbound.contact_point, consent="opted_in", source="START")
+    callback(client, outbound, "undelivered", ErrorCode="21610")
+    assert ContactPoint.objects.get(pk=outbound.contact_point_id).consent == "opted_in"
+
+
+def test_other_failures_leave_consent_alone(client, outbound):
+    """A failure with another code does not touch the contact point's consent."""
+    callback(client, outbound, "undelivered", ErrorCode="30008")
+    assert ContactPoint.objects.get(pk=outbound.contact_point_id).consent != "opted_out"
+    assert not Event.objects.filter(type="consent.changed").exists()
