@@ -3,15 +3,23 @@
 A tab joins the groups its advisor may hear, accepts, replays from the Event log
 what it missed since its last event id (`/ws/inbox/?since=<id>`), then forwards
 the live pushes of `channels_app.events`, each event once per connection.
+
+While tabs stay open, `_OpenTabs` keeps all those of a server process with two
+tasks: their heartbeats, spread over the interval, and every ACCESS_REFRESH_SECONDS
+one read, for all their advisors at once, of who may still connect and which groups
+each may hear (a covered colleague going away or coming back), which also keeps
+their presence alive. No task and no periodic query per socket.
 """
 
 import asyncio
+import itertools
 import json
 import logging
-from collections import deque
+from collections import defaultdict, deque
+from functools import partial
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
+from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http import HttpRequest
 from django.utils import timezone, translation
@@ -26,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 # Under the 60 s idle timeout of common proxies (nginx, load balancers), with margin.
 HEARTBEAT_SECONDS = 25
+# How soon an open tab follows a change of access: deactivation, a covered colleague
+# going away or coming back. Also keeps presence counts alive (their TTL is 120 s).
+ACCESS_REFRESH_SECONDS = 30
 # How far behind its cursor a reconnecting tab replays: longer than any transaction
 # that appends an event takes to commit, plus the clock skew between servers.
 INBOX_REPLAY_OVERLAP_SECONDS = 30
@@ -35,6 +46,15 @@ SENT_IDS_KEPT = 5000
 # Not signed in, or not (any more) an active advisor: the page sends the user to the login page.
 CLOSE_UNAUTHORIZED = 4401
 CLIENT_FRAME_MAX_LENGTH = 256
+
+# Joining and leaving groups at once, per server process: a thousand tabs dropping or
+# reconnecting together (a network blip, a deploy) would otherwise open a Redis
+# connection each, past the connect timeout, and leave stale group memberships.
+MEMBERSHIP_CONCURRENCY = 32
+
+# Database reads off the loop, on any of the default executor's threads: not serialised
+# on asgiref's single thread-sensitive thread, which thousands of tabs would queue on.
+_in_db_thread = partial(DatabaseSyncToAsync, thread_sensitive=False)
 
 
 class _RecentIds:
@@ -73,7 +93,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         self.language: str | None = None
         self.inbox_groups: list[str] = []
         self.sent = _RecentIds(SENT_IDS_KEPT)
-        self.keep_alive: asyncio.Task | None = None
+        self.open_tabs: _OpenTabs | None = None
         self.counted_present = False
 
     async def connect(self):
@@ -93,27 +113,30 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         # never in between. A channel-layer failure here fails the connection: the page
         # reconnects and catches up, instead of showing an inbox that is silently not live.
         self.inbox_groups = groups
-        for group in groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+        async with _membership_slot():
+            for group in groups:
+                await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         since = self._since()
         if since is not None:
             await self._catch_up(since)
-        self.keep_alive = asyncio.create_task(self._keep_alive())
+        self.open_tabs = _OpenTabs.of_running_loop()
+        self.open_tabs.add(self)
         self.counted_present = True
-        await presence_connect(advisor_id=advisor.pk, agency_id=advisor.agency_id)
+        async with _membership_slot():
+            await presence_connect(advisor_id=advisor.pk, agency_id=advisor.agency_id)
 
     async def disconnect(self, code):
-        if self.keep_alive is not None:
-            self.keep_alive.cancel()
-            await asyncio.wait([self.keep_alive])
-        for group in self.inbox_groups:
-            try:
-                await self.channel_layer.group_discard(group, self.channel_name)
-            except Exception:
-                logger.warning("Leaving group %s failed.", group, exc_info=True)
-        if self.counted_present:
-            await presence_disconnect(advisor_id=self.advisor.pk, agency_id=self.advisor.agency_id)
+        if self.open_tabs is not None:
+            self.open_tabs.discard(self)
+        async with _membership_slot():
+            for group in self.inbox_groups:
+                try:
+                    await self.channel_layer.group_discard(group, self.channel_name)
+                except Exception:
+                    logger.warning("Leaving group %s failed.", group, exc_info=True)
+            if self.counted_present:
+                await presence_disconnect(advisor_id=self.advisor.pk, agency_id=self.advisor.agency_id)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         """Push-only: a client may only ask "ping", answered "pong"; anything else is ignored."""
@@ -153,36 +176,32 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             self.sent.add(event["id"])
             await self.send_json(event)
 
-    async def _keep_alive(self) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            try:
-                if not await self._refresh_access():
-                    await self.close(code=CLOSE_UNAUTHORIZED)
-                    return
-                await self.send_json({"type": "heartbeat", "at": timezone.now().isoformat()})
-                await presence_refresh(advisor_id=self.advisor.pk)
-            except Exception:
-                logger.warning("Inbox keep-alive of advisor %s failed; retrying.", self.advisor.pk, exc_info=True)
+    async def beat(self) -> None:
+        try:
+            await self.send_json({"type": "heartbeat", "at": timezone.now().isoformat()})
+        except Exception as error:
+            # The connection is gone (the server's ping timed out, the client left); its
+            # disconnect follows and cleans up.
+            logger.info("Inbox of advisor %s no longer writable (%s).", self.advisor.pk, type(error).__name__)
 
-    async def _refresh_access(self) -> bool:
-        """The groups follow the advisor's situation while connected: a covered colleague going
-        away adds theirs, coming back removes it. False when the advisor may no longer connect."""
-        advisor, groups = await self._load(self.advisor.user_id)
+    async def apply_access(self, advisor: Advisor | None, groups: list[str]) -> None:
+        """Follow the advisor's current access: join the groups they may now hear, leave the
+        others; close with 4401 when they may no longer connect."""
         if advisor is None:
-            return False
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
         self.advisor = advisor
-        joined, self.inbox_groups = self.inbox_groups, list(dict.fromkeys([*self.inbox_groups, *groups]))
+        joined = self.inbox_groups
         for group in groups:
             if group not in joined:
                 await self.channel_layer.group_add(group, self.channel_name)
+        self.inbox_groups = list(dict.fromkeys([*joined, *groups]))
         for group in joined:
             if group not in groups:
                 await self.channel_layer.group_discard(group, self.channel_name)
         self.inbox_groups = groups
-        return True
 
-    @database_sync_to_async
+    @_in_db_thread
     def _load(self, user_id: int) -> tuple[Advisor | None, list[str]]:
         advisor = (
             Advisor.objects.select_related("user").filter(user_id=user_id, is_active=True, user__is_active=True).first()
@@ -191,7 +210,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             return None, []
         return advisor, selectors.inbox_groups_for(advisor=advisor)
 
-    @database_sync_to_async
+    @_in_db_thread
     def _events_after(self, since: int) -> list[dict]:
         events = selectors.events_visible_after(
             advisor=self.advisor,
@@ -200,3 +219,98 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             limit=REPLAY_MAX_EVENTS + 1,
         )
         return [event_message(event) for event in events]
+
+
+class _OpenTabs:
+    """The open inbox tabs of one server process (one event loop), kept by two tasks
+    whatever their number, instead of a task and periodic queries per tab:
+
+    - heartbeats: each tab beats once every HEARTBEAT_SECONDS, the tabs spread evenly
+      over the interval, so thousands opened together do not beat together;
+    - access: every ACCESS_REFRESH_SECONDS, who may still connect and the groups each
+      advisor may hear are read for all of them at once, and their presence is kept alive.
+    """
+
+    BEAT_SLOTS = 25
+
+    _by_loop: dict[asyncio.AbstractEventLoop, "_OpenTabs"] = {}
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.tabs: dict[int, set[InboxConsumer]] = defaultdict(set)
+        self.beat_slots: list[set[InboxConsumer]] = [set() for _ in range(self.BEAT_SLOTS)]
+        self.added = 0
+        self.tasks: list[asyncio.Task] = []
+
+    @classmethod
+    def of_running_loop(cls) -> "_OpenTabs":
+        loop = asyncio.get_running_loop()
+        if loop not in cls._by_loop:
+            cls._by_loop[loop] = cls(loop)
+        return cls._by_loop[loop]
+
+    def add(self, tab: InboxConsumer) -> None:
+        self.tabs[tab.advisor.pk].add(tab)
+        self.beat_slots[self.added % self.BEAT_SLOTS].add(tab)
+        self.added += 1
+        if not self.tasks:
+            self.tasks = [self.loop.create_task(self._beat()), self.loop.create_task(self._refresh())]
+
+    def discard(self, tab: InboxConsumer) -> None:
+        tabs = self.tabs.get(tab.advisor.pk)
+        if tabs is not None:
+            tabs.discard(tab)
+            if not tabs:
+                del self.tabs[tab.advisor.pk]
+        for slot in self.beat_slots:
+            slot.discard(tab)
+        if not self.tabs:
+            for task in self.tasks:
+                task.cancel()
+            self._by_loop.pop(self.loop, None)
+
+    async def _beat(self) -> None:
+        for tick in itertools.count():
+            await asyncio.sleep(HEARTBEAT_SECONDS / self.BEAT_SLOTS)
+            for tab in list(self.beat_slots[tick % self.BEAT_SLOTS]):
+                await tab.beat()
+
+    async def _refresh(self) -> None:
+        while True:
+            await asyncio.sleep(ACCESS_REFRESH_SECONDS)
+            try:
+                await self.refresh()
+            except Exception:
+                logger.warning(
+                    "Refreshing the access of %s open inboxes failed; retrying.", len(self.tabs), exc_info=True
+                )
+
+    async def refresh(self) -> None:
+        advisor_ids = list(self.tabs)
+        access = await _access_of(advisor_ids)
+        for advisor_id in advisor_ids:
+            advisor, groups = access.get(advisor_id, (None, []))
+            for tab in list(self.tabs.get(advisor_id, ())):
+                try:
+                    await tab.apply_access(advisor, groups)
+                except Exception:
+                    logger.warning("Access of an inbox of advisor %s not refreshed.", advisor_id, exc_info=True)
+        await presence_refresh(advisor_ids=[advisor_id for advisor_id in advisor_ids if advisor_id in access])
+
+
+_membership_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+
+def _membership_slot() -> asyncio.Semaphore:
+    """This event loop's limit on tabs joining or leaving groups at the same moment."""
+    loop = asyncio.get_running_loop()
+    if loop not in _membership_slots:
+        for closed in [other for other in _membership_slots if other.is_closed()]:
+            del _membership_slots[closed]
+        _membership_slots[loop] = asyncio.Semaphore(MEMBERSHIP_CONCURRENCY)
+    return _membership_slots[loop]
+
+
+@_in_db_thread
+def _access_of(advisor_ids: list[int]) -> dict[int, tuple[Advisor, list[str]]]:
+    return selectors.inbox_access_for(advisor_ids=advisor_ids)

@@ -131,8 +131,11 @@ if REDIS_URL:
             "CONFIG": {
                 # Short timeouts: a dead Redis must never stall a webhook; the durable
                 # Event log is the source of truth and the inbox replays from it.
-                # socket_timeout must exceed channels-redis's 5 s blocking receive, or every idle
-                # inbox consumer dies with "Timeout reading"; a dead Redis is still caught fast
+                # socket_timeout must exceed channels-redis's 5 s blocking receive by a wide
+                # margin: a busy event loop that reads the answer a second late would fail the
+                # process's shared receive, and with it every open inbox socket at once
+                # (seen with 5,000 sockets at 6 s). Pushes run on the loop, never in a webhook
+                # thread, so a slow Redis does not stall webhooks; a dead one is caught fast
                 # by the connect timeout.
                 # redis-py's pool holds 100 connections and raises past that: a burst of inbox
                 # tabs reconnecting after a restart (bench/sockets.py) needs far more.
@@ -140,7 +143,7 @@ if REDIS_URL:
                     {
                         "address": REDIS_URL,
                         "socket_connect_timeout": 0.5,
-                        "socket_timeout": 6,
+                        "socket_timeout": 20,
                         "max_connections": int(os.environ.get("REDIS_MAX_CONNECTIONS", "2000")),
                     }
                 ],

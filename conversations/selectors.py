@@ -97,12 +97,37 @@ def thread_list_for_advisor(*, advisor: Advisor, tab: str = InboxTab.MINE, searc
 def inbox_groups_for(*, advisor: Advisor) -> list[str]:
     """The channel-layer groups an advisor's inbox joins: their own, those of the colleagues
     they cover now, their agency's pool and, for a supervisor, the agency's supervision."""
+    return _inbox_groups(advisor, advisor_covered_ids(advisor=advisor))
+
+
+def _inbox_groups(advisor: Advisor, covered_ids: list[int]) -> list[str]:
     groups = [advisor_group(advisor.pk)]
-    groups += [advisor_group(covered_id) for covered_id in advisor_covered_ids(advisor=advisor)]
+    groups += [advisor_group(covered_id) for covered_id in covered_ids]
     groups.append(pool_group(advisor.agency_id))
     if advisor.is_supervisor:
         groups.append(supervision_group(advisor.agency_id))
     return groups
+
+
+def inbox_access_for(*, advisor_ids: list[int]) -> dict[int, tuple[Advisor, list[str]]]:
+    """For many connected advisors at once, in two queries: each one who may still open the
+    inbox (active, with an active login) and the groups they may hear now. Advisors who may
+    not are left out."""
+    advisors = {
+        advisor.pk: advisor
+        for advisor in Advisor.objects.select_related("user").filter(
+            pk__in=advisor_ids, is_active=True, user__is_active=True
+        )
+    }
+    now = timezone.now()
+    covered: dict[int, list[int]] = {advisor_id: [] for advisor_id in advisors}
+    deputyships = Deputyship.objects.filter(deputy_id__in=list(advisors)).select_related("advisor__user")
+    for deputyship in deputyships:
+        if not deputyship.advisor.is_present(now):
+            covered[deputyship.deputy_id].append(deputyship.advisor_id)
+    return {
+        advisor_id: (advisor, _inbox_groups(advisor, covered[advisor_id])) for advisor_id, advisor in advisors.items()
+    }
 
 
 def events_visible_after(

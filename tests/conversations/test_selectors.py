@@ -9,6 +9,7 @@ from conversations.selectors import (
     InboxTab,
     advisor_covered_ids,
     events_visible_after,
+    inbox_access_for,
     inbox_groups_for,
     thread_list_for_advisor,
     thread_visibility_q,
@@ -130,6 +131,28 @@ def test_inbox_groups_of_an_advisor_a_covering_deputy_and_a_supervisor(alice, bo
     ]
     assert supervision_group(sam.agency_id) in inbox_groups_for(advisor=sam)
     assert supervision_group(bob.agency_id) not in inbox_groups_for(advisor=bob)
+
+
+def test_inbox_access_for_many_advisors_matches_one_by_one_and_leaves_out_who_may_not_connect(
+    alice, bob, sam, django_assert_num_queries
+):
+    """The bulk read used for every open tab of a server gives each advisor the groups
+    `inbox_groups_for` gives, in two queries; a deactivated advisor or login is left out."""
+    add_deputy(bob, alice)
+    bob.availability = "away"
+    bob.save()
+    with django_assert_num_queries(2):
+        access = inbox_access_for(advisor_ids=[alice.pk, bob.pk, sam.pk])
+    assert {advisor_id: groups for advisor_id, (_advisor, groups) in access.items()} == {
+        advisor.pk: inbox_groups_for(advisor=advisor) for advisor in (alice, bob, sam)
+    }
+    assert advisor_group(bob.pk) in access[alice.pk][1]
+
+    sam.user.is_active = False
+    sam.user.save()
+    alice.is_active = False
+    alice.save()
+    assert set(inbox_access_for(advisor_ids=[alice.pk, bob.pk, sam.pk])) == {bob.pk}
 
 
 def test_tabs_split_the_inbox(alice, bob, camille, dora, agency):
