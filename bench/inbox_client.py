@@ -31,6 +31,17 @@ async def open_inbox(session: aiohttp.ClientSession, base_url: str, cookie: str,
     )
 
 
+async def drain(ws) -> None:
+    """Read and drop every frame, as an open browser tab does: reading is what answers the
+    server's websocket pings, without which the server closes the socket (uvicorn: 20 s
+    ping, 20 s timeout). Returns when the socket closes."""
+    try:
+        async for _frame in ws:
+            pass
+    except aiohttp.ClientError:
+        pass  # the connection broke: the caller sees the reader done
+
+
 def signed_whatsapp(*, base_url: str, sid: str, sender: str, body: str) -> tuple[bytes, dict]:
     params = {
         "MessageSid": sid,

@@ -24,7 +24,7 @@ django_setup()
 import aiohttp  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from bench.inbox_client import MESSAGES_PATH, open_inbox, parse, session_cookie, signed_whatsapp  # noqa: E402
+from bench.inbox_client import MESSAGES_PATH, drain, open_inbox, parse, session_cookie, signed_whatsapp  # noqa: E402
 from crm.models import ContactPoint  # noqa: E402
 
 
@@ -36,6 +36,7 @@ async def measure(base_url: str, rate: float, count: int, numbers: list[str], co
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         idle = [await open_inbox(session, base_url, cookie) for _ in range(idle_sockets)]
+        idle_readers = [asyncio.create_task(drain(ws)) for ws in idle]
         socket = await open_inbox(session, base_url, cookie)
 
         async def read():
@@ -80,6 +81,7 @@ async def measure(base_url: str, rate: float, count: int, numbers: list[str], co
         await socket.close()
         for ws in idle:
             await ws.close()
+        await asyncio.gather(*idle_readers)
     return {
         "messages": count,
         "rate_per_s": rate,
