@@ -71,7 +71,7 @@ bench-latency: install
 	bench/serve.sh $(BIN)/python bench/latency.py -n $(or $(N),1000) --rate $(or $(RATE),50)
 
 bench-sockets: install
-	WEB_CONCURRENCY=1 bench/serve.sh $(BIN)/python bench/sockets.py -n $(or $(N),5000) --batch $(or $(BATCH),20)
+	WEB_CONCURRENCY=1 bench/serve.sh $(BIN)/python bench/sockets.py -n $(or $(N),5000) --batch $(or $(BATCH),200)
 
 # Re-resolve the pinned install set after editing requirements*.in.
 lock:
