@@ -271,9 +271,12 @@ class _OpenTabs:
 
     async def _beat(self) -> None:
         for tick in itertools.count():
-            await asyncio.sleep(HEARTBEAT_SECONDS / self.BEAT_SLOTS)
-            for tab in list(self.beat_slots[tick % self.BEAT_SLOTS]):
-                await tab.beat()
+            interval = HEARTBEAT_SECONDS / self.BEAT_SLOTS
+            await asyncio.sleep(interval)
+            beats = [self.loop.create_task(tab.beat()) for tab in self.beat_slots[tick % self.BEAT_SLOTS]]
+            if beats:
+                # A client that reads slowly holds only its own beat, not the others' next ones.
+                await asyncio.wait(beats, timeout=interval)
 
     async def _refresh(self) -> None:
         while True:

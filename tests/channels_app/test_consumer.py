@@ -424,3 +424,30 @@ async def test_client_frames_are_ignored_except_ping(open_inbox, alice):
     assert events_of(await frames(inbox)) == []
     await inbox.send_json_to({"type": "ping"})
     assert [frame for frame in await frames(inbox) if frame["type"] != "heartbeat"] == [{"type": "pong"}]
+
+
+async def test_a_tab_that_stalls_does_not_hold_the_other_tabs_heartbeats(monkeypatch):
+    """Heartbeats are sent side by side: a client whose socket stops draining (its beat never
+    completes) leaves the other tabs of the process beating on time."""
+    monkeypatch.setattr(consumers, "HEARTBEAT_SECONDS", 0.25)
+    beats: list[int] = []
+
+    class Tab:
+        def __init__(self, advisor_id: int, *, stalls: bool = False):
+            self.advisor = Advisor(pk=advisor_id)
+            self.stalls = stalls
+
+        async def beat(self):
+            if self.stalls:
+                await asyncio.Event().wait()
+            beats.append(self.advisor.pk)
+
+    open_tabs = consumers._OpenTabs(asyncio.get_running_loop())
+    tabs = [Tab(1, stalls=True), *(Tab(advisor_id) for advisor_id in range(2, 6))]
+    for tab in tabs:
+        open_tabs.add(tab)
+    await asyncio.sleep(0.8)
+    for tab in tabs:
+        open_tabs.discard(tab)
+    assert all(beats.count(advisor_id) >= 2 for advisor_id in range(2, 6))
+    assert 1 not in beats
