@@ -201,6 +201,12 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
                 await self.channel_layer.group_discard(group, self.channel_name)
         self.inbox_groups = groups
 
+    async def inbox_access(self, message) -> None:
+        """The advisor's availability, absence or deputies changed (`channels_app.access`)."""
+        if self.advisor is None:
+            return
+        await self.apply_access(*await self._load(self.advisor.user_id))
+
     @_in_db_thread
     def _load(self, user_id: int) -> tuple[Advisor | None, list[str]]:
         advisor = (

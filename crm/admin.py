@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from channels_app.access import inbox_access_changed
 from conversations.models import Event
 from crm.addresses import normalize_address, normalize_phone
 from crm.admin_site import (
@@ -164,6 +165,14 @@ class AdvisorAdmin(AgencyScopedAdminMixin, SupervisedAdminMixin, admin.ModelAdmi
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(customer_count=Count("customers"))
+
+    def save_related(self, request, form, formsets, change):
+        # The deputies before and after the inlines are saved: open inboxes follow at once.
+        advisor = form.instance
+        before = list(Deputyship.objects.filter(advisor=advisor).values_list("deputy_id", flat=True))
+        super().save_related(request, form, formsets, change)
+        after = list(Deputyship.objects.filter(advisor=advisor).values_list("deputy_id", flat=True))
+        inbox_access_changed(advisor_ids=[advisor.pk, *before, *after])
 
     def get_readonly_fields(self, request, obj=None):
         # An advisor record belongs to one login for good.

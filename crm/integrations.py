@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
+from channels_app.access import inbox_access_changed
 from conversations.models import Event
 from crm.models import (
     Advisor,
@@ -248,9 +249,11 @@ def advisor_update(*, advisor: Advisor, deputies: list[int] | None = None, **ava
     """What the API changes on an advisor, in one transaction: availability and absence,
     and the ordered list of deputies when given."""
     with transaction.atomic():
+        deputies_before = list(Deputyship.objects.filter(advisor=advisor).values_list("deputy_id", flat=True))
         advisor_update_availability(advisor=advisor, **availability)
         if deputies is not None:
             advisor_set_deputies(advisor=advisor, deputy_ids=deputies)
+        inbox_access_changed(advisor_ids=[advisor.pk, *deputies_before, *(deputies or [])])
     return advisor
 
 

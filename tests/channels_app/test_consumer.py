@@ -25,6 +25,7 @@ from config.asgi import application
 from conversations.models import Event
 from conversations.providers.twilio import parse_inbound
 from conversations.services import inbound_message_receive
+from crm.integrations import advisor_update
 from crm.models import Advisor
 from tests import twilio
 from tests.factories import ContactPointFactory, CustomerFactory, add_deputy
@@ -451,3 +452,23 @@ async def test_a_tab_that_stalls_does_not_hold_the_other_tabs_heartbeats(monkeyp
         open_tabs.discard(tab)
     assert all(beats.count(advisor_id) >= 2 for advisor_id in range(2, 6))
     assert 1 not in beats
+
+
+async def test_deputy_tab_follows_an_absence_set_through_the_api_at_once(open_inbox, alice, bob):
+    """An absence recorded by the API's service reaches bob's open tab (her deputy) at once:
+    he hears alice's group without waiting for the periodic refresh, and stops when she is back."""
+    await database_sync_to_async(add_deputy)(alice, bob)
+    inbox = await open_inbox(bob)
+    await frames(inbox, at_most=0.3)
+    probe = {"type": "inbox.events", "events": [{"id": 10**9, "type": "thread.updated", "thread": 1}]}
+
+    await database_sync_to_async(advisor_update)(advisor=alice, availability="away")
+    await asyncio.sleep(0.3)
+    await get_channel_layer().group_send(advisor_group(alice.pk), probe)
+    assert [frame["id"] for frame in events_of(await frames(inbox, at_most=0.5))] == [10**9]
+
+    await database_sync_to_async(advisor_update)(advisor=alice, availability="available")
+    await asyncio.sleep(0.3)
+    probe["events"][0]["id"] += 1
+    await get_channel_layer().group_send(advisor_group(alice.pk), probe)
+    assert events_of(await frames(inbox, at_most=0.5)) == []

@@ -1,12 +1,16 @@
+import asyncio
 import itertools
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from channels_app.groups import advisor_group
 from conversations.models import MessageTemplate
 from crm.integrations import api_key_create
 from crm.models import AdvisorAssignment, ContactPoint, Customer, OpeningHours, WebhookDelivery, WebhookEndpoint
@@ -358,3 +362,27 @@ def test_supervisor_edits_message_templates(sam_client):
 
     assert sam_client.post(url, {**data, "variables": '{"1": "customer.first_name"}'}).status_code == 302
     assert MessageTemplate.objects.get(content_sid="HX123").variables == {"1": "customer.first_name"}
+
+
+def test_saving_an_advisor_tells_the_open_inboxes_of_the_advisor_and_their_deputies(
+    sam_client, alice, bob, django_capture_on_commit_callbacks
+):
+    """Marking alice away in the admin makes the open tabs of alice and of bob, her deputy,
+    re-read their access at once (bob starts covering her), not at the next 30 s refresh."""
+    add_deputy(alice, bob)
+    layer = get_channel_layer()
+    listeners = {name: async_to_sync(layer.new_channel)() for name in ("alice", "bob", "other")}
+    for name, advisor_id in (("alice", alice.pk), ("bob", bob.pk), ("other", bob.pk + alice.pk + 1000)):
+        async_to_sync(layer.group_add)(advisor_group(advisor_id), listeners[name])
+
+    data = change_form_data(sam_client.get(admin_url(alice)))
+    data["availability"] = "away"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sam_client.post(admin_url(alice), data).status_code == 302
+
+    alice.refresh_from_db()
+    assert alice.availability == "away"
+    for name in ("alice", "bob"):
+        assert async_to_sync(asyncio.wait_for)(layer.receive(listeners[name]), 1) == {"type": "inbox.access"}
+    with pytest.raises(asyncio.TimeoutError):
+        async_to_sync(asyncio.wait_for)(layer.receive(listeners["other"]), 0.2)
