@@ -16,10 +16,9 @@ import itertools
 import json
 import logging
 from collections import defaultdict, deque
-from functools import partial
 from urllib.parse import parse_qs
 
-from channels.db import DatabaseSyncToAsync
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http import HttpRequest
 from django.utils import timezone, translation
@@ -51,10 +50,6 @@ CLIENT_FRAME_MAX_LENGTH = 256
 # reconnecting together (a network blip, a deploy) would otherwise open a Redis
 # connection each, past the connect timeout, and leave stale group memberships.
 MEMBERSHIP_CONCURRENCY = 32
-
-# Database reads off the loop, on any of the default executor's threads: not serialised
-# on asgiref's single thread-sensitive thread, which thousands of tabs would queue on.
-_in_db_thread = partial(DatabaseSyncToAsync, thread_sensitive=False)
 
 
 class _RecentIds:
@@ -188,6 +183,8 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         """Follow the advisor's current access: join the groups they may now hear, leave the
         others; close with 4401 when they may no longer connect."""
         if advisor is None:
+            if self.open_tabs is not None:
+                self.open_tabs.discard(self)  # nothing more to beat or refresh on this tab
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         self.advisor = advisor
@@ -207,7 +204,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.apply_access(*await self._load(self.advisor.user_id))
 
-    @_in_db_thread
+    @database_sync_to_async
     def _load(self, user_id: int) -> tuple[Advisor | None, list[str]]:
         advisor = (
             Advisor.objects.select_related("user").filter(user_id=user_id, is_active=True, user__is_active=True).first()
@@ -216,7 +213,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             return None, []
         return advisor, selectors.inbox_groups_for(advisor=advisor)
 
-    @_in_db_thread
+    @database_sync_to_async
     def _events_after(self, since: int) -> list[dict]:
         events = selectors.events_visible_after(
             advisor=self.advisor,
@@ -320,6 +317,6 @@ def _membership_slot() -> asyncio.Semaphore:
     return _membership_slots[loop]
 
 
-@_in_db_thread
+@database_sync_to_async
 def _access_of(advisor_ids: list[int]) -> dict[int, tuple[Advisor, list[str]]]:
     return selectors.inbox_access_for(advisor_ids=advisor_ids)
