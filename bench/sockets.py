@@ -2,8 +2,10 @@
 
 Run with one server process (`make bench-sockets` sets WEB_CONCURRENCY=1): creates N
 bench advisors in alice's agency (each with a real session), opens one authenticated
-websocket for each, measures the server's resident memory before and after, holds
-them, then checks alice's webhook-to-socket latency with them all open.
+websocket for each and reads it as a browser tab would (which answers the server's
+pings), measures the server's resident memory before and after, holds them past the
+server's ping timeout, then checks alice's webhook-to-socket latency with them all
+open and counts how many are still open.
 
 Target on a 2-core machine: >= 5,000 sockets per process, <= 64 KiB each, with the
 latency target (p50 <= 5 ms, p99 <= 25 ms) still met.

@@ -183,9 +183,11 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         """Follow the advisor's current access: join the groups they may now hear, leave the
         others; close with 4401 when they may no longer connect."""
         if advisor is None:
-            if self.open_tabs is not None:
-                self.open_tabs.discard(self)  # nothing more to beat or refresh on this tab
-            await self.close(code=CLOSE_UNAUTHORIZED)
+            try:
+                await self.close(code=CLOSE_UNAUTHORIZED)
+            finally:
+                if self.open_tabs is not None:
+                    self.open_tabs.discard(self)  # nothing more to beat or refresh on this tab
             return
         self.advisor = advisor
         joined = self.inbox_groups
@@ -268,8 +270,11 @@ class _OpenTabs:
         for slot in self.beat_slots:
             slot.discard(tab)
         if not self.tabs:
+            # Not the task calling (a refresh closing the last tab): it ends at its next turn.
+            current = asyncio.current_task()
             for task in self.tasks:
-                task.cancel()
+                if task is not current:
+                    task.cancel()
             self._by_loop.pop(self.loop, None)
 
     async def _beat(self) -> None:
@@ -282,7 +287,7 @@ class _OpenTabs:
                 await asyncio.wait(beats, timeout=interval)
 
     async def _refresh(self) -> None:
-        while True:
+        while self.tabs:
             await asyncio.sleep(ACCESS_REFRESH_SECONDS)
             try:
                 await self.refresh()
