@@ -104,9 +104,17 @@ def _decimal(value: str) -> Decimal | None:
     return number if number.is_finite() and abs(number) <= 180 else None
 
 
+def _printable(value: str | None) -> str | None:
+    return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
+
+
 def parse_inbound(params) -> InboundMessage:
-    """Twilio's inbound-message webhook parameters → InboundMessage; unknown ones are kept in `raw`."""
-    raw = {key: params.get(key) for key in params.keys()}
+    """Twilio's inbound-message webhook parameters → InboundMessage; unknown ones are kept in `raw`.
+
+    A NUL character, which PostgreSQL cannot store in text, becomes U+FFFD: the message is
+    kept, with a visible mark where the customer's phone sent something unprintable.
+    """
+    raw = {_printable(key): _printable(params.get(key)) for key in params.keys()}
     sid = (raw.get("MessageSid") or raw.get("SmsMessageSid") or "").strip()
     if not sid:
         raise WebhookRejected(400, "MessageSid is missing.")

@@ -267,3 +267,16 @@ def test_events_are_appended_in_the_same_transaction(client, camille, alice):
     assert created.payload["message"]["body"] == "Bonjour"
     assert created.payload["thread_summary"]["handler"] == alice.pk
     assert created.thread == Thread.objects.get()
+
+
+def test_nul_character_in_a_message_is_kept_visibly(client, camille):
+    """PostgreSQL cannot store NUL in text: it becomes U+FFFD, and the message is stored
+    (before, the webhook failed with a 500 on PostgreSQL and the message was lost)."""
+    params = twilio.whatsapp_text(body="Avant\x00après")
+    params["Bizarre\x00"] = "valeur\x00"
+    response = twilio.post_signed(client, MESSAGES, params)
+
+    assert response.status_code == 200
+    message = Message.objects.get()
+    assert message.body == "Avant\ufffdaprès"
+    assert message.raw["Bizarre\ufffd"] == "valeur\ufffd"
