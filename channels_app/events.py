@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from functools import partial
 
 from asgiref.sync import async_to_sync
@@ -47,6 +48,18 @@ def event_message(event: Event) -> dict:
 _insert_event = CompiledInsert(Event)
 
 
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event not yet written: what `publish_events` takes."""
+
+    type: str
+    thread: Thread
+    payload: dict
+    extra_groups: tuple[str, ...] = ()
+    # Who may see it, when read before a later change to the thread; else the thread's audience now.
+    audience: tuple[str, ...] | None = None
+
+
 def publish_event(*, type: str, thread: Thread, payload: dict, extra_groups: tuple[str, ...] = ()) -> Event:
     """Append an event for `thread` and push it to its audience after commit.
 
@@ -54,12 +67,29 @@ def publish_event(*, type: str, thread: Thread, payload: dict, extra_groups: tup
     away from them), so their inbox can drop it. The payload goes through JSON
     here, as it will on the wire, so what is stored is exactly what is sent.
     """
-    safe_payload = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
-    event = Event(type=type, thread_id=thread.pk, agency_id=thread.agency_id, payload=safe_payload)
-    _insert_event(event)
-    groups = list(dict.fromkeys([*thread_audience(thread), *extra_groups]))
-    transaction.on_commit(partial(_push, groups, event_message(event)))
-    return event
+    return publish_events([PendingEvent(type, thread, payload, extra_groups)])[0]
+
+
+def publish_events(pending: list[PendingEvent]) -> list[Event]:
+    """`publish_event` for several events at once: one insert, one push after commit.
+
+    A caller that changes a thread between two events passes each one's payload and
+    audience as they were at the time (the payload is serialised here, at once).
+    """
+    events, pushes = [], []
+    for item in pending:
+        safe_payload = json.loads(json.dumps(item.payload, cls=DjangoJSONEncoder))
+        events.append(
+            Event(type=item.type, thread_id=item.thread.pk, agency_id=item.thread.agency_id, payload=safe_payload)
+        )
+        audience = item.audience if item.audience is not None else thread_audience(item.thread)
+        pushes.append(list(dict.fromkeys([*audience, *item.extra_groups])))
+    _insert_event.many(events)
+    if events:
+        transaction.on_commit(
+            partial(_push_many, [(groups, event_message(e)) for groups, e in zip(pushes, events, strict=True)])
+        )
+    return events
 
 
 async def _send_batch(layer, batch: list[tuple[list[str], dict]]) -> None:
@@ -91,11 +121,11 @@ class _LoopPublisher:
         self.pending: list[tuple[list[str], dict]] = []
         self.flush_scheduled = False
 
-    def submit(self, groups: list[str], message: dict) -> None:
-        self.loop.call_soon_threadsafe(self._add, groups, message)
+    def submit(self, batch: list[tuple[list[str], dict]]) -> None:
+        self.loop.call_soon_threadsafe(self._add, batch)
 
-    def _add(self, groups: list[str], message: dict) -> None:
-        self.pending.append((groups, message))
+    def _add(self, batch: list[tuple[list[str], dict]]) -> None:
+        self.pending.extend(batch)
         if not self.flush_scheduled:
             self.flush_scheduled = True
             self.loop.create_task(self._flush())
@@ -118,7 +148,7 @@ def bind_server_loop(loop: asyncio.AbstractEventLoop) -> None:
         _publisher = _LoopPublisher(loop)
 
 
-def _push(groups: list[str], message: dict) -> None:
+def _push_many(batch: list[tuple[list[str], dict]]) -> None:
     publisher = _publisher
     if publisher is not None and publisher.loop.is_running():
         try:
@@ -126,9 +156,9 @@ def _push(groups: list[str], message: dict) -> None:
         except RuntimeError:
             running = None
         if running is not publisher.loop:
-            publisher.submit(groups, message)
+            publisher.submit(batch)
             return
     # Outside the server (task worker, management command, tests): send now.
     layer = get_channel_layer()
     if layer is not None:
-        async_to_sync(_send_batch)(layer, [(groups, message)])
+        async_to_sync(_send_batch)(layer, batch)

@@ -4,6 +4,12 @@ Twilio's webhooks are the hot path: Django's full request pipeline (thread hop,
 sync middleware, signals) costs more CPU than the work itself. This route parses
 the form, then makes one thread hop into the same `handle_*` functions the Django
 views call, so checks and behaviour are identical. Everything else goes to Django.
+
+Inbound messages are stored with group commit: the requests that arrive while a
+batch is in the database wait for the next one, which stores them all in one
+transaction (`handle_twilio_inbound_batch`). An idle server thus stores each
+message at once, alone; a busy one pays one transaction for many messages. A
+request is answered only once its own batch has committed.
 """
 
 import asyncio
@@ -20,14 +26,16 @@ from conversations.webhooks import (
     MESSAGES_PATH,
     STATUS_PATH,
     WebhookAnswer,
-    handle_twilio_inbound,
+    WebhookRequest,
+    handle_twilio_inbound_batch,
     handle_twilio_status,
 )
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
-HANDLERS = {MESSAGES_PATH: handle_twilio_inbound, STATUS_PATH: handle_twilio_status}
+PATHS = {MESSAGES_PATH, STATUS_PATH}
+INTERNAL_ERROR = WebhookAnswer(500, b"Internal error; Twilio will retry.")
 
 
 def _handle_in_thread(handler, path: str, query_string: str, body: bytes, headers: dict) -> WebhookAnswer:
@@ -38,7 +46,22 @@ def _handle_in_thread(handler, path: str, query_string: str, body: bytes, header
     except Exception:
         # Twilio retries on a 5xx, so the message is not lost; the body is not logged.
         logger.exception("Twilio webhook failed on %s.", path)
-        return WebhookAnswer(500, b"Internal error; Twilio will retry.")
+        return INTERNAL_ERROR
+    finally:
+        close_old_connections()
+
+
+def _handle_batch_in_thread(requests: list[tuple[str, str, bytes, dict]]) -> list[WebhookAnswer]:
+    close_old_connections()
+    try:
+        batch = [
+            WebhookRequest(path, query, QueryDict(body, encoding="utf-8"), headers)
+            for path, query, body, headers in requests
+        ]
+        return handle_twilio_inbound_batch(batch)
+    except Exception:
+        logger.exception("A batch of %d Twilio webhooks failed.", len(requests))
+        return [INTERNAL_ERROR] * len(requests)
     finally:
         close_old_connections()
 
@@ -47,6 +70,57 @@ def _handle_in_thread(handler, path: str, query_string: str, body: bytes, header
 # database (commit fsync), so more of them overlap more transactions.
 _executor = ThreadPoolExecutor(max_workers=int(os.environ.get("WEBHOOK_THREADS", "16")), thread_name_prefix="webhook")
 _handle = sync_to_async(_handle_in_thread, thread_sensitive=False, executor=_executor)
+_handle_batch = sync_to_async(_handle_batch_in_thread, thread_sensitive=False, executor=_executor)
+
+# At most this many inbound batches in the database at once per process (so its
+# transactions overlap PostgreSQL's work with Python's), and this many messages each.
+INBOUND_BATCHES = int(os.environ.get("WEBHOOK_BATCHES", "2"))
+INBOUND_BATCH_SIZE = int(os.environ.get("WEBHOOK_BATCH_SIZE", "64"))
+
+
+class _InboundBatcher:
+    """Group commit for inbound webhooks, on one event loop."""
+
+    def __init__(self):
+        self.pending: list[tuple[tuple, asyncio.Future]] = []
+        self.running: set[asyncio.Task] = set()
+
+    async def submit(self, request: tuple[str, str, bytes, dict]) -> WebhookAnswer:
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((request, future))
+        if len(self.running) < INBOUND_BATCHES:
+            task = asyncio.create_task(self._drain())
+            self.running.add(task)
+            task.add_done_callback(self.running.discard)
+        return await future
+
+    async def _drain(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending[:INBOUND_BATCH_SIZE], self.pending[INBOUND_BATCH_SIZE:]
+            try:
+                answers = await _handle_batch([request for request, _ in batch])
+            except BaseException:  # cancelled (server stopping): Twilio retries what was not answered
+                _resolve(batch, [INTERNAL_ERROR] * len(batch))
+                raise
+            _resolve(batch, answers)
+
+
+def _resolve(batch: list[tuple[tuple, asyncio.Future]], answers: list[WebhookAnswer]) -> None:
+    for (_, future), answer in zip(batch, answers, strict=True):
+        if not future.done():  # its client may have gone
+            future.set_result(answer)
+
+
+_batchers: dict[asyncio.AbstractEventLoop, _InboundBatcher] = {}
+
+
+def _batcher() -> _InboundBatcher:
+    loop = asyncio.get_running_loop()
+    if loop not in _batchers:
+        for closed in [other for other in _batchers if other.is_closed()]:
+            del _batchers[closed]
+        _batchers[loop] = _InboundBatcher()
+    return _batchers[loop]
 
 
 class TwilioWebhookRoute:
@@ -55,8 +129,7 @@ class TwilioWebhookRoute:
 
     async def __call__(self, scope, receive, send):
         bind_server_loop(asyncio.get_running_loop())
-        handler = HANDLERS.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if handler is None:
+        if scope["type"] != "http" or scope.get("path", "") not in PATHS:
             return await self.fallback(scope, receive, send)
         if scope["method"] != "POST":
             return await _send(send, WebhookAnswer(405, b"Use POST."), extra_headers=[(b"allow", b"POST")])
@@ -68,7 +141,10 @@ class TwilioWebhookRoute:
         if body is None:
             return await _send(send, WebhookAnswer(413, b"Request body too large."))
         query_string = scope.get("query_string", b"").decode("latin-1")
-        answer = await _handle(handler, scope["path"], query_string, body, headers)
+        if scope["path"] == MESSAGES_PATH:
+            answer = await _batcher().submit((scope["path"], query_string, body, headers))
+        else:
+            answer = await _handle(handle_twilio_status, scope["path"], query_string, body, headers)
         await _send(send, answer)
 
 

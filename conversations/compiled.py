@@ -13,41 +13,62 @@ from django.db.models.query import get_related_populators
 
 
 class CompiledInsert:
-    """`INSERT … [ON CONFLICT DO NOTHING] RETURNING pk` for every concrete field but the pk."""
+    """`INSERT … [ON CONFLICT DO NOTHING] RETURNING pk` for every concrete field but the pk,
+    for one row or many in one statement."""
 
-    def __init__(self, model: type[Model], *, ignore_conflicts: bool = False):
+    def __init__(self, model: type[Model], *, ignore_conflicts: bool = False, returning: tuple[str, ...] = ()):
         self.model = model
         self.fields = [f for f in model._meta.concrete_fields if not f.primary_key]
         self.ignore_conflicts = ignore_conflicts
-        self._sql: dict[str, str] = {}
+        # Columns returned beside the pk, so that rows skipped on a conflict can be told apart.
+        self.returning = [model._meta.get_field(name) for name in returning]
+        self._sql: dict[tuple[str, int], str] = {}
 
-    def _compile(self, using: str) -> str:
-        if using not in self._sql:
+    def _compile(self, using: str, rows: int) -> str:
+        if (using, rows) not in self._sql:
             quote = connections[using].ops.quote_name
             columns = ", ".join(quote(f.column) for f in self.fields)
-            placeholders = ", ".join(["%s"] * len(self.fields))
+            row = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
             conflict = " ON CONFLICT DO NOTHING" if self.ignore_conflicts else ""
-            pk = quote(self.model._meta.pk.column)
+            returned = ", ".join(quote(f.column) for f in [self.model._meta.pk, *self.returning])
             # Identifiers come from model metadata, quoted; every value is a parameter.
-            self._sql[using] = (
-                f"INSERT INTO {quote(self.model._meta.db_table)} ({columns}) VALUES ({placeholders})"
-                f"{conflict} RETURNING {pk}"
+            self._sql[using, rows] = (
+                f"INSERT INTO {quote(self.model._meta.db_table)} ({columns}) VALUES {', '.join([row] * rows)}"
+                f"{conflict} RETURNING {returned}"
             )  # noqa: S608
-        return self._sql[using]
+        return self._sql[using, rows]
 
     def __call__(self, obj: Model, using: str = "default") -> bool:
         """Insert `obj`; False (and no pk) when a unique constraint already holds its twin."""
+        return bool(self.many([obj], using=using))
+
+    def many(self, objs: list[Model], using: str = "default") -> list[Model]:
+        """Insert `objs` in one statement, in order; returns those inserted, their pk set.
+
+        Without conflicts, PostgreSQL and SQLite return the rows in the order given (Django's
+        own bulk_create relies on it). With `ignore_conflicts`, skipped rows return nothing:
+        the rows returned are matched back by the `returning` columns, which must then be
+        the unique key that can conflict.
+        """
+        if not objs:
+            return []
         connection = connections[using]
-        params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in self.fields]
+        params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in self.fields]
         with connection.cursor() as cursor:
-            cursor.execute(self._compile(using), params)
-            row = cursor.fetchone()
-        if row is None:
-            return False
-        obj.pk = row[0]
-        obj._state.adding = False
-        obj._state.db = using
-        return True
+            cursor.execute(self._compile(using, len(objs)), params)
+            rows = cursor.fetchall()
+        if self.ignore_conflicts and len(rows) != len(objs):
+            if not self.returning:
+                raise ValueError("Rows skipped on a conflict can only be matched back by `returning` columns.")
+            by_key = {tuple(getattr(obj, f.attname) for f in self.returning): obj for obj in objs}
+            inserted = [(by_key[tuple(row[1:])], row[0]) for row in rows]
+        else:
+            inserted = [(obj, row[0]) for obj, row in zip(objs, rows, strict=True)]
+        for obj, pk in inserted:
+            obj.pk = pk
+            obj._state.adding = False
+            obj._state.db = using
+        return [obj for obj, _ in inserted]
 
 
 class CompiledUpdate:
@@ -76,6 +97,18 @@ class CompiledUpdate:
         with connection.cursor() as cursor:
             cursor.execute(self._compile(using), [*params, pk])
             return cursor.rowcount
+
+    def many(self, rows: list[tuple], using: str = "default") -> None:
+        """The same update for several rows: `rows` holds (pk, values) pairs. psycopg sends
+        them in one pipeline, so one round trip however many rows."""
+        connection = connections[using]
+        params = [[*(f.get_db_prep_save(values[f.name], connection) for f in self.fields), pk] for pk, values in rows]
+        if len(params) == 1:
+            with connection.cursor() as cursor:
+                cursor.execute(self._compile(using), params[0])
+        elif params:
+            with connection.cursor() as cursor:
+                cursor.executemany(self._compile(using), params)
 
 
 class PreparedQuery:

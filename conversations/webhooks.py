@@ -6,7 +6,7 @@ return the answer; they verify the signature before reading anything.
 """
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -17,7 +17,12 @@ from django.views.decorators.http import require_POST, require_safe
 from conversations.media import attachment_for_media_token
 from conversations.providers import twilio
 from conversations.providers.base import WebhookRejected
-from conversations.services import inbound_message_receive, message_status_apply
+from conversations.services import (
+    InboundResult,
+    inbound_message_receive,
+    inbound_messages_receive,
+    message_status_apply,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,16 +64,64 @@ def _answer(handler: Callable[[], WebhookAnswer]) -> WebhookAnswer:
         return WebhookAnswer(rejected.status, rejected.reason.encode())
 
 
-def handle_twilio_inbound(*, path: str, query_string: str, params: QueryDict, headers) -> WebhookAnswer:
-    def handle():
-        _verify(path=path, query_string=query_string, params=params, headers=headers)
-        inbound = twilio.parse_inbound(params)
-        result = inbound_message_receive(inbound=inbound)
-        if not result.created:
-            logger.info("Twilio message %s received again; stored once.", inbound.provider_message_id)
-        return WebhookAnswer(200, EMPTY_TWIML, "text/xml")
+@dataclass(frozen=True)
+class WebhookRequest:
+    """What both transports have of a webhook request."""
 
-    return _answer(handle)
+    path: str
+    query_string: str
+    params: QueryDict
+    headers: Mapping[str, str]
+
+
+def handle_twilio_inbound(*, path: str, query_string: str, params: QueryDict, headers) -> WebhookAnswer:
+    return handle_twilio_inbound_batch([WebhookRequest(path, query_string, params, headers)])[0]
+
+
+def handle_twilio_inbound_batch(requests: Sequence[WebhookRequest]) -> list[WebhookAnswer]:
+    """Answer several inbound webhooks, storing their messages in one transaction.
+
+    Each request is verified and parsed on its own: a forged or malformed one gets its
+    403 or 400 and does not touch the others. If the shared transaction fails, each
+    message is stored again on its own, so one bad message costs only its own answer
+    (a 500, which Twilio retries). A single request that fails raises, as before.
+    """
+    answers: list[WebhookAnswer | None] = [None] * len(requests)
+    accepted = []
+    for index, request in enumerate(requests):
+        try:
+            _verify(
+                path=request.path, query_string=request.query_string, params=request.params, headers=request.headers
+            )
+            accepted.append((index, twilio.parse_inbound(request.params)))
+        except WebhookRejected as rejected:
+            answers[index] = WebhookAnswer(rejected.status, rejected.reason.encode())
+    if accepted:
+        inbounds = [inbound for _, inbound in accepted]
+        try:
+            results = inbound_messages_receive(inbounds=inbounds)
+        except Exception:
+            if len(inbounds) == 1:
+                raise
+            logger.warning("A batch of %d Twilio messages failed; storing them one by one.", len(inbounds))
+            results = [_receive_alone(inbound) for inbound in inbounds]
+        for (index, inbound), result in zip(accepted, results, strict=True):
+            if result is None:
+                answers[index] = WebhookAnswer(500, b"Internal error; Twilio will retry.")
+                continue
+            if not result.created:
+                logger.info("Twilio message %s received again; stored once.", inbound.provider_message_id)
+            answers[index] = WebhookAnswer(200, EMPTY_TWIML, "text/xml")
+    return answers
+
+
+def _receive_alone(inbound) -> InboundResult | None:
+    try:
+        return inbound_message_receive(inbound=inbound)
+    except Exception:
+        # The body is not logged.
+        logger.exception("Twilio message %s could not be stored.", inbound.provider_message_id)
+        return None
 
 
 def handle_twilio_status(*, path: str, query_string: str, params: QueryDict, headers) -> WebhookAnswer:

@@ -6,6 +6,7 @@ from conversations.services.inbound import (
     InboundResult,
     consent_keyword,
     inbound_message_receive,
+    inbound_messages_receive,
     message_status_apply,
 )
 from conversations.services.outbound import (
@@ -28,6 +29,7 @@ __all__ = [
     "InboundResult",
     "consent_keyword",
     "inbound_message_receive",
+    "inbound_messages_receive",
     "SendRefused",
     "message_deliver",
     "message_send",

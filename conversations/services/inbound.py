@@ -1,6 +1,7 @@
 """Receiving what a provider delivers: inbound messages and delivery statuses."""
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -9,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
-from channels_app.events import publish_event
+from channels_app.events import PendingEvent, publish_event, publish_events, thread_audience
 from channels_app.groups import left_behind
 from conversations.compiled import CompiledInsert, CompiledUpdate, PreparedQuery
 from conversations.models import Attachment, Channel, Event, Message, Thread
@@ -75,12 +76,21 @@ def inbound_message_receive(*, inbound: InboundMessage) -> InboundResult:
     twice at once, stores one message. The unique constraint decides the race
     (INSERT … ON CONFLICT DO NOTHING); the loser returns the stored message.
     """
+    return inbound_messages_receive(inbounds=[inbound])[0]
+
+
+def inbound_messages_receive(*, inbounds: Sequence[InboundMessage]) -> list[InboundResult]:
+    """`inbound_message_receive` for several messages in one transaction (group commit):
+    the same checks, routing and events as one by one, in the order given, with a handful
+    of statements for the whole batch. All or nothing: when it raises, nothing is stored.
+    """
     for attempt in (1, 2):
         try:
             with transaction.atomic():
-                return _store_inbound(inbound)
+                return _InboundBatch(inbounds).store()
         except IntegrityError:
-            # Another request created the same prospect contact or thread first: once more.
+            # Another transaction created the same prospect contact or thread first, or
+            # stored one of these messages at the same instant: once more, seeing it.
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
@@ -97,175 +107,268 @@ _thread_of_customer = PreparedQuery(
 )
 
 
-def _contact_for(inbound: InboundMessage) -> ContactPoint:
-    contact = _contact_with_advisor.first(inbound.channel, inbound.address)
-    if contact is None:
-        # An unknown number: a prospect, until an advisor links it to a customer.
-        contact = ContactPoint.objects.create(
-            kind=inbound.channel,
-            address=inbound.address,
-            display_name=inbound.profile_name,
-            consent_changed_at=timezone.now(),
-            consent_source=_("first message"),
-        )
-    return contact
-
-
-def _thread_for_update(contact: ContactPoint) -> tuple[Thread, bool]:
-    customer = contact.customer
-    lookup = {"customer": customer} if customer else {"prospect": contact}
-    if customer:
-        thread = _thread_of_customer.first(customer.pk)
-    else:
-        thread = Thread.objects.select_for_update().filter(prospect=contact).first()
-    created = thread is None
-    if created:
-        agency_id = customer.agency_id if customer else default_agency().pk
-        thread = Thread.objects.create(agency_id=agency_id, **lookup)
-    if customer:
-        thread.customer = customer
-        dedicated = customer.dedicated_advisor
-        if dedicated is not None and thread.handler_id == dedicated.pk:
-            thread.handler = dedicated  # already loaded with the contact: no query
-    else:
-        thread.prospect = contact
-    return thread, created
-
-
 def _route(thread: Thread, contact: ContactPoint, at) -> RoutingDecision:
     if contact.customer_id:
         return route_customer_thread(thread=thread, dedicated=contact.customer.dedicated_advisor, at=at)
     return route_prospect_thread(thread=thread, at=at)
 
 
-def _consent_change(contact: ContactPoint, body: str) -> str:
-    requested = consent_keyword(body)
-    return requested if requested and requested != contact.consent else ""
+_insert_messages = CompiledInsert(Message, ignore_conflicts=True, returning=("provider", "provider_message_id"))
+_update_thread_on_inbound = CompiledUpdate(
+    Thread,
+    [
+        "handler",
+        "routing_reason",
+        "routed_at",
+        "last_inbound_channel",
+        "last_activity_at",
+        "last_message_preview",
+        "waiting_since",
+        "status",
+        "unread_count",
+        *(f"last_{channel}_inbound_at" for channel in Channel.values),
+    ],
+)
 
 
-_insert_message = CompiledInsert(Message, ignore_conflicts=True)
-_THREAD_INBOUND_FIELDS = [
-    "handler",
-    "routing_reason",
-    "routed_at",
-    "last_inbound_channel",
-    "last_activity_at",
-    "last_message_preview",
-    "waiting_since",
-    "status",
-]
-_update_thread_on_inbound = {
-    channel: CompiledUpdate(
-        Thread, [*_THREAD_INBOUND_FIELDS, f"last_{channel}_inbound_at"], increment=("unread_count",)
-    )
-    for channel in Channel.values
-}
+class _InboundBatch:
+    """One transaction's worth of inbound messages; `store` runs inside it.
 
+    The statements for the whole batch: the contact points (with customer and dedicated
+    advisor), the threads locked in id order (so two batches cannot deadlock), one
+    insert for the messages, one update per thread touched, one insert for the events.
+    Routing, consent and events are then decided message by message, in order, exactly
+    as for a single message.
+    """
 
-def _store_inbound(inbound: InboundMessage) -> InboundResult:
-    now = timezone.now()
-    contact = _contact_for(inbound)
-    thread, created = _thread_for_update(contact)
+    def __init__(self, inbounds: Sequence[InboundMessage]):
+        self.inbounds = list(inbounds)
+        self.now = timezone.now()
+        self.events: list[PendingEvent] = []
+        self.touched: dict[int, Thread] = {}
 
-    replied_to = None
-    if inbound.replied_to_provider_id:
-        replied_to = Message.objects.filter(
-            thread=thread, provider=inbound.provider, provider_message_id=inbound.replied_to_provider_id
-        ).first()
+    def store(self) -> list[InboundResult]:
+        first = {}  # the first of each provider message id: a later twin in the batch is a replay
+        for inbound in self.inbounds:
+            first.setdefault(self._key(inbound), inbound)
+        already = self._already_stored(list(first.values()))
+        fresh = [inbound for key, inbound in first.items() if key not in already]
 
-    message = Message(
-        thread=thread,
-        direction=Message.Direction.INBOUND,
-        channel=inbound.channel,
-        contact_point=contact,
-        body=inbound.body,
-        provider=inbound.provider,
-        provider_message_id=inbound.provider_message_id,
-        status=Message.Status.RECEIVED,
-        created_at=now,
-        profile_name=inbound.profile_name,
-        wa_id=inbound.wa_id,
-        latitude=inbound.latitude,
-        longitude=inbound.longitude,
-        location_address=inbound.location_address,
-        location_label=inbound.location_label,
-        button_text=inbound.button_text,
-        button_payload=inbound.button_payload,
-        replied_to=replied_to,
-        replied_to_provider_id=inbound.replied_to_provider_id,
-        consent_change=_consent_change(contact, inbound.body),
-        raw=inbound.raw,
-    )
-    if not _insert_message(message):
-        existing = Message.objects.get(provider=inbound.provider, provider_message_id=inbound.provider_message_id)
-        return InboundResult(existing, created=False)
-    attachments = []
-    if inbound.media:
-        attachments = Attachment.objects.bulk_create(
-            Attachment(message=message, position=index, content_type=media.content_type[:128], original_url=media.url)
-            for index, media in enumerate(inbound.media)
+        contacts = self._contacts_for(fresh)
+        threads, new_thread_ids = self._threads_for_update(contacts)
+        messages = self._messages_for(fresh, contacts, threads)
+        inserted = {self._key(m) for m in _insert_messages.many(list(messages.values()))}
+        if len(inserted) != len(messages):
+            if len(self.inbounds) > 1:
+                # Stored by a concurrent transaction between our check and our insert.
+                raise IntegrityError("A message of the batch was stored concurrently.")
+            existing = Message.objects.get(provider=fresh[0].provider, provider_message_id=fresh[0].provider_message_id)
+            return [InboundResult(existing, created=False)]
+
+        for inbound in fresh:
+            contact = contacts[inbound.channel, inbound.address]
+            thread = threads[self._thread_key(contact)]
+            message = messages[self._key(inbound)]
+            self._apply(inbound, message, contact, thread, was_in_pool=thread.pk not in new_thread_ids)
+            new_thread_ids.discard(thread.pk)
+        self._flush()
+
+        results, seen = [], set()
+        for inbound in self.inbounds:
+            key = self._key(inbound)
+            if key in already:
+                results.append(InboundResult(already[key], created=False))
+            else:
+                results.append(InboundResult(messages[key], created=key not in seen))
+                seen.add(key)
+        return results
+
+    @staticmethod
+    def _key(item) -> tuple[str, str]:
+        return (item.provider, item.provider_message_id)
+
+    @staticmethod
+    def _thread_key(contact: ContactPoint) -> tuple[str, int]:
+        return ("customer", contact.customer_id) if contact.customer_id else ("prospect", contact.pk)
+
+    def _already_stored(self, unique: list[InboundMessage]) -> dict[tuple[str, str], Message]:
+        if len(unique) < 2:
+            return {}  # one message: its insert tells, without this query
+        stored = Message.objects.filter(
+            provider__in={i.provider for i in unique}, provider_message_id__in=[i.provider_message_id for i in unique]
         )
-        for attachment in attachments:
-            # Enqueued in this transaction (ORM broker): the download exists iff the message does.
-            async_task("conversations.tasks.attachment_download", attachment.pk, group="media")
+        return {self._key(message): message for message in stored}
 
-    previous_handler_id = thread.handler_id
-    decision = _route(thread, contact, now)
-    new_handler_id = decision.handler.pk if decision.handler else None
-    if new_handler_id != previous_handler_id or decision.reason != thread.routing_reason or not thread.routed_at:
-        thread.routed_at = now
-    thread.handler = decision.handler
-    thread.routing_reason = decision.reason
-    setattr(thread, f"last_{inbound.channel}_inbound_at", now)
-    thread.last_inbound_channel = inbound.channel
-    thread.last_activity_at = now
-    thread.last_message_preview = _preview(inbound)
-    thread.waiting_since = thread.waiting_since or now
-    thread.status = Thread.Status.OPEN
-    _update_thread_on_inbound[inbound.channel](
-        thread.pk,
-        {
-            "handler": thread.handler_id,
-            "routing_reason": thread.routing_reason,
-            "routed_at": thread.routed_at,
-            "last_inbound_channel": inbound.channel,
-            "last_activity_at": now,
-            "last_message_preview": thread.last_message_preview,
-            "waiting_since": thread.waiting_since,
-            "status": thread.status,
-            f"last_{inbound.channel}_inbound_at": now,
-        },
-    )
-    thread.unread_count += 1
+    def _contacts_for(self, fresh: list[InboundMessage]) -> dict[tuple[str, str], ContactPoint]:
+        wanted = list(dict.fromkeys((inbound.channel, inbound.address) for inbound in fresh))
+        if len(wanted) == 1:
+            found = [c for c in [_contact_with_advisor.first(*wanted[0])] if c is not None]
+        else:
+            found = ContactPoint.objects.select_related("customer__dedicated_advisor__user").filter(
+                address__in={address for _, address in wanted}
+            )
+        contacts = {(c.kind, c.address): c for c in found}
+        for inbound in fresh:
+            if (inbound.channel, inbound.address) not in contacts:
+                # An unknown number: a prospect, until an advisor links it to a customer.
+                contacts[inbound.channel, inbound.address] = ContactPoint.objects.create(
+                    kind=inbound.channel,
+                    address=inbound.address,
+                    display_name=inbound.profile_name,
+                    consent_changed_at=self.now,
+                    consent_source=_("first message"),
+                )
+        return contacts
 
-    if message.consent_change:
-        keyword = inbound.body.strip().upper()
-        contact_point_set_consent(
-            contact_point=contact,
-            consent=message.consent_change,
-            source=_("keyword “%(keyword)s” in %(channel)s message %(sid)s")
-            % {"keyword": keyword, "channel": contact.get_kind_display(), "sid": inbound.provider_message_id},
+    def _threads_for_update(self, contacts: dict) -> tuple[dict[tuple[str, int], Thread], set[int]]:
+        """Each contact's thread, locked, created on first contact; and the ids of those created."""
+        by_key = {self._thread_key(contact): contact for contact in contacts.values()}
+        customer_ids = sorted(pk for kind, pk in by_key if kind == "customer")
+        prospect_ids = sorted(pk for kind, pk in by_key if kind == "prospect")
+        locked = []
+        if len(customer_ids) == 1:
+            locked += [t for t in [_thread_of_customer.first(customer_ids[0])] if t is not None]
+        elif customer_ids:
+            locked += Thread.objects.select_for_update().filter(customer_id__in=customer_ids).order_by("pk")
+        if prospect_ids:
+            locked += Thread.objects.select_for_update().filter(prospect_id__in=prospect_ids).order_by("pk")
+        threads = {("customer", t.customer_id) if t.customer_id else ("prospect", t.prospect_id): t for t in locked}
+        created = set()
+        for key, contact in by_key.items():
+            customer = contact.customer
+            thread = threads.get(key)
+            if thread is None:
+                if customer:
+                    thread = Thread.objects.create(agency_id=customer.agency_id, customer=customer)
+                else:
+                    thread = Thread.objects.create(agency_id=default_agency().pk, prospect=contact)
+                threads[key] = thread
+                created.add(thread.pk)
+            if customer:
+                thread.customer = customer
+                dedicated = customer.dedicated_advisor
+                if dedicated is not None and thread.handler_id == dedicated.pk:
+                    thread.handler = dedicated  # already loaded with the contact: no query
+            else:
+                thread.prospect = contact
+        return threads, created
+
+    def _messages_for(self, fresh, contacts, threads) -> dict[tuple[str, str], Message]:
+        consent = {}  # each contact's consent as the batch's keywords change it, in order
+        messages = {}
+        for inbound in fresh:
+            contact = contacts[inbound.channel, inbound.address]
+            thread = threads[self._thread_key(contact)]
+            requested = consent_keyword(inbound.body)
+            current = consent.get(contact.pk, contact.consent)
+            change = requested if requested and requested != current else ""
+            if change:
+                consent[contact.pk] = change
+            replied_to = None
+            if inbound.replied_to_provider_id:
+                replied_to = Message.objects.filter(
+                    thread=thread, provider=inbound.provider, provider_message_id=inbound.replied_to_provider_id
+                ).first()
+            messages[self._key(inbound)] = Message(
+                thread=thread,
+                direction=Message.Direction.INBOUND,
+                channel=inbound.channel,
+                contact_point=contact,
+                body=inbound.body,
+                provider=inbound.provider,
+                provider_message_id=inbound.provider_message_id,
+                status=Message.Status.RECEIVED,
+                created_at=self.now,
+                profile_name=inbound.profile_name,
+                wa_id=inbound.wa_id,
+                latitude=inbound.latitude,
+                longitude=inbound.longitude,
+                location_address=inbound.location_address,
+                location_label=inbound.location_label,
+                button_text=inbound.button_text,
+                button_payload=inbound.button_payload,
+                replied_to=replied_to,
+                replied_to_provider_id=inbound.replied_to_provider_id,
+                consent_change=change,
+                raw=inbound.raw,
+            )
+        return messages
+
+    def _apply(self, inbound: InboundMessage, message: Message, contact, thread: Thread, *, was_in_pool: bool):
+        """What one new message does to its thread, its contact point and the event log."""
+        now = self.now
+        attachments = []
+        if inbound.media:
+            attachments = Attachment.objects.bulk_create(
+                Attachment(
+                    message=message, position=index, content_type=media.content_type[:128], original_url=media.url
+                )
+                for index, media in enumerate(inbound.media)
+            )
+            for attachment in attachments:
+                # Enqueued in this transaction (ORM broker): the download exists iff the message does.
+                async_task("conversations.tasks.attachment_download", attachment.pk, group="media")
+
+        previous_handler_id = thread.handler_id
+        decision = _route(thread, contact, now)
+        new_handler_id = decision.handler.pk if decision.handler else None
+        if new_handler_id != previous_handler_id or decision.reason != thread.routing_reason or not thread.routed_at:
+            thread.routed_at = now
+        thread.handler = decision.handler
+        thread.routing_reason = decision.reason
+        setattr(thread, f"last_{inbound.channel}_inbound_at", now)
+        thread.last_inbound_channel = inbound.channel
+        thread.last_activity_at = now
+        thread.last_message_preview = _preview(inbound)
+        thread.waiting_since = thread.waiting_since or now
+        thread.status = Thread.Status.OPEN
+        thread.unread_count += 1
+        self.touched[thread.pk] = thread
+
+        if message.consent_change:
+            self._flush()  # the consent event reads the thread from the database, and follows what came before
+            keyword = inbound.body.strip().upper()
+            contact_point_set_consent(
+                contact_point=contact,
+                consent=message.consent_change,
+                source=_("keyword “%(keyword)s” in %(channel)s message %(sid)s")
+                % {"keyword": keyword, "channel": contact.get_kind_display(), "sid": inbound.provider_message_id},
+            )
+
+        if previous_handler_id != thread.handler_id:
+            self._publish(
+                Event.Type.THREAD_ASSIGNED,
+                thread,
+                {
+                    "thread_summary": thread_summary(thread),
+                    "previous_handler": previous_handler_id,
+                    "handler": thread.handler_id,
+                    "reason": thread.routing_reason,
+                },
+                extra_groups=left_behind(previous_handler_id, thread, was_in_pool=was_in_pool),
+            )
+        self._publish(
+            Event.Type.MESSAGE_CREATED,
+            thread,
+            {"message": message_payload(message, attachments), "thread_summary": thread_summary(thread)},
         )
 
-    moved_away = left_behind(previous_handler_id, thread, was_in_pool=not created)
-    if previous_handler_id != thread.handler_id:
-        publish_event(
-            type=Event.Type.THREAD_ASSIGNED,
-            thread=thread,
-            payload={
-                "thread_summary": thread_summary(thread),
-                "previous_handler": previous_handler_id,
-                "handler": thread.handler_id,
-                "reason": thread.routing_reason,
-            },
-            extra_groups=moved_away,
-        )
-    publish_event(
-        type=Event.Type.MESSAGE_CREATED,
-        thread=thread,
-        payload={"message": message_payload(message, attachments), "thread_summary": thread_summary(thread)},
-    )
-    return InboundResult(message, created=True)
+    def _publish(self, type: str, thread: Thread, payload: dict, extra_groups: tuple[str, ...] = ()) -> None:
+        # Who may see it now: the thread may change hands again before the batch is written.
+        self.events.append(PendingEvent(type, thread, payload, extra_groups, audience=tuple(thread_audience(thread))))
+
+    def _flush(self) -> None:
+        _update_thread_on_inbound.many([(thread.pk, self._thread_values(thread)) for thread in self.touched.values()])
+        self.touched = {}
+        self._flush_events()
+
+    def _flush_events(self) -> None:
+        publish_events(self.events)
+        self.events = []
+
+    @staticmethod
+    def _thread_values(thread: Thread) -> dict:
+        return {field.name: getattr(thread, field.attname) for field in _update_thread_on_inbound.fields}
 
 
 def message_status_apply(*, update: StatusUpdate) -> Message | None:

@@ -1,5 +1,6 @@
 """The lean ASGI route serves Twilio's webhooks with the same checks as the Django view."""
 
+import asyncio
 from urllib.parse import urlencode
 
 import httpx
@@ -8,7 +9,7 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 
 from config.asgi import application
-from conversations.models import Message
+from conversations.models import Message, Thread
 from tests import twilio
 
 MESSAGES = "/webhooks/twilio/messages/"
@@ -102,3 +103,27 @@ async def test_other_paths_fall_through_to_django(db):
         response = await client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+async def test_concurrent_webhooks_are_stored_in_shared_batches(camille_sync, monkeypatch):
+    """Requests that arrive while a batch is in the database wait for the next one, which
+    stores them together: every request gets its own 200 and every message is stored."""
+    from conversations import asgi as lean_route
+
+    sizes = []
+    handle_batch = lean_route.handle_twilio_inbound_batch
+
+    def recording(requests):
+        sizes.append(len(requests))
+        return handle_batch(requests)
+
+    monkeypatch.setattr(lean_route, "handle_twilio_inbound_batch", recording)
+    payloads = [twilio.whatsapp_text(body=f"Message {i}") for i in range(20)]
+    responses = await asyncio.gather(*(post(params) for params in payloads))
+
+    assert [response.status_code for response in responses] == [200] * 20
+    assert sum(sizes) == 20
+    assert max(sizes) > 1
+    assert await Message.objects.acount() == 20
+    thread = await Thread.objects.aget()
+    assert thread.unread_count == 20
