@@ -118,6 +118,9 @@ class PreparedQuery:
     that no real call uses) to find where each argument lands among the parameters;
     rows become instances exactly as Django's ModelIterable builds them, select_related
     objects and field converters included. Only the SQL building is skipped.
+
+    A sentinel given as a one-item list stands for a list argument of an `__in` lookup:
+    its `IN (%s)` is widened to as many placeholders as the call's list has items.
     """
 
     def __init__(self, build, *, sentinels: tuple):
@@ -130,26 +133,44 @@ class PreparedQuery:
             queryset = self.build(*self.sentinels).using(using)
             compiler = queryset.query.get_compiler(using=using)
             sql, params = compiler.as_sql()
-            positions = [params.index(sentinel) for sentinel in self.sentinels]
+            markers = [sentinel[0] if isinstance(sentinel, list) else sentinel for sentinel in self.sentinels]
+            positions = [params.index(marker) for marker in markers]
+            # Django writes every parameter as %s and escapes a literal % as %%.
+            parts = sql.replace("%%", "\x00percent").split("%s")
+            if len(parts) != len(params) + 1:
+                raise ValueError(f"Cannot place the parameters of {sql!r}.")
+            parts = [part.replace("\x00percent", "%%") for part in parts]
             klass_info, select = compiler.klass_info, compiler.select
             start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
             init_list = [column[0].target.attname for column in select[start:end]]
             populators = get_related_populators(klass_info, select, using)
-            self._compiled[using] = (compiler, sql, list(params), positions, start, end, init_list, populators)
+            self._compiled[using] = (compiler, parts, list(params), positions, start, end, init_list, populators)
         return self._compiled[using]
 
-    def first(self, *args, using: str = "default"):
-        compiler, sql, params, positions, start, end, init_list, populators = self._compile(using)
-        params = params.copy()
-        for position, value in zip(positions, args, strict=True):
-            params[position] = value
+    def _run(self, args: tuple, using: str, *, one: bool) -> list:
+        compiler, parts, params, positions, start, end, init_list, populators = self._compile(using)
+        params = [[value] for value in params]
+        for sentinel, position, value in zip(self.sentinels, positions, args, strict=True):
+            params[position] = list(value) if isinstance(sentinel, list) else [value]
+        if any(not values for values in params):
+            return []  # `IN ()` matches nothing
+        sql = parts[0] + "".join(
+            ", ".join(["%s"] * len(values)) + part for values, part in zip(params, parts[1:], strict=True)
+        )
         with connections[using].cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        row = next(iter(compiler.results_iter([[row]])))
-        obj = compiler.klass_info["model"].from_db(using, init_list, row[start:end])
-        for populator in populators:
-            populator.populate(row, obj)
-        return obj
+            cursor.execute(sql, [value for values in params for value in values])
+            rows = [cursor.fetchone()] if one else cursor.fetchall()
+        objs = []
+        for row in compiler.results_iter([[row for row in rows if row is not None]]):
+            obj = compiler.klass_info["model"].from_db(using, init_list, row[start:end])
+            for populator in populators:
+                populator.populate(row, obj)
+            objs.append(obj)
+        return objs
+
+    def first(self, *args, using: str = "default"):
+        objs = self._run(args, using, one=True)
+        return objs[0] if objs else None
+
+    def all(self, *args, using: str = "default") -> list:
+        return self._run(args, using, one=False)

@@ -102,8 +102,27 @@ _contact_with_advisor = PreparedQuery(
     ),
     sentinels=("\x00kind", "\x00address"),
 )
+_contacts_with_advisor = PreparedQuery(
+    lambda addresses: (
+        ContactPoint.objects.select_related("customer__dedicated_advisor__user")
+        .filter(address__in=addresses)
+        .order_by()
+    ),
+    sentinels=(["\x00address"],),
+)
 _thread_of_customer = PreparedQuery(
-    lambda customer_id: Thread.objects.select_for_update().filter(customer_id=customer_id), sentinels=(-7_346_183_019,)
+    lambda customer_id: Thread.objects.select_for_update(no_key=True).filter(customer_id=customer_id),
+    sentinels=(-7_346_183_019,),
+)
+# Locked in id order, so that two batches cannot wait on each other.
+_threads_of_customers = PreparedQuery(
+    lambda customer_ids: (
+        Thread.objects.select_for_update(no_key=True).filter(customer_id__in=customer_ids).order_by("pk")
+    ),
+    sentinels=([-7_346_183_019],),
+)
+_messages_stored = PreparedQuery(
+    lambda sids: Message.objects.filter(provider_message_id__in=sids).order_by(), sentinels=(["\x00sid"],)
 )
 
 
@@ -194,19 +213,16 @@ class _InboundBatch:
     def _already_stored(self, unique: list[InboundMessage]) -> dict[tuple[str, str], Message]:
         if len(unique) < 2:
             return {}  # one message: its insert tells, without this query
-        stored = Message.objects.filter(
-            provider__in={i.provider for i in unique}, provider_message_id__in=[i.provider_message_id for i in unique]
-        )
-        return {self._key(message): message for message in stored}
+        wanted = {self._key(inbound) for inbound in unique}
+        stored = _messages_stored.all([inbound.provider_message_id for inbound in unique])
+        return {self._key(message): message for message in stored if self._key(message) in wanted}
 
     def _contacts_for(self, fresh: list[InboundMessage]) -> dict[tuple[str, str], ContactPoint]:
         wanted = list(dict.fromkeys((inbound.channel, inbound.address) for inbound in fresh))
         if len(wanted) == 1:
             found = [c for c in [_contact_with_advisor.first(*wanted[0])] if c is not None]
         else:
-            found = ContactPoint.objects.select_related("customer__dedicated_advisor__user").filter(
-                address__in={address for _, address in wanted}
-            )
+            found = _contacts_with_advisor.all(list({address for _, address in wanted}))
         contacts = {(c.kind, c.address): c for c in found}
         for inbound in fresh:
             if (inbound.channel, inbound.address) not in contacts:
@@ -229,9 +245,9 @@ class _InboundBatch:
         if len(customer_ids) == 1:
             locked += [t for t in [_thread_of_customer.first(customer_ids[0])] if t is not None]
         elif customer_ids:
-            locked += Thread.objects.select_for_update().filter(customer_id__in=customer_ids).order_by("pk")
+            locked += _threads_of_customers.all(customer_ids)
         if prospect_ids:
-            locked += Thread.objects.select_for_update().filter(prospect_id__in=prospect_ids).order_by("pk")
+            locked += Thread.objects.select_for_update(no_key=True).filter(prospect_id__in=prospect_ids).order_by("pk")
         threads = {("customer", t.customer_id) if t.customer_id else ("prospect", t.prospect_id): t for t in locked}
         created = set()
         for key, contact in by_key.items():

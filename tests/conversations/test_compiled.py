@@ -1,0 +1,43 @@
+"""The hot path's compiled statements give what the ORM gives, for one row or many."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from conversations.compiled import CompiledInsert, PreparedQuery
+from conversations.models import Event
+from crm.models import ContactPoint
+from tests.factories import ContactPointFactory
+
+pytestmark = pytest.mark.django_db
+
+contacts_by_address = PreparedQuery(
+    lambda addresses: ContactPoint.objects.select_related("customer__dedicated_advisor__user").filter(
+        address__in=addresses, display_name__contains="100%"
+    ),
+    sentinels=(["\x00address"],),
+)
+
+
+def test_a_list_argument_widens_its_in_lookup_and_keeps_other_parameters(camille):
+    """Each call's list gets its own placeholders, a literal % in the query survives, and
+    the related objects come loaded as with select_related."""
+    wanted = [ContactPointFactory(address=f"+3361100000{i}", display_name="client 100% fidèle") for i in range(3)]
+    ContactPointFactory(address="+33611000009", display_name="autre")
+
+    for count in (1, 3, 2):
+        addresses = [contact.address for contact in wanted[:count]]
+        found = contacts_by_address.all(addresses)
+        assert sorted(contact.address for contact in found) == sorted(addresses)
+        with CaptureQueriesContext(connection) as queries:
+            assert found[0].customer.dedicated_advisor.user.username  # loaded: no query
+        assert len(queries) == 0
+    assert contacts_by_address.all([]) == []
+    assert contacts_by_address.first(["+33699999999"]) is None
+
+
+def test_many_inserts_in_order_and_sets_each_pk(camille):
+    events = [Event(type="thread.updated", agency_id=camille.agency_id, payload={"n": n}) for n in range(5)]
+    inserted = CompiledInsert(Event).many(events)
+    assert inserted == events
+    assert [Event.objects.get(pk=event.pk).payload["n"] for event in events] == list(range(5))
