@@ -92,13 +92,14 @@ class Message(models.Model):
         OPTED_OUT = "opted_out", _("Opted out")
         OPTED_IN = "opted_in", _("Opted in")
 
-    thread = models.ForeignKey(Thread, on_delete=models.PROTECT, related_name="messages")
+    # Indexed by the timeline index below, whose first column it is.
+    thread = models.ForeignKey(Thread, on_delete=models.PROTECT, related_name="messages", db_index=False)
     direction = models.CharField(_("direction"), max_length=16, choices=Direction.choices)
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     # Inbound: the contact point that wrote. Outbound: the one the message goes to.
     contact_point = models.ForeignKey(ContactPoint, on_delete=models.PROTECT, related_name="messages")
     author = models.ForeignKey(
-        Advisor, on_delete=models.PROTECT, null=True, blank=True, related_name="authored_messages"
+        Advisor, on_delete=models.PROTECT, null=True, blank=True, related_name="authored_messages", db_index=False
     )
     body = models.TextField(_("body"), blank=True)
     provider = models.CharField(_("provider"), max_length=32, blank=True)
@@ -124,13 +125,15 @@ class Message(models.Model):
     location_label = models.CharField(_("location label"), max_length=200, blank=True)
     button_text = models.CharField(_("button text"), max_length=200, blank=True)
     button_payload = models.CharField(_("button payload"), max_length=500, blank=True)
-    replied_to = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies")
+    replied_to = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies", db_index=False
+    )
     replied_to_provider_id = models.CharField(max_length=64, blank=True)
     consent_change = models.CharField(
         _("consent change"), max_length=16, choices=ConsentChange.choices, default="", blank=True
     )
     template = models.ForeignKey(
-        "MessageTemplate", on_delete=models.PROTECT, null=True, blank=True, related_name="messages"
+        "MessageTemplate", on_delete=models.PROTECT, null=True, blank=True, related_name="messages", db_index=False
     )
     template_variables = models.JSONField(default=dict, blank=True)
     # Every parameter the provider sent, for audit.
@@ -140,7 +143,16 @@ class Message(models.Model):
         verbose_name = _("message")
         verbose_name_plural = _("messages")
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["thread", "created_at"], name="message_thread_timeline")]
+        # Every index costs each inbound message an insert (the hot path). The optional
+        # foreign keys, empty on most messages, are indexed only where set: the lookups
+        # by author, replied-to message or template (and PROTECT / SET_NULL on delete)
+        # all ask for a value, which the partial index answers.
+        indexes = [
+            models.Index(fields=["thread", "created_at"], name="message_thread_timeline"),
+            models.Index(fields=["author"], condition=Q(author__isnull=False), name="message_author"),
+            models.Index(fields=["replied_to"], condition=Q(replied_to__isnull=False), name="message_replied_to"),
+            models.Index(fields=["template"], condition=Q(template__isnull=False), name="message_template"),
+        ]
         constraints = [
             # NULLs are distinct: outbound messages without an id yet never collide.
             models.UniqueConstraint(fields=["provider", "provider_message_id"], name="message_unique_provider_id"),

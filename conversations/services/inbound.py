@@ -121,8 +121,10 @@ _threads_of_customers = PreparedQuery(
     ),
     sentinels=([-7_346_183_019],),
 )
+# By the unique index (provider first): without the provider, a sequential scan of every message.
 _messages_stored = PreparedQuery(
-    lambda sids: Message.objects.filter(provider_message_id__in=sids).order_by(), sentinels=(["\x00sid"],)
+    lambda provider, sids: Message.objects.filter(provider=provider, provider_message_id__in=sids).order_by(),
+    sentinels=("\x00provider", ["\x00sid"]),
 )
 
 
@@ -213,9 +215,14 @@ class _InboundBatch:
     def _already_stored(self, unique: list[InboundMessage]) -> dict[tuple[str, str], Message]:
         if len(unique) < 2:
             return {}  # one message: its insert tells, without this query
-        wanted = {self._key(inbound) for inbound in unique}
-        stored = _messages_stored.all([inbound.provider_message_id for inbound in unique])
-        return {self._key(message): message for message in stored if self._key(message) in wanted}
+        sids_by_provider: dict[str, list[str]] = {}
+        for inbound in unique:
+            sids_by_provider.setdefault(inbound.provider, []).append(inbound.provider_message_id)
+        return {
+            self._key(message): message
+            for provider, sids in sids_by_provider.items()
+            for message in _messages_stored.all(provider, sids)
+        }
 
     def _contacts_for(self, fresh: list[InboundMessage]) -> dict[tuple[str, str], ContactPoint]:
         wanted = list(dict.fromkeys((inbound.channel, inbound.address) for inbound in fresh))
