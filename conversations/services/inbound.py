@@ -180,11 +180,12 @@ class _InboundBatch:
         messages = self._messages_for(fresh, contacts, threads)
         inserted = {self._key(m) for m in _insert_messages.many(list(messages.values()))}
         if len(inserted) != len(messages):
-            if len(self.inbounds) > 1:
+            if len(first) > 1:
                 # Stored by a concurrent transaction between our check and our insert.
                 raise IntegrityError("A message of the batch was stored concurrently.")
+            # One message (maybe delivered more than once), not checked beforehand: a replay.
             existing = Message.objects.get(provider=fresh[0].provider, provider_message_id=fresh[0].provider_message_id)
-            return [InboundResult(existing, created=False)]
+            return [InboundResult(existing, created=False) for _ in self.inbounds]
 
         for inbound in fresh:
             contact = contacts[inbound.channel, inbound.address]

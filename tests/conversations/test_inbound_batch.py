@@ -255,3 +255,18 @@ def test_concurrent_batches_sharing_messages_store_each_once(agency, alice):
     assert sum(outcomes) == len(messages)
     assert Message.objects.count() == len(messages)
     assert list(Thread.objects.values_list("unread_count", flat=True)) == [2] * len(numbers)
+
+
+def test_a_stored_message_delivered_twice_in_one_batch_is_two_replays(camille, caplog):
+    """Twilio's retry and its original, both arriving after the message was stored, in the
+    same batch: two replays, answered without falling back to one-by-one storage."""
+    params = twilio.whatsapp_text(body="Une fois")
+    inbound_message_receive(inbound=twilio_provider.parse_inbound(form(params)))
+
+    with caplog.at_level(logging.WARNING):
+        answers = handle_twilio_inbound_batch([request_for(params), request_for(params)])
+
+    assert [answer.status for answer in answers] == [200, 200]
+    assert "one by one" not in caplog.text
+    assert Message.objects.count() == 1
+    assert Thread.objects.get().unread_count == 1
