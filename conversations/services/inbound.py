@@ -395,16 +395,47 @@ class _InboundBatch:
         return {field.name: getattr(thread, field.attname) for field in _update_thread_on_inbound.fields}
 
 
+# Status callbacks come twice per outbound message (sent, delivered): their statements are
+# compiled once, like the inbound path's.
+_outbound_by_provider_id = PreparedQuery(
+    lambda provider, sid: Message.objects.select_for_update().filter(
+        direction=Message.Direction.OUTBOUND, provider=provider, provider_message_id=sid
+    ),
+    sentinels=("\x00provider", "\x00sid"),
+)
+_outbound_by_id = PreparedQuery(
+    lambda message_id: Message.objects.select_for_update().filter(direction=Message.Direction.OUTBOUND, pk=message_id),
+    sentinels=(-7_346_183_029,),
+)
+_thread_with_customer = PreparedQuery(
+    lambda thread_id: Thread.objects.select_related("customer").filter(pk=thread_id), sentinels=(-7_346_183_031,)
+)
+
+
+class _CompiledUpdates(dict):
+    """A CompiledUpdate per set of fields, made on first use."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def __missing__(self, fields: tuple[str, ...]) -> CompiledUpdate:
+        self[fields] = CompiledUpdate(self.model, list(fields))
+        return self[fields]
+
+
+_update_message_status = _CompiledUpdates(Message)
+
+
 def message_status_apply(*, update: StatusUpdate) -> Message | None:
     """Apply a delivery status callback. Callbacks arrive in any order: the status only
     moves forward, failures are terminal, and each status keeps its own timestamp."""
     with transaction.atomic():
-        query = Message.objects.select_for_update().filter(direction=Message.Direction.OUTBOUND)
         message = None
         if update.provider_message_id:
-            message = query.filter(provider=update.provider, provider_message_id=update.provider_message_id).first()
+            message = _outbound_by_provider_id.first(update.provider, update.provider_message_id)
         if message is None and update.our_message_id is not None:
-            message = query.filter(pk=update.our_message_id).first()
+            message = _outbound_by_id.first(update.our_message_id)
             if message is not None and message.provider_message_id not in (None, update.provider_message_id):
                 message = None  # our id with someone else's SID: not ours to touch
         if message is None:
@@ -433,9 +464,9 @@ def message_status_apply(*, update: StatusUpdate) -> Message | None:
                 changed += ["error_code", "error_message"]
         if not changed:
             return message
-        message.save(update_fields=changed)
+        _update_message_status[tuple(changed)](message.pk, {name: getattr(message, name) for name in changed})
         if "status" in changed:
-            thread = Thread.objects.select_related("customer").get(pk=message.thread_id)
+            thread = _thread_with_customer.first(message.thread_id)
             publish_event(
                 type=Event.Type.MESSAGE_STATUS,
                 thread=thread,
