@@ -84,26 +84,33 @@ class _InboundBatcher:
 
     def __init__(self):
         self.pending: list[tuple[tuple, asyncio.Future]] = []
-        self.running: set[asyncio.Task] = set()
+        self.draining = 0  # drains started and not finished
+        self.tasks: set[asyncio.Task] = set()  # strong references, until each is done
 
     async def submit(self, request: tuple[str, str, bytes, dict]) -> WebhookAnswer:
         future = asyncio.get_running_loop().create_future()
         self.pending.append((request, future))
-        if len(self.running) < INBOUND_BATCHES:
+        if self.draining < INBOUND_BATCHES:
+            self.draining += 1
             task = asyncio.create_task(self._drain())
-            self.running.add(task)
-            task.add_done_callback(self.running.discard)
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
         return await future
 
     async def _drain(self) -> None:
-        while self.pending:
-            batch, self.pending = self.pending[:INBOUND_BATCH_SIZE], self.pending[INBOUND_BATCH_SIZE:]
-            try:
-                answers = await _handle_batch([request for request, _ in batch])
-            except BaseException:  # cancelled (server stopping): Twilio retries what was not answered
-                _resolve(batch, [INTERNAL_ERROR] * len(batch))
-                raise
-            _resolve(batch, answers)
+        try:
+            while self.pending:
+                batch, self.pending = self.pending[:INBOUND_BATCH_SIZE], self.pending[INBOUND_BATCH_SIZE:]
+                try:
+                    answers = await _handle_batch([request for request, _ in batch])
+                except BaseException:  # cancelled (server stopping): Twilio retries what was not answered
+                    _resolve(batch, [INTERNAL_ERROR] * len(batch))
+                    raise
+                _resolve(batch, answers)
+        finally:
+            # In the same step as the last look at `pending` (a done-callback would run
+            # a step later): a request queued after this look always starts a drain.
+            self.draining -= 1
 
 
 def _resolve(batch: list[tuple[tuple, asyncio.Future]], answers: list[WebhookAnswer]) -> None:

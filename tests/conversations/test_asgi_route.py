@@ -127,3 +127,22 @@ async def test_concurrent_webhooks_are_stored_in_shared_batches(camille_sync, mo
     assert await Message.objects.acount() == 20
     thread = await Thread.objects.aget()
     assert thread.unread_count == 20
+
+
+async def test_a_request_queued_as_a_drain_ends_starts_a_new_one(monkeypatch):
+    """The request sent the moment the previous one is answered (its client resumes
+    before the finished drain's done-callbacks run) is served, not left waiting for
+    a later request."""
+    from conversations import asgi as lean_route
+    from conversations.webhooks import WebhookAnswer
+
+    async def answer_all(requests):
+        return [WebhookAnswer(200, b"ok")] * len(requests)
+
+    monkeypatch.setattr(lean_route, "_handle_batch", answer_all)
+    batcher = lean_route._InboundBatcher()
+    first = await batcher.submit(("/", "", b"", {}))
+    async with asyncio.timeout(2):  # inline, in the step that received the first answer
+        second = await batcher.submit(("/", "", b"", {}))
+    assert (first.status, second.status) == (200, 200)
+    assert batcher.draining == 0
