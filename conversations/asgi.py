@@ -66,8 +66,9 @@ def _handle_batch_in_thread(requests: list[tuple[str, str, bytes, dict]]) -> lis
         close_old_connections()
 
 
-# Own threads, more than asgiref's default of cpu+4: each mostly waits on the
-# database (commit fsync), so more of them overlap more transactions.
+# Own threads, more than asgiref's default of cpu+4: status callbacks each take one and
+# mostly wait on the database (commit fsync), so more of them overlap more transactions;
+# inbound batches take at most INBOUND_BATCHES of them.
 _executor = ThreadPoolExecutor(max_workers=int(os.environ.get("WEBHOOK_THREADS", "16")), thread_name_prefix="webhook")
 _handle = sync_to_async(_handle_in_thread, thread_sensitive=False, executor=_executor)
 _handle_batch = sync_to_async(_handle_batch_in_thread, thread_sensitive=False, executor=_executor)

@@ -72,19 +72,17 @@ class CompiledInsert:
 
 
 class CompiledUpdate:
-    """`UPDATE … SET <fields>, <counter> = <counter> + 1 WHERE pk = %s` for a fixed set of fields."""
+    """`UPDATE … SET <fields> WHERE pk = %s` for a fixed set of fields."""
 
-    def __init__(self, model: type[Model], fields: list[str], *, increment: tuple[str, ...] = ()):
+    def __init__(self, model: type[Model], fields: list[str]):
         self.model = model
         self.fields = [model._meta.get_field(name) for name in fields]
-        self.increment = [model._meta.get_field(name) for name in increment]
         self._sql: dict[str, str] = {}
 
     def _compile(self, using: str) -> str:
         if using not in self._sql:
             quote = connections[using].ops.quote_name
             assignments = [f"{quote(f.column)} = %s" for f in self.fields]
-            assignments += [f"{quote(f.column)} = {quote(f.column)} + 1" for f in self.increment]
             self._sql[using] = (
                 f"UPDATE {quote(self.model._meta.db_table)} SET {', '.join(assignments)} "
                 f"WHERE {quote(self.model._meta.pk.column)} = %s"
