@@ -29,6 +29,7 @@ from conversations.webhooks import (
     WebhookRequest,
     handle_twilio_inbound_batch,
     handle_twilio_status,
+    log_failure,
 )
 
 logger = logging.getLogger(__name__)
@@ -43,9 +44,9 @@ def _handle_in_thread(handler, path: str, query_string: str, body: bytes, header
     try:
         params = QueryDict(body, encoding="utf-8")
         return handler(path=path, query_string=query_string, params=params, headers=headers)
-    except Exception:
+    except Exception as exc:
         # Twilio retries on a 5xx, so the message is not lost; the body is not logged.
-        logger.exception("Twilio webhook failed on %s.", path)
+        log_failure(f"Twilio webhook failed on {path}", exc)
         return INTERNAL_ERROR
     finally:
         close_old_connections()
@@ -59,8 +60,8 @@ def _handle_batch_in_thread(requests: list[tuple[str, str, bytes, dict]]) -> lis
             for path, query, body, headers in requests
         ]
         return handle_twilio_inbound_batch(batch)
-    except Exception:
-        logger.exception("A batch of %d Twilio webhooks failed.", len(requests))
+    except Exception as exc:
+        log_failure(f"A batch of {len(requests)} Twilio webhooks failed", exc)
         return [INTERNAL_ERROR] * len(requests)
     finally:
         close_old_connections()

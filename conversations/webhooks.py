@@ -6,6 +6,7 @@ return the answer; they verify the signature before reading anything.
 """
 
 import logging
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -118,10 +119,15 @@ def handle_twilio_inbound_batch(requests: Sequence[WebhookRequest]) -> list[Webh
 def _receive_alone(inbound) -> InboundResult | None:
     try:
         return inbound_message_receive(inbound=inbound)
-    except Exception:
-        # The body is not logged.
-        logger.exception("Twilio message %s could not be stored.", inbound.provider_message_id)
+    except Exception as exc:
+        log_failure(f"Twilio message {inbound.provider_message_id} could not be stored", exc)
         return None
+
+
+def log_failure(what: str, exc: BaseException) -> None:
+    """Log a failure with its type and where it happened, never its message: a database
+    error's message can quote the row, and with it a customer's text."""
+    logger.error("%s: %s\n%s", what, type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)).rstrip())
 
 
 def handle_twilio_status(*, path: str, query_string: str, params: QueryDict, headers) -> WebhookAnswer:

@@ -190,16 +190,18 @@ def test_a_message_that_fails_costs_only_its_own_answer(camille, dora, monkeypat
     one: the others are stored and answered 200; the failing one gets a 500 (Twilio
     retries it) and is logged without its body."""
     route = inbound_module._route
+    doras_text = "Secret de Dora"
 
     def route_failing_for_dora(thread, contact, at):
         if contact.address == "+33622334455":
-            raise RuntimeError("routing bug")
+            # As PostgreSQL's errors do, the message quotes the row, and the customer's text.
+            raise RuntimeError(f"Failing row contains (…, {doras_text}, …)")
         return route(thread, contact, at)
 
     monkeypatch.setattr(inbound_module, "_route", route_failing_for_dora)
     requests = [
         request_for(twilio.whatsapp_text(body="Camille 1")),
-        request_for(twilio.whatsapp_text(body="Secret de Dora", sender="+33622334455")),
+        request_for(twilio.whatsapp_text(body=doras_text, sender="+33622334455")),
         request_for(twilio.whatsapp_text(body="Camille 2")),
     ]
     with caplog.at_level(logging.WARNING):
@@ -209,7 +211,8 @@ def test_a_message_that_fails_costs_only_its_own_answer(camille, dora, monkeypat
     assert list(Message.objects.order_by("pk").values_list("body", flat=True)) == ["Camille 1", "Camille 2"]
     assert Thread.objects.get(customer=camille).unread_count == 2
     assert not Thread.objects.filter(customer=dora).exists()
-    assert "could not be stored" in caplog.text
+    assert "could not be stored: RuntimeError" in caplog.text
+    assert "route_failing_for_dora" in caplog.text  # where it failed
     assert "Secret de Dora" not in caplog.text
 
 
