@@ -25,6 +25,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from channels_app.events import event_message
+from channels_app.loops import loop_local
 from channels_app.presence import presence_connect, presence_disconnect, presence_refresh
 from conversations import selectors
 from crm.models import Advisor
@@ -309,17 +310,8 @@ class _OpenTabs:
         await presence_refresh(advisor_ids=[advisor_id for advisor_id in advisor_ids if advisor_id in access])
 
 
-_membership_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
-
-
-def _membership_slot() -> asyncio.Semaphore:
-    """This event loop's limit on tabs joining or leaving groups at the same moment."""
-    loop = asyncio.get_running_loop()
-    if loop not in _membership_slots:
-        for closed in [other for other in _membership_slots if other.is_closed()]:
-            del _membership_slots[closed]
-        _membership_slots[loop] = asyncio.Semaphore(MEMBERSHIP_CONCURRENCY)
-    return _membership_slots[loop]
+# This event loop's limit on tabs joining or leaving groups at the same moment.
+_membership_slot = loop_local(lambda: asyncio.Semaphore(MEMBERSHIP_CONCURRENCY))
 
 
 @database_sync_to_async

@@ -22,7 +22,9 @@ from django.db import close_old_connections
 from django.http import QueryDict
 
 from channels_app.events import bind_server_loop
+from channels_app.loops import loop_local
 from conversations.webhooks import (
+    INTERNAL_ERROR,
     MESSAGES_PATH,
     STATUS_PATH,
     WebhookAnswer,
@@ -36,7 +38,6 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
 PATHS = {MESSAGES_PATH, STATUS_PATH}
-INTERNAL_ERROR = WebhookAnswer(500, b"Internal error; Twilio will retry.")
 
 
 def _handle_in_thread(handler, path: str, query_string: str, body: bytes, headers: dict) -> WebhookAnswer:
@@ -121,16 +122,7 @@ def _resolve(batch: list[tuple[tuple, asyncio.Future]], answers: list[WebhookAns
             future.set_result(answer)
 
 
-_batchers: dict[asyncio.AbstractEventLoop, _InboundBatcher] = {}
-
-
-def _batcher() -> _InboundBatcher:
-    loop = asyncio.get_running_loop()
-    if loop not in _batchers:
-        for closed in [other for other in _batchers if other.is_closed()]:
-            del _batchers[closed]
-        _batchers[loop] = _InboundBatcher()
-    return _batchers[loop]
+_batcher = loop_local(_InboundBatcher)
 
 
 class TwilioWebhookRoute:

@@ -39,6 +39,10 @@ class WebhookAnswer:
     content_type: str = "text/plain; charset=utf-8"
 
 
+# Twilio retries on a 5xx, so a message that could not be stored is not lost.
+INTERNAL_ERROR = WebhookAnswer(500, b"Internal error; Twilio will retry.")
+
+
 def _verify(*, path: str, query_string: str, params: QueryDict, headers: Mapping[str, str]) -> None:
     url = twilio.public_url(path, query_string)
     signature = headers.get("x-twilio-signature", "")
@@ -108,7 +112,7 @@ def handle_twilio_inbound_batch(requests: Sequence[WebhookRequest]) -> list[Webh
             results = [_receive_alone(inbound) for inbound in inbounds]
         for (index, inbound), result in zip(accepted, results, strict=True):
             if result is None:
-                answers[index] = WebhookAnswer(500, b"Internal error; Twilio will retry.")
+                answers[index] = INTERNAL_ERROR
                 continue
             if not result.created:
                 logger.info("Twilio message %s received again; stored once.", inbound.provider_message_id)
