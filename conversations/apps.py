@@ -5,3 +5,12 @@ from django.utils.translation import gettext_lazy as _
 class ConversationsConfig(AppConfig):
     name = "conversations"
     verbose_name = _("Conversations")
+
+    def ready(self):
+        # django-q2 forks its workers from the process that ran this: what is imported here
+        # is imported once, not by each worker on its first task (a third of a second of CPU
+        # each, measured with bench/outbound.py).
+        from conversations import tasks  # noqa: F401
+        from conversations.providers import twilio
+
+        twilio.preload()
