@@ -5,11 +5,12 @@ sync middleware, signals) costs more CPU than the work itself. This route parses
 the form, then makes one thread hop into the same `handle_*` functions the Django
 views call, so checks and behaviour are identical. Everything else goes to Django.
 
-Inbound messages are stored with group commit: the requests that arrive while a
-batch is in the database wait for the next one, which stores them all in one
-transaction (`handle_twilio_inbound_batch`). An idle server thus stores each
-message at once, alone; a busy one pays one transaction for many messages. A
-request is answered only once its own batch has committed.
+Inbound messages and status callbacks are stored with group commit: the requests
+that arrive while a batch is in the database wait for the next one, which stores
+them all in one transaction (`handle_twilio_inbound_batch`,
+`handle_twilio_status_batch`). An idle server thus stores each at once, alone; a
+busy one pays one transaction for many. A request is answered only once its own
+batch has committed.
 """
 
 import asyncio
@@ -30,37 +31,23 @@ from conversations.webhooks import (
     WebhookAnswer,
     WebhookRequest,
     handle_twilio_inbound_batch,
-    handle_twilio_status,
+    handle_twilio_status_batch,
     log_failure,
 )
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
-PATHS = {MESSAGES_PATH, STATUS_PATH}
 
 
-def _handle_in_thread(handler, path: str, query_string: str, body: bytes, headers: dict) -> WebhookAnswer:
-    close_old_connections()
-    try:
-        params = QueryDict(body, encoding="utf-8")
-        return handler(path=path, query_string=query_string, params=params, headers=headers)
-    except Exception as exc:
-        # Twilio retries on a 5xx, so the message is not lost; the body is not logged.
-        log_failure(f"Twilio webhook failed on {path}", exc)
-        return INTERNAL_ERROR
-    finally:
-        close_old_connections()
-
-
-def _handle_batch_in_thread(requests: list[tuple[str, str, bytes, dict]]) -> list[WebhookAnswer]:
+def _handle_batch_in_thread(handler, requests: list[tuple[str, str, bytes, dict]]) -> list[WebhookAnswer]:
     close_old_connections()
     try:
         batch = [
             WebhookRequest(path, query, QueryDict(body, encoding="utf-8"), headers)
             for path, query, body, headers in requests
         ]
-        return handle_twilio_inbound_batch(batch)
+        return handler(batch)
     except Exception as exc:
         log_failure(f"A batch of {len(requests)} Twilio webhooks failed", exc)
         return [INTERNAL_ERROR] * len(requests)
@@ -68,24 +55,24 @@ def _handle_batch_in_thread(requests: list[tuple[str, str, bytes, dict]]) -> lis
         close_old_connections()
 
 
-# Own threads, more than asgiref's default of cpu+4: status callbacks each take one and
-# mostly wait on the database (commit fsync), so more of them overlap more transactions;
-# inbound batches take at most INBOUND_BATCHES of them.
-_executor = ThreadPoolExecutor(max_workers=int(os.environ.get("WEBHOOK_THREADS", "16")), thread_name_prefix="webhook")
-_handle = sync_to_async(_handle_in_thread, thread_sensitive=False, executor=_executor)
+# Own threads: each path's batches take at most BATCHES of them at once.
+_executor = ThreadPoolExecutor(max_workers=int(os.environ.get("WEBHOOK_THREADS", "8")), thread_name_prefix="webhook")
 _handle_batch = sync_to_async(_handle_batch_in_thread, thread_sensitive=False, executor=_executor)
 
-# At most this many inbound batches in the database at once per process, and this many
-# messages each. One per process measured best on two cores with two workers (bench/inbound.py:
-# 467-503 msgs/s against 425-448 with two): larger batches, fewer statements per message.
-INBOUND_BATCHES = int(os.environ.get("WEBHOOK_BATCHES", "1"))
-INBOUND_BATCH_SIZE = int(os.environ.get("WEBHOOK_BATCH_SIZE", "64"))
+# At most this many batches of each path in the database at once per process, and this
+# many requests each. One per process measured best on two cores with two workers
+# (bench/inbound.py: 467-503 msgs/s against 425-448 with two): larger batches, fewer
+# statements per message.
+BATCHES = int(os.environ.get("WEBHOOK_BATCHES", "1"))
+BATCH_SIZE = int(os.environ.get("WEBHOOK_BATCH_SIZE", "64"))
 
 
-class _InboundBatcher:
-    """Group commit for inbound webhooks, on one event loop."""
+class _GroupCommit:
+    """Group commit for one kind of webhook, on one event loop: `store` takes the
+    requests queued meanwhile and returns their answers, in order."""
 
-    def __init__(self):
+    def __init__(self, store):
+        self.store = store
         self.pending: list[tuple[tuple, asyncio.Future]] = []
         self.draining = 0  # drains started and not finished
         self.tasks: set[asyncio.Task] = set()  # strong references, until each is done
@@ -93,7 +80,7 @@ class _InboundBatcher:
     async def submit(self, request: tuple[str, str, bytes, dict]) -> WebhookAnswer:
         future = asyncio.get_running_loop().create_future()
         self.pending.append((request, future))
-        if self.draining < INBOUND_BATCHES:
+        if self.draining < BATCHES:
             self.draining += 1
             task = asyncio.create_task(self._drain())
             self.tasks.add(task)
@@ -103,9 +90,9 @@ class _InboundBatcher:
     async def _drain(self) -> None:
         try:
             while self.pending:
-                batch, self.pending = self.pending[:INBOUND_BATCH_SIZE], self.pending[INBOUND_BATCH_SIZE:]
+                batch, self.pending = self.pending[:BATCH_SIZE], self.pending[BATCH_SIZE:]
                 try:
-                    answers = await _handle_batch([request for request, _ in batch])
+                    answers = await self.store([request for request, _ in batch])
                 except BaseException:  # cancelled (server stopping): Twilio retries what was not answered
                     _resolve(batch, [INTERNAL_ERROR] * len(batch))
                     raise
@@ -122,7 +109,18 @@ def _resolve(batch: list[tuple[tuple, asyncio.Future]], answers: list[WebhookAns
             future.set_result(answer)
 
 
-_batcher = loop_local(_InboundBatcher)
+async def _store_inbound(requests: list[tuple]) -> list[WebhookAnswer]:
+    return await _handle_batch(handle_twilio_inbound_batch, requests)
+
+
+async def _store_statuses(requests: list[tuple]) -> list[WebhookAnswer]:
+    return await _handle_batch(handle_twilio_status_batch, requests)
+
+
+_batchers = {
+    MESSAGES_PATH: loop_local(lambda: _GroupCommit(_store_inbound)),
+    STATUS_PATH: loop_local(lambda: _GroupCommit(_store_statuses)),
+}
 
 
 class TwilioWebhookRoute:
@@ -131,7 +129,7 @@ class TwilioWebhookRoute:
 
     async def __call__(self, scope, receive, send):
         bind_server_loop(asyncio.get_running_loop())
-        if scope["type"] != "http" or scope.get("path", "") not in PATHS:
+        if scope["type"] != "http" or scope.get("path", "") not in _batchers:
             return await self.fallback(scope, receive, send)
         if scope["method"] != "POST":
             return await _send(send, WebhookAnswer(405, b"Use POST."), extra_headers=[(b"allow", b"POST")])
@@ -143,10 +141,7 @@ class TwilioWebhookRoute:
         if body is None:
             return await _send(send, WebhookAnswer(413, b"Request body too large."))
         query_string = scope.get("query_string", b"").decode("latin-1")
-        if scope["path"] == MESSAGES_PATH:
-            answer = await _batcher().submit((scope["path"], query_string, body, headers))
-        else:
-            answer = await _handle(handle_twilio_status, scope["path"], query_string, body, headers)
+        answer = await _batchers[scope["path"]]().submit((scope["path"], query_string, body, headers))
         await _send(send, answer)
 
 

@@ -7,7 +7,7 @@ return the answer; they verify the signature before reading anything.
 
 import logging
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -23,6 +23,7 @@ from conversations.services import (
     inbound_message_receive,
     inbound_messages_receive,
     message_status_apply,
+    message_statuses_apply,
 )
 
 logger = logging.getLogger(__name__)
@@ -62,13 +63,6 @@ def _verify(*, path: str, query_string: str, params: QueryDict, headers: Mapping
         raise WebhookRejected(403, "Invalid or missing X-Twilio-Signature.")
 
 
-def _answer(handler: Callable[[], WebhookAnswer]) -> WebhookAnswer:
-    try:
-        return handler()
-    except WebhookRejected as rejected:
-        return WebhookAnswer(rejected.status, rejected.reason.encode())
-
-
 @dataclass(frozen=True)
 class WebhookRequest:
     """What both transports have of a webhook request."""
@@ -91,6 +85,44 @@ def handle_twilio_inbound_batch(requests: Sequence[WebhookRequest]) -> list[Webh
     message is stored again on its own, so one bad message costs only its own answer
     (a 500, which Twilio retries). A single request that fails raises, as before.
     """
+
+    def answer(inbound, result: InboundResult) -> WebhookAnswer:
+        if not result.created:
+            logger.info("Twilio message %s received again; stored once.", inbound.provider_message_id)
+        return WebhookAnswer(200, EMPTY_TWIML, "text/xml")
+
+    return _handle_batch(
+        requests,
+        parse=lambda request: twilio.parse_inbound(request.params),
+        store_many=lambda inbounds: inbound_messages_receive(inbounds=inbounds),
+        store_one=lambda inbound: inbound_message_receive(inbound=inbound),
+        answer=answer,
+        what="message",
+    )
+
+
+def handle_twilio_status(*, path: str, query_string: str, params: QueryDict, headers) -> WebhookAnswer:
+    return handle_twilio_status_batch([WebhookRequest(path, query_string, params, headers)])[0]
+
+
+def handle_twilio_status_batch(requests: Sequence[WebhookRequest]) -> list[WebhookAnswer]:
+    """Answer several status callbacks, applying them in one transaction, as
+    `handle_twilio_inbound_batch` does for messages. A callback for a message we do not
+    know is answered 204 too (logged by the service): Twilio must not retry it."""
+    return _handle_batch(
+        requests,
+        parse=lambda request: twilio.parse_status(request.params, QueryDict(request.query_string)),
+        store_many=lambda updates: message_statuses_apply(updates=updates),
+        store_one=lambda update: message_status_apply(update=update),
+        answer=lambda update, result: WebhookAnswer(204, b""),
+        what="status callback",
+    )
+
+
+_FAILED = object()
+
+
+def _handle_batch(requests: Sequence[WebhookRequest], *, parse, store_many, store_one, answer, what: str):
     answers: list[WebhookAnswer | None] = [None] * len(requests)
     accepted = []
     for index, request in enumerate(requests):
@@ -98,50 +130,35 @@ def handle_twilio_inbound_batch(requests: Sequence[WebhookRequest]) -> list[Webh
             _verify(
                 path=request.path, query_string=request.query_string, params=request.params, headers=request.headers
             )
-            accepted.append((index, twilio.parse_inbound(request.params)))
+            accepted.append((index, parse(request)))
         except WebhookRejected as rejected:
             answers[index] = WebhookAnswer(rejected.status, rejected.reason.encode())
     if accepted:
-        inbounds = [inbound for _, inbound in accepted]
+        items = [item for _, item in accepted]
         try:
-            results = inbound_messages_receive(inbounds=inbounds)
+            results = store_many(items)
         except Exception:
-            if len(inbounds) == 1:
+            if len(items) == 1:
                 raise
-            logger.warning("A batch of %d Twilio messages failed; storing them one by one.", len(inbounds))
-            results = [_receive_alone(inbound) for inbound in inbounds]
-        for (index, inbound), result in zip(accepted, results, strict=True):
-            if result is None:
-                answers[index] = INTERNAL_ERROR
-                continue
-            if not result.created:
-                logger.info("Twilio message %s received again; stored once.", inbound.provider_message_id)
-            answers[index] = WebhookAnswer(200, EMPTY_TWIML, "text/xml")
+            logger.warning("A batch of %d Twilio %ss failed; storing them one by one.", len(items), what)
+            results = [_store_alone(store_one, item, what) for item in items]
+        for (index, item), result in zip(accepted, results, strict=True):
+            answers[index] = INTERNAL_ERROR if result is _FAILED else answer(item, result)
     return answers
 
 
-def _receive_alone(inbound) -> InboundResult | None:
+def _store_alone(store_one, item, what: str):
     try:
-        return inbound_message_receive(inbound=inbound)
+        return store_one(item)
     except Exception as exc:
-        log_failure(f"Twilio message {inbound.provider_message_id} could not be stored", exc)
-        return None
+        log_failure(f"Twilio {what} {item.provider_message_id} could not be stored", exc)
+        return _FAILED
 
 
 def log_failure(what: str, exc: BaseException) -> None:
     """Log a failure with its type and where it happened, never its message: a database
     error's message can quote the row, and with it a customer's text."""
     logger.error("%s: %s\n%s", what, type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)).rstrip())
-
-
-def handle_twilio_status(*, path: str, query_string: str, params: QueryDict, headers) -> WebhookAnswer:
-    def handle():
-        _verify(path=path, query_string=query_string, params=params, headers=headers)
-        update = twilio.parse_status(params, QueryDict(query_string))
-        message_status_apply(update=update)
-        return WebhookAnswer(204, b"")
-
-    return _answer(handle)
 
 
 def _django_view(handler):

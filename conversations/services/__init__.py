@@ -8,6 +8,7 @@ from conversations.services.inbound import (
     inbound_message_receive,
     inbound_messages_receive,
     message_status_apply,
+    message_statuses_apply,
 )
 from conversations.services.outbound import (
     SendRefused,
@@ -34,6 +35,7 @@ __all__ = [
     "message_deliver",
     "message_send",
     "message_status_apply",
+    "message_statuses_apply",
     "note_add",
     "prospect_link_to_customer",
     "thread_claim",

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
-from channels_app.events import PendingEvent, publish_event, publish_events, thread_audience
+from channels_app.events import PendingEvent, publish_events, thread_audience
 from channels_app.groups import left_behind
 from conversations.compiled import CompiledInsert, CompiledUpdate, PreparedQuery
 from conversations.models import Attachment, Channel, Event, Message, Thread
@@ -395,20 +396,21 @@ class _InboundBatch:
         return {field.name: getattr(thread, field.attname) for field in _update_thread_on_inbound.fields}
 
 
-# Status callbacks come twice per outbound message (sent, delivered): their statements are
-# compiled once, like the inbound path's.
-_outbound_by_provider_id = PreparedQuery(
-    lambda provider, sid: Message.objects.select_for_update().filter(
-        direction=Message.Direction.OUTBOUND, provider=provider, provider_message_id=sid
+# Status callbacks come twice per outbound message (sent, delivered): the lean route
+# applies those that arrive together in one transaction, with statements compiled once.
+# Locked in id order, so that two batches cannot wait on each other; only the messages
+# are locked, their thread and customer are read for the events' audience.
+_outbound_for_status = PreparedQuery(
+    lambda providers, sids, ids: (
+        Message.objects.select_for_update(of=("self",))
+        .select_related("thread__customer")
+        .filter(
+            Q(provider__in=providers, provider_message_id__in=sids) | Q(pk__in=ids),
+            direction=Message.Direction.OUTBOUND,
+        )
+        .order_by("pk")
     ),
-    sentinels=("\x00provider", "\x00sid"),
-)
-_outbound_by_id = PreparedQuery(
-    lambda message_id: Message.objects.select_for_update().filter(direction=Message.Direction.OUTBOUND, pk=message_id),
-    sentinels=(-7_346_183_029,),
-)
-_thread_with_customer = PreparedQuery(
-    lambda thread_id: Thread.objects.select_related("customer").filter(pk=thread_id), sentinels=(-7_346_183_031,)
+    sentinels=(["\x00provider"], ["\x00sid"], [-7_346_183_029]),
 )
 
 
@@ -429,29 +431,68 @@ _update_message_status = _CompiledUpdates(Message)
 
 def message_status_apply(*, update: StatusUpdate) -> Message | None:
     """Apply a delivery status callback. Callbacks arrive in any order: the status only
-    moves forward, failures are terminal, and each status keeps its own timestamp."""
-    with transaction.atomic():
-        message = None
-        if update.provider_message_id:
-            message = _outbound_by_provider_id.first(update.provider, update.provider_message_id)
-        if message is None and update.our_message_id is not None:
-            message = _outbound_by_id.first(update.our_message_id)
-            if message is not None and message.provider_message_id not in (None, update.provider_message_id):
-                message = None  # our id with someone else's SID: not ours to touch
-        if message is None:
-            logger.info(
-                "Status callback for an unknown message (%s, status %s).", update.provider_message_id, update.status
-            )
-            return None
+    moves forward, failures are terminal, and each status keeps its own timestamp.
+    Returns the message, or None when no outbound message of ours matches."""
+    return message_statuses_apply(updates=[update])[0]
 
+
+def message_statuses_apply(*, updates: Sequence[StatusUpdate]) -> list[Message | None]:
+    """`message_status_apply` for several callbacks in one transaction (group commit), in
+    the order given: two callbacks for one message apply one after the other, exactly as
+    they would one by one. All or nothing: when it raises, nothing is changed."""
+    with transaction.atomic():
+        return _StatusBatch(updates).apply()
+
+
+class _StatusBatch:
+    """One transaction's status callbacks: one statement finds and locks their messages,
+    each message is written once with everything the callbacks changed, and the events
+    go out in one insert."""
+
+    def __init__(self, updates: Sequence[StatusUpdate]):
+        self.updates = list(updates)
+        self.changed: dict[int, tuple[Message, set[str]]] = {}
+        self.events: list[PendingEvent] = []
+        self.failures: list[tuple[Message, str]] = []
+
+    def apply(self) -> list[Message | None]:
+        by_sid, by_id = self._lock_messages()
         now = timezone.now()
+        results = []
+        for update in self.updates:
+            message = by_sid.get((update.provider, update.provider_message_id)) if update.provider_message_id else None
+            if message is None and update.our_message_id is not None:
+                message = by_id.get(update.our_message_id)
+                if message is not None and message.provider_message_id not in (None, update.provider_message_id):
+                    message = None  # our id with someone else's SID: not ours to touch
+            if message is None:
+                logger.info(
+                    "Status callback for an unknown message (%s, status %s).", update.provider_message_id, update.status
+                )
+            else:
+                self._apply(message, update, now)
+                if message.provider_message_id:
+                    by_sid[message.provider, message.provider_message_id] = message
+            results.append(message)
+        self._write()
+        return results
+
+    def _lock_messages(self) -> tuple[dict, dict]:
+        providers = sorted({update.provider for update in self.updates if update.provider_message_id})
+        sids = sorted({update.provider_message_id for update in self.updates if update.provider_message_id})
+        ids = sorted({update.our_message_id for update in self.updates if update.our_message_id is not None})
+        # An empty list would make `IN ()`; these match no outbound message (ids start at 1).
+        messages = _outbound_for_status.all(providers or [""], sids or [""], ids or [0])
+        by_sid = {(m.provider, m.provider_message_id): m for m in messages if m.provider_message_id}
+        return by_sid, {m.pk: m for m in messages}
+
+    def _apply(self, message: Message, update: StatusUpdate, now) -> None:
         changed = []
         if not message.provider_message_id and update.provider_message_id:
             message.provider, message.provider_message_id = update.provider, update.provider_message_id
             changed += ["provider", "provider_message_id"]
-        stamp_field = f"{update.status}_at"
         if update.status in STATUS_RANK or update.status in TERMINAL_FAILURES:
-            field = "failed_at" if update.status in TERMINAL_FAILURES else stamp_field
+            field = "failed_at" if update.status in TERMINAL_FAILURES else f"{update.status}_at"
             if hasattr(message, field) and getattr(message, field) is None:
                 setattr(message, field, now)
                 changed.append(field)
@@ -462,20 +503,22 @@ def message_status_apply(*, update: StatusUpdate) -> Message | None:
                 message.error_code = update.error_code
                 message.error_message = update.error_message
                 changed += ["error_code", "error_message"]
-        if not changed:
-            return message
-        _update_message_status[tuple(changed)](message.pk, {name: getattr(message, name) for name in changed})
-        if "status" in changed:
-            thread = _thread_with_customer.first(message.thread_id)
-            publish_event(
-                type=Event.Type.MESSAGE_STATUS,
-                thread=thread,
-                payload=message_status_payload(message),
-            )
-            # Only when the failure is first applied: a replayed callback must not undo a later START.
-            if update.status in TERMINAL_FAILURES:
-                contact_point_opt_out_if_unsubscribed(message=message, error_code=update.error_code)
-    return message
+                # Only when the failure is first applied: a replayed callback must not undo a later START.
+                self.failures.append((message, update.error_code))
+            self.events.append(PendingEvent(Event.Type.MESSAGE_STATUS, message.thread, message_status_payload(message)))
+        if changed:
+            self.changed.setdefault(message.pk, (message, set()))[1].update(changed)
+
+    def _write(self) -> None:
+        by_fields: dict[tuple[str, ...], list[tuple]] = {}
+        for pk, (message, fields) in self.changed.items():
+            names = tuple(sorted(fields))
+            by_fields.setdefault(names, []).append((pk, {name: getattr(message, name) for name in names}))
+        for names, rows in by_fields.items():
+            _update_message_status[names].many(rows)
+        publish_events(self.events)
+        for message, error_code in self.failures:
+            contact_point_opt_out_if_unsubscribed(message=message, error_code=error_code)
 
 
 UNSUBSCRIBED_ERROR_CODE = "21610"

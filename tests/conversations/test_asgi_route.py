@@ -13,6 +13,7 @@ from conversations.models import Message, Thread
 from tests import twilio
 
 MESSAGES = "/webhooks/twilio/messages/"
+STATUS = "/webhooks/twilio/status/"
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -20,11 +21,13 @@ def asgi_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://127.0.0.1:8000")
 
 
-async def post(params: dict, signature: str | None = None, content_type="application/x-www-form-urlencoded"):
-    signature = signature if signature is not None else twilio.signature_for(MESSAGES, params)
+async def post(
+    params: dict, signature: str | None = None, content_type="application/x-www-form-urlencoded", path=MESSAGES
+):
+    signature = signature if signature is not None else twilio.signature_for(path, params)
     async with asgi_client() as client:
         return await client.post(
-            MESSAGES,
+            path,
             content=urlencode(params),
             headers={"content-type": content_type, "x-twilio-signature": signature},
         )
@@ -129,7 +132,57 @@ async def test_concurrent_webhooks_are_stored_in_shared_batches(camille_sync, mo
     assert thread.unread_count == 20
 
 
-async def test_a_request_queued_as_a_drain_ends_starts_a_new_one(monkeypatch):
+@pytest.fixture
+def sent_replies(camille, alice):
+    thread = Thread.objects.create(customer=camille, agency=camille.agency, handler=alice)
+    contact = camille.contact_points.get(kind="whatsapp")
+    return [
+        Message.objects.create(
+            thread=thread,
+            direction="outbound",
+            channel="whatsapp",
+            contact_point=contact,
+            author=alice,
+            body=f"Réponse {i}",
+            provider="twilio",
+            provider_message_id=twilio.new_sid(),
+            status="sent",
+        )
+        for i in range(10)
+    ]
+
+
+async def test_concurrent_status_callbacks_are_applied_in_shared_batches(sent_replies, monkeypatch):
+    """Status callbacks go through group commit too: each gets its own 204, a forged one
+    its 403, and every status lands."""
+    from conversations import asgi as lean_route
+
+    sizes = []
+    handle_batch = lean_route.handle_twilio_status_batch
+
+    def recording(requests):
+        sizes.append(len(requests))
+        return handle_batch(requests)
+
+    monkeypatch.setattr(lean_route, "handle_twilio_status_batch", recording)
+    callbacks = [
+        twilio.status_callback(sid=reply.provider_message_id, status=status)
+        for reply in sent_replies
+        for status in ("delivered", "read")
+    ]
+    forged = twilio.status_callback(sid=sent_replies[0].provider_message_id, status="failed")
+    responses = await asyncio.gather(
+        *(post(params, path=STATUS) for params in callbacks), post(forged, signature="Zm9yZ2Vk", path=STATUS)
+    )
+
+    assert [response.status_code for response in responses] == [204] * len(callbacks) + [403]
+    assert sum(sizes) == len(callbacks) + 1
+    assert max(sizes) > 1
+    statuses = [status async for status in Message.objects.values_list("status", flat=True)]
+    assert statuses == ["read"] * len(sent_replies)
+
+
+async def test_a_request_queued_as_a_drain_ends_starts_a_new_one():
     """The request sent the moment the previous one is answered (its client resumes
     before the finished drain's done-callbacks run) is served, not left waiting for
     a later request."""
@@ -139,8 +192,7 @@ async def test_a_request_queued_as_a_drain_ends_starts_a_new_one(monkeypatch):
     async def answer_all(requests):
         return [WebhookAnswer(200, b"ok")] * len(requests)
 
-    monkeypatch.setattr(lean_route, "_handle_batch", answer_all)
-    batcher = lean_route._InboundBatcher()
+    batcher = lean_route._GroupCommit(answer_all)
     first = await batcher.submit(("/", "", b"", {}))
     async with asyncio.timeout(2):  # inline, in the step that received the first answer
         second = await batcher.submit(("/", "", b"", {}))
