@@ -177,6 +177,10 @@ Q_CLUSTER = {
     "ack_failures": True,
     "catch_up": False,
     "poll": 0.2,
+    # django-q2's ORM broker with one statement per claim and per acknowledgement
+    # (config/task_broker.py); `bulk` tasks claimed at once when the queue is busy.
+    "broker_class": "config.task_broker.OrmBroker",
+    "bulk": int(os.environ.get("Q_BULK", "8")),
     "save_limit": 1000,
     "label": _("Task queue"),
 }
