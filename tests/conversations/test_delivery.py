@@ -386,3 +386,28 @@ def test_a_burst_over_the_limit_is_paced_not_refused(simulator, thread, alice, s
     assert len(simulator.log) == 3
     assert all(Message.objects.get(pk=m.pk).status == "sending" for m in messages)
     assert 1.0 < elapsed < 4
+
+
+@pytest.mark.parametrize(
+    ("no_proxy", "expected"),
+    [("", {"https": "http://proxy.bank.example:3128"}), ("api.twilio.com,content.twilio.com", {})],
+)
+def test_the_sdk_uses_the_environment_proxy_read_once(monkeypatch, settings, no_proxy, expected):
+    """A bank's outbound proxy (HTTPS_PROXY, NO_PROXY) is honoured, read when the client is
+    made rather than from the whole environment on every call."""
+    from conversations.providers import twilio as provider
+
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.bank.example:3128")
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    settings.TWILIO_API_BASE_URL = provider.DEFAULT_API_BASE_URL
+    settings.TWILIO_CONTENT_BASE_URL = ""
+    provider._client.cache_clear()
+    try:
+        http_client = provider.client().http_client
+    finally:
+        provider._client.cache_clear()
+    assert {scheme: url for scheme, url in http_client.proxy.items() if scheme != "no"} == expected
+    assert http_client.session.trust_env is False
