@@ -142,11 +142,18 @@ class PreparedQuery:
             start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
             init_list = [column[0].target.attname for column in select[start:end]]
             populators = get_related_populators(klass_info, select, using)
-            self._compiled[using] = (compiler, parts, list(params), positions, start, end, init_list, populators)
+            # What results_iter would work out again for every call: each column's converters.
+            fields = [column[0] for column in select[0 : compiler.col_count]]
+            if compiler.has_composite_fields(fields):
+                raise ValueError("PreparedQuery does not read composite fields.")
+            converters = compiler.get_converters(fields)
+            self._compiled[using] = (
+                compiler, parts, list(params), positions, start, end, init_list, populators, converters
+            )  # fmt: skip
         return self._compiled[using]
 
     def _run(self, args: tuple, using: str, *, one: bool) -> list:
-        compiler, parts, params, positions, start, end, init_list, populators = self._compile(using)
+        compiler, parts, params, positions, start, end, init_list, populators, converters = self._compile(using)
         params = [[value] for value in params]
         for sentinel, position, value in zip(self.sentinels, positions, args, strict=True):
             params[position] = list(value) if isinstance(sentinel, list) else [value]
@@ -158,8 +165,11 @@ class PreparedQuery:
         with connections[using].cursor() as cursor:
             cursor.execute(sql, [value for values in params for value in values])
             rows = [cursor.fetchone()] if one else cursor.fetchall()
+        rows = [row for row in rows if row is not None]
+        if converters:
+            rows = compiler.apply_converters(rows, converters)
         objs = []
-        for row in compiler.results_iter([[row for row in rows if row is not None]]):
+        for row in rows:
             obj = compiler.klass_info["model"].from_db(using, init_list, row[start:end])
             for populator in populators:
                 populator.populate(row, obj)

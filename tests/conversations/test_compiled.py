@@ -41,3 +41,19 @@ def test_many_inserts_in_order_and_sets_each_pk(camille):
     inserted = CompiledInsert(Event).many(events)
     assert inserted == events
     assert [Event.objects.get(pk=event.pk).payload["n"] for event in events] == list(range(5))
+
+
+events_by_type = PreparedQuery(lambda kind: Event.objects.filter(type=kind).order_by("pk"), sentinels=("\x00type",))
+
+
+def test_values_come_converted_as_the_orm_converts_them(camille):
+    """Each column's converters are worked out once, then applied to every call's rows: a
+    JSON payload is a dict and a time an aware datetime, equal to what the ORM reads."""
+    for n in range(2):
+        Event.objects.create(type="thread.updated", agency_id=camille.agency_id, payload={"n": n, "nested": [n]})
+    for _ in range(2):  # the second call reuses what the first compiled
+        found = events_by_type.all("thread.updated")
+        expected = list(Event.objects.filter(type="thread.updated").order_by("pk"))
+        assert [(e.pk, e.payload, e.created_at) for e in found] == [(e.pk, e.payload, e.created_at) for e in expected]
+        assert found[1].payload == {"n": 1, "nested": [1]}
+        assert found[0].created_at.tzinfo is not None
