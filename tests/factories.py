@@ -61,3 +61,26 @@ class ContactPointFactory(factory.django.DjangoModelFactory):
 
 def add_deputy(advisor: Advisor, deputy: Advisor, position: int = 0) -> Deputyship:
     return Deputyship.objects.create(advisor=advisor, deputy=deputy, position=position)
+
+
+def replies_handed_to_twilio(thread, count: int, *, status: str = "sent") -> list:
+    """`count` replies from the thread's handler on the customer's WhatsApp, each with its
+    Twilio SID, as the delivery task leaves them."""
+    from conversations.models import Message
+    from tests.twilio import new_sid
+
+    contact = thread.customer.contact_points.get(kind="whatsapp")
+    return [
+        Message.objects.create(
+            thread=thread,
+            direction="outbound",
+            channel="whatsapp",
+            contact_point=contact,
+            author=thread.handler,
+            body=f"Réponse {i}",
+            provider="twilio",
+            provider_message_id=new_sid(),
+            status=status,
+        )
+        for i in range(count)
+    ]

@@ -4,7 +4,6 @@ on PostgreSQL. Tasks are enqueued by django-q2 itself, in the caller's transacti
 import os
 import subprocess
 import sys
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
 from config.task_broker import OrmBroker
+from tests.concurrency import run_at_once
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,25 +98,16 @@ def test_concurrent_claims_never_share_a_task(monkeypatch):
     monkeypatch.setattr(Conf, "BULK", 4)
     monkeypatch.setattr(Conf, "POLL", 0)
     enqueue(40)
-    barrier = threading.Barrier(4)
-    claimed: list[list[int]] = [[] for _ in range(4)]
 
-    def pusher(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            broker = get_broker()
-            while batch := broker.dequeue():
-                claimed[index].extend(pk for pk, _ in batch)
-        finally:
-            connection.close()
+    def pusher() -> list[int]:
+        broker, claimed = get_broker(), []
+        while batch := broker.dequeue():
+            claimed.extend(pk for pk, _ in batch)
+        return claimed
 
-    threads = [threading.Thread(target=pusher, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = run_at_once([pusher] * 4)
 
-    everything = [pk for pks in claimed for pk in pks]
+    everything = [pk for pks in outcomes for pk in pks]
     assert sorted(everything) == sorted(OrmQ.objects.values_list("pk", flat=True))
     assert len(everything) == len(set(everything)) == 40
 

@@ -11,6 +11,7 @@ from django.db import connections
 from config.asgi import application
 from conversations.models import Message, Thread
 from tests import twilio
+from tests.factories import replies_handed_to_twilio
 
 MESSAGES = "/webhooks/twilio/messages/"
 STATUS = "/webhooks/twilio/status/"
@@ -108,19 +109,24 @@ async def test_other_paths_fall_through_to_django(db):
     assert response.json() == {"status": "ok"}
 
 
-async def test_concurrent_webhooks_are_stored_in_shared_batches(camille_sync, monkeypatch):
-    """Requests that arrive while a batch is in the database wait for the next one, which
-    stores them together: every request gets its own 200 and every message is stored."""
+def batch_sizes(monkeypatch, handler: str) -> list[int]:
+    """The size of each batch the lean route hands to `handler`, recorded as they come."""
     from conversations import asgi as lean_route
 
-    sizes = []
-    handle_batch = lean_route.handle_twilio_inbound_batch
+    sizes, handle_batch = [], getattr(lean_route, handler)
 
     def recording(requests):
         sizes.append(len(requests))
         return handle_batch(requests)
 
-    monkeypatch.setattr(lean_route, "handle_twilio_inbound_batch", recording)
+    monkeypatch.setattr(lean_route, handler, recording)
+    return sizes
+
+
+async def test_concurrent_webhooks_are_stored_in_shared_batches(camille_sync, monkeypatch):
+    """Requests that arrive while a batch is in the database wait for the next one, which
+    stores them together: every request gets its own 200 and every message is stored."""
+    sizes = batch_sizes(monkeypatch, "handle_twilio_inbound_batch")
     payloads = [twilio.whatsapp_text(body=f"Message {i}") for i in range(20)]
     responses = await asyncio.gather(*(post(params) for params in payloads))
 
@@ -135,36 +141,13 @@ async def test_concurrent_webhooks_are_stored_in_shared_batches(camille_sync, mo
 @pytest.fixture
 def sent_replies(camille, alice):
     thread = Thread.objects.create(customer=camille, agency=camille.agency, handler=alice)
-    contact = camille.contact_points.get(kind="whatsapp")
-    return [
-        Message.objects.create(
-            thread=thread,
-            direction="outbound",
-            channel="whatsapp",
-            contact_point=contact,
-            author=alice,
-            body=f"Réponse {i}",
-            provider="twilio",
-            provider_message_id=twilio.new_sid(),
-            status="sent",
-        )
-        for i in range(10)
-    ]
+    return replies_handed_to_twilio(thread, 10)
 
 
 async def test_concurrent_status_callbacks_are_applied_in_shared_batches(sent_replies, monkeypatch):
     """Status callbacks go through group commit too: each gets its own 204, a forged one
     its 403, and every status lands."""
-    from conversations import asgi as lean_route
-
-    sizes = []
-    handle_batch = lean_route.handle_twilio_status_batch
-
-    def recording(requests):
-        sizes.append(len(requests))
-        return handle_batch(requests)
-
-    monkeypatch.setattr(lean_route, "handle_twilio_status_batch", recording)
+    sizes = batch_sizes(monkeypatch, "handle_twilio_status_batch")
     callbacks = [
         twilio.status_callback(sid=reply.provider_message_id, status=status)
         for reply in sent_replies

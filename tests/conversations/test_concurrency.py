@@ -1,37 +1,22 @@
 """Races between webhook deliveries, with real concurrent transactions on PostgreSQL."""
 
-import threading
-
 import pytest
-from django.db import connection
 from django.test import Client
 
 from conversations.models import Message, Thread
 from crm.models import ContactPoint
 from tests import twilio
+from tests.concurrency import run_at_once
 
 MESSAGES = "/webhooks/twilio/messages/"
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def post_concurrently(payloads: list[dict]) -> list[int]:
-    barrier = threading.Barrier(len(payloads))
-    statuses = [None] * len(payloads)
-
-    def worker(index: int, params: dict) -> None:
-        try:
-            client = Client()
-            barrier.wait(timeout=10)
-            statuses[index] = twilio.post_signed(client, MESSAGES, params).status_code
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, p)) for i, p in enumerate(payloads)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return statuses
+    return run_at_once(
+        [lambda params=params: twilio.post_signed(Client(), MESSAGES, params).status_code for params in payloads],
+        timeout=30,
+    )
 
 
 def test_same_message_sid_at_the_same_instant_is_stored_once(camille):

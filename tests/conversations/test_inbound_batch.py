@@ -3,7 +3,6 @@ if they had been stored one by one, cost a fixed number of statements, and a bad
 costs only its own answer."""
 
 import logging
-import threading
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -20,6 +19,7 @@ from conversations.services import inbound_message_receive, inbound_messages_rec
 from conversations.webhooks import WebhookRequest, handle_twilio_inbound_batch
 from crm.models import ContactPoint
 from tests import twilio
+from tests.concurrency import run_at_once
 from tests.factories import ContactPointFactory, CustomerFactory, add_deputy
 
 MESSAGES = "/webhooks/twilio/messages/"
@@ -235,24 +235,9 @@ def test_concurrent_batches_sharing_messages_store_each_once(agency, alice):
         ContactPointFactory(customer=CustomerFactory(dedicated_advisor=alice, agency=agency), address=number)
     messages = [inbound(sender=number, body=f"{number} {n}") for number in numbers for n in range(2)]
     orders = [messages, messages[::-1], messages[::2] + messages[1::2], messages[1::2] + messages[::2]]
-    barrier = threading.Barrier(len(orders))
-    outcomes = [None] * len(orders)
-
-    def worker(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results = inbound_messages_receive(inbounds=orders[index])
-            outcomes[index] = sum(result.created for result in results)
-        except Exception as exc:  # reported below
-            outcomes[index] = exc
-        finally:
-            connection.close()
-
-    workers = [threading.Thread(target=worker, args=(i,)) for i in range(len(orders))]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join(timeout=60)
+    outcomes = run_at_once(
+        [lambda order=order: sum(r.created for r in inbound_messages_receive(inbounds=order)) for order in orders]
+    )
 
     assert all(isinstance(created, int) for created in outcomes), outcomes
     assert sum(outcomes) == len(messages)

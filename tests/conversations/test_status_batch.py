@@ -3,7 +3,6 @@ exactly what they would one by one, cost a fixed number of statements, and a bad
 costs only its own answer."""
 
 import logging
-import threading
 from urllib.parse import urlencode
 
 import pytest
@@ -18,6 +17,8 @@ from conversations.services import message_status_apply, message_statuses_apply
 from conversations.webhooks import WebhookRequest, handle_twilio_status_batch
 from crm.models import ContactPoint
 from tests import twilio
+from tests.concurrency import run_at_once
+from tests.factories import replies_handed_to_twilio
 
 STATUS = "/webhooks/twilio/status/"
 pytestmark = pytest.mark.django_db
@@ -41,21 +42,7 @@ def request_for(params: dict, query: str = "", signature: str | None = None) -> 
 def outbounds(camille, alice):
     """Five replies to Camille, handed to Twilio (`sent`, each with its SID)."""
     thread = Thread.objects.create(customer=camille, agency=camille.agency, handler=alice)
-    contact = camille.contact_points.get(kind="whatsapp")
-    return [
-        Message.objects.create(
-            thread=thread,
-            direction="outbound",
-            channel="whatsapp",
-            contact_point=contact,
-            author=alice,
-            body=f"Réponse {i}",
-            provider="twilio",
-            provider_message_id=twilio.new_sid(),
-            status="sent",
-        )
-        for i in range(5)
-    ]
+    return replies_handed_to_twilio(thread, 5)
 
 
 def outcome(messages: list[Message]) -> dict:
@@ -131,27 +118,11 @@ def test_a_batch_costs_the_same_statements_for_two_messages_and_for_twenty(camil
     """Locking, writing and the events are one statement each (or one pipeline), whatever
     the batch's size."""
     thread = Thread.objects.create(customer=camille, agency=camille.agency, handler=alice)
-    contact = camille.contact_points.get(kind="whatsapp")
-
-    def messages(count):
-        return [
-            Message.objects.create(
-                thread=thread,
-                direction="outbound",
-                channel="whatsapp",
-                contact_point=contact,
-                author=alice,
-                body="Réponse",
-                provider="twilio",
-                provider_message_id=twilio.new_sid(),
-                status="sending",
-            )
-            for _ in range(count)
-        ]
 
     counts = []
     for count in (2, 20):
-        updates = [update(m, status) for m in messages(count) for status in ("sent", "delivered")]
+        replies = replies_handed_to_twilio(thread, count, status="sending")
+        updates = [update(m, status) for m in replies for status in ("sent", "delivered")]
         with CaptureQueriesContext(connection) as queries:
             message_statuses_apply(updates=updates)
         counts.append(len(queries))
@@ -214,40 +185,10 @@ def test_concurrent_batches_sharing_messages_do_not_deadlock(camille, alice):
     at once on PostgreSQL: none fails (messages are locked in id order) and every message
     ends at its furthest status, with one event per status reached."""
     thread = Thread.objects.create(customer=camille, agency=camille.agency, handler=alice)
-    contact = camille.contact_points.get(kind="whatsapp")
-    messages = [
-        Message.objects.create(
-            thread=thread,
-            direction="outbound",
-            channel="whatsapp",
-            contact_point=contact,
-            author=alice,
-            body="Réponse",
-            provider="twilio",
-            provider_message_id=twilio.new_sid(),
-            status="sending",
-        )
-        for _ in range(8)
-    ]
+    messages = replies_handed_to_twilio(thread, 8, status="sending")
     updates = [update(m, status) for status in ("sent", "delivered", "read") for m in messages]
     orders = [updates, updates[::-1], updates[::2] + updates[1::2], updates[1::2] + updates[::2]]
-    barrier = threading.Barrier(len(orders))
-    outcomes = [None] * len(orders)
-
-    def worker(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            outcomes[index] = len(message_statuses_apply(updates=orders[index]))
-        except Exception as exc:  # reported below
-            outcomes[index] = exc
-        finally:
-            connection.close()
-
-    workers = [threading.Thread(target=worker, args=(i,)) for i in range(len(orders))]
-    for thread_ in workers:
-        thread_.start()
-    for thread_ in workers:
-        thread_.join(timeout=60)
+    outcomes = run_at_once([lambda order=order: len(message_statuses_apply(updates=order)) for order in orders])
 
     assert outcomes == [len(updates)] * len(orders)
     assert set(Message.objects.values_list("status", flat=True)) == {"read"}
