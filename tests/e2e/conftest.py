@@ -8,6 +8,7 @@ import time
 
 import pytest
 import uvicorn
+from channels.layers import channel_layers
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.db import connections
 
@@ -45,6 +46,9 @@ def live_server_url(transactional_db, settings):
     settings.PUBLIC_BASE_URL = base_url
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "127.0.0.1"]
 
+    # A channel layer of its own: channels-redis lets one layer receive on one event loop at a
+    # time, and a socket of the previous test's server (another loop) may still be closing.
+    channel_layers.backends.clear()
     config = uvicorn.Config(
         ASGIStaticFilesHandler(application), host="127.0.0.1", port=port, lifespan="off", log_level="warning"
     )
@@ -60,6 +64,7 @@ def live_server_url(transactional_db, settings):
     server.should_exit = True
     thread.join(SERVER_START_SECONDS)
     listener.close()
+    channel_layers.backends.clear()
     connections.close_all()
 
 
