@@ -70,7 +70,7 @@ def outcome(messages: list[Message]) -> dict:
 
 
 def test_a_batch_leaves_exactly_what_one_by_one_would(outbounds):
-    """Callbacks in any order, two for one message, a late `sent`, a terminal failure, an
+    """Callbacks in any order, two for one message, a late `delivered`, a terminal failure, an
     unknown SID, one matched by our id only: one batch leaves the same messages, events
     (in order) and consent as applying them one by one."""
     first, second, third, fourth, fifth = outbounds
