@@ -123,6 +123,8 @@ _FAILED = object()
 
 
 def _handle_batch(requests: Sequence[WebhookRequest], *, parse, store_many, store_one, answer, what: str):
+    """Verify and `parse` each request, store the accepted ones together with `store_many`
+    (one by one with `store_one` if that fails), and return each request's answer in order."""
     answers: list[WebhookAnswer | None] = [None] * len(requests)
     accepted = []
     for index, request in enumerate(requests):
