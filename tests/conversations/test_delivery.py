@@ -21,7 +21,7 @@ from conversations.services.outbound import MAX_DELIVERY_ATTEMPTS
 from crm.models import ContactPoint
 from tests import twilio
 from tests.queue import run_queued_tasks
-from tests.servers import CAMILLE, closed_port_url, wait_for
+from tests.servers import CAMILLE, ServerThread, closed_port_url, self_signed_certificate, wait_for
 
 MESSAGES = "/webhooks/twilio/messages/"
 STATUS = "/webhooks/twilio/status/"
@@ -301,6 +301,19 @@ def test_unreachable_twilio_is_retried(simulator, thread, alice, settings):
     message = deliver(send(thread, alice))
     assert (message.status, message.delivery_attempts) == ("queued", 1)
     assert Schedule.objects.count() == 1
+
+
+def test_a_server_whose_certificate_does_not_verify_gets_nothing(simulator, thread, alice, settings, tmp_path):
+    """Twilio's address answered by a server with a self-signed certificate: the SDK's TLS
+    check refuses it before the message leaves, and the message is not marked sent (it
+    waits for the ambiguous-call check, as it never resends blindly)."""
+    key, cert = self_signed_certificate(tmp_path)
+    with ServerThread(simulator, ssl_keyfile=str(key), ssl_certfile=str(cert)) as impostor:
+        settings.TWILIO_API_BASE_URL = impostor.url
+        message = deliver(send(thread, alice))
+
+    assert (message.status, message.provider_message_id) == ("sending", None)
+    assert simulator.log == []
 
 
 @pytest.mark.django_db
