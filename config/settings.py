@@ -121,6 +121,10 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The webhooks' one- and two-row statements run as server-side prepared statements on
+# PostgreSQL (conversations/compiled.py). Off for a pooler that cannot carry them from
+# one transaction to the next (PgBouncer in transaction mode before 1.21).
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 
 # --- Redis: channel layer and cache -------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
