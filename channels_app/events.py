@@ -19,6 +19,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
 from channels_app.groups import advisor_group, pool_group, supervision_group
+from channels_app.layers import group_send_many
 from conversations.compiled import CompiledInsert
 from conversations.models import Event, Thread
 
@@ -93,21 +94,20 @@ def publish_events(pending: list[PendingEvent]) -> list[Event]:
 
 
 async def _send_batch(layer, batch: list[tuple[list[str], dict]]) -> None:
-    """One group_send per group for a batch of events, in event order within each group."""
+    """One message per group for a batch of events, in event order within each group."""
     per_group: dict[str, list[dict]] = defaultdict(list)
     for groups, message in batch:
         for group in groups:
             per_group[group].append(message)
-    results = await asyncio.gather(
-        *(layer.group_send(group, {"type": "inbox.events", "events": events}) for group, events in per_group.items()),
-        return_exceptions=True,
-    )
-    failures = [result for result in results if isinstance(result, BaseException)]
-    if failures:
+    try:
+        await group_send_many(
+            layer, [(group, {"type": "inbox.events", "events": events}) for group, events in per_group.items()]
+        )
+    except Exception as exc:
         logger.warning(
             "Live push of events %s failed (%s); clients will catch up from the event log.",
             ",".join(str(message.get("id")) for _, message in batch),
-            type(failures[0]).__name__,
+            type(exc).__name__,
         )
 
 

@@ -131,7 +131,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_app.layers.RedisChannelLayer",
             "CONFIG": {
                 # Short timeouts: a dead Redis must never stall a webhook; the durable
                 # Event log is the source of truth and the inbox replays from it.

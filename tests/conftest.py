@@ -9,10 +9,13 @@ ON_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 
 def pytest_collection_modifyitems(config, items):
-    skip = pytest.mark.skip(reason="needs PostgreSQL; runs in the DATABASE_URL pass of CI")
+    skip_postgres = pytest.mark.skip(reason="needs PostgreSQL; runs in the DATABASE_URL pass of CI")
+    skip_redis = pytest.mark.skip(reason="needs Redis; runs in the REDIS_URL pass of CI")
     for item in items:
         if "postgres" in item.keywords and not ON_POSTGRES:
-            item.add_marker(skip)
+            item.add_marker(skip_postgres)
+        if "redis" in item.keywords and not settings.REDIS_URL:
+            item.add_marker(skip_redis)
 
 
 @pytest.fixture(autouse=True)

@@ -115,7 +115,7 @@ def test_dead_redis_never_fails_the_webhook(
     """Redis down during a webhook: 200, the message and its events are stored, a warning is logged."""
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_app.layers.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
