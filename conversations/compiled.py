@@ -52,9 +52,23 @@ def _preparing_cursor_class():
 
     class PreparingCursor(ServerBindingCursor):
         def execute(self, query, params=None, *, prepare=None, binary=None):
-            return super().execute(query, params, prepare=True, binary=binary)
+            result = super().execute(query, params, prepare=True, binary=binary)
+            if self._query is None:
+                # psycopg keeps no query text after a prepared statement; Django's query log
+                # (connection.queries, assertNumQueries) reads it from there.
+                self._query = _QueryText(query)
+            return result
 
     return PreparingCursor
+
+
+class _QueryText:
+    """What Django's query log reads of a psycopg query: its text."""
+
+    __slots__ = ("query",)
+
+    def __init__(self, sql: str):
+        self.query = sql.encode()
 
 
 def _configure_preparing_cursor(connection, cursor) -> None:

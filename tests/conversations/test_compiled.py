@@ -116,3 +116,5 @@ def test_the_query_log_still_sees_every_statement(camille):
         contacts_at.all(["+33612345678"])
         CompiledInsert(Event).many([Event(type="thread.updated", agency_id=camille.agency_id, payload={})])
     assert len(queries) == 2
+    assert queries[0]["sql"].startswith("SELECT") and 'FROM "crm_contactpoint"' in queries[0]["sql"]
+    assert queries[1]["sql"].startswith('INSERT INTO "conversations_event"')
