@@ -111,6 +111,17 @@ _contacts_with_advisor = PreparedQuery(
     ),
     sentinels=(["\x00address"],),
 )
+# A lone message from a known customer, the common case: the contact point, its customer
+# and dedicated advisor, and the customer's thread locked, in one statement instead of two.
+_contact_with_locked_thread = PreparedQuery(
+    lambda kind, address: (
+        ContactPoint.objects.select_related("customer__dedicated_advisor__user", "customer__thread")
+        .select_for_update(no_key=True, of=("customer__thread",))
+        .filter(kind=kind, address=address, customer__thread__isnull=False)
+        .order_by()
+    ),
+    sentinels=("\x00kind", "\x00address"),
+)
 _thread_of_customer = PreparedQuery(
     lambda customer_id: Thread.objects.select_for_update(no_key=True).filter(customer_id=customer_id),
     sentinels=(-7_346_183_019,),
@@ -176,8 +187,8 @@ class _InboundBatch:
         already = self._already_stored(list(first.values()))
         fresh = [inbound for key, inbound in first.items() if key not in already]
 
-        contacts = self._contacts_for(fresh)
-        threads, new_thread_ids = self._threads_for_update(contacts)
+        contacts, locked = self._contacts_for(fresh)
+        threads, new_thread_ids = self._threads_for_update(contacts, locked)
         messages = self._messages_for(fresh, contacts, threads)
         inserted = {self._key(m) for m in _insert_messages.many(list(messages.values()))}
         if len(inserted) != len(messages):
@@ -226,10 +237,18 @@ class _InboundBatch:
             for message in _messages_stored.all(provider, sids)
         }
 
-    def _contacts_for(self, fresh: list[InboundMessage]) -> dict[tuple[str, str], ContactPoint]:
+    def _contacts_for(self, fresh: list[InboundMessage]) -> tuple[dict[tuple[str, str], ContactPoint], list[Thread]]:
+        """Each sender's contact point, created for an unknown number; and the threads
+        already locked on the way (a lone known customer's)."""
         wanted = list(dict.fromkeys((inbound.channel, inbound.address) for inbound in fresh))
+        locked = []
         if len(wanted) == 1:
-            found = [c for c in [_contact_with_advisor.first(*wanted[0])] if c is not None]
+            contact = _contact_with_locked_thread.first(*wanted[0])
+            if contact is not None:
+                locked.append(contact.customer.thread)
+            else:  # a prospect, a customer's first message, or an unknown number
+                contact = _contact_with_advisor.first(*wanted[0])
+            found = [contact] if contact is not None else []
         else:
             found = _contacts_with_advisor.all(list({address for _, address in wanted}))
         contacts = {(c.kind, c.address): c for c in found}
@@ -243,14 +262,18 @@ class _InboundBatch:
                     consent_changed_at=self.now,
                     consent_source=_("first message"),
                 )
-        return contacts
+        return contacts, locked
 
-    def _threads_for_update(self, contacts: dict) -> tuple[dict[tuple[str, int], Thread], set[int]]:
-        """Each contact's thread, locked, created on first contact; and the ids of those created."""
+    def _threads_for_update(
+        self, contacts: dict, locked: list[Thread]
+    ) -> tuple[dict[tuple[str, int], Thread], set[int]]:
+        """Each contact's thread, locked (unless in `locked` already), created on first
+        contact; and the ids of those created."""
         by_key = {self._thread_key(contact): contact for contact in contacts.values()}
-        customer_ids = sorted(pk for kind, pk in by_key if kind == "customer")
+        already = {thread.customer_id for thread in locked}
+        customer_ids = sorted(pk for kind, pk in by_key if kind == "customer" and pk not in already)
         prospect_ids = sorted(pk for kind, pk in by_key if kind == "prospect")
-        locked = []
+        locked = list(locked)
         if len(customer_ids) == 1:
             locked += [t for t in [_thread_of_customer.first(customer_ids[0])] if t is not None]
         elif customer_ids:

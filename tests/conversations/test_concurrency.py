@@ -37,3 +37,14 @@ def test_first_messages_from_an_unknown_number_race_to_one_prospect_and_one_thre
     assert Thread.objects.count() == 1
     assert Message.objects.count() == 6
     assert Thread.objects.get().unread_count == 6
+
+
+def test_messages_from_a_known_customer_at_once_each_count_on_the_locked_thread(camille):
+    """Eight different messages from a customer whose thread exists, at once: the thread is
+    locked by the statement that finds the customer, so no update is lost."""
+    twilio.post_signed(Client(), MESSAGES, twilio.whatsapp_text(body="Le premier"))
+    payloads = [twilio.whatsapp_text(body=f"Message {i}") for i in range(8)]
+    assert post_concurrently(payloads) == [200] * 8
+    thread = Thread.objects.get()
+    assert thread.unread_count == 9
+    assert thread.messages.count() == 9
