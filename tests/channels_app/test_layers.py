@@ -22,19 +22,25 @@ async def _received(layer, channel: str) -> list[dict]:
     messages = []
     while True:
         try:
-            messages.append(await asyncio.wait_for(layer.receive(channel), timeout=0.2))
+            messages.append(await asyncio.wait_for(layer.receive(channel), timeout=0.05))
         except TimeoutError:
             return messages
 
 
-async def _deliveries(cls) -> list[list[dict]]:
-    """Three groups over three channels of two processes, two rounds of sends."""
-    first, second = _layers(cls)
+async def _deliveries(cls, **config) -> list[list[dict]]:
+    """Four groups over the channels of two processes and a channel of no process, two
+    rounds of sends: every way a member's queue is keyed and its names are packed."""
+    first, second = _layers(cls, **config)
     a1, a2, b1 = await first.new_channel(), await first.new_channel(), await second.new_channel()
-    for group, channel in [("advisor.1", a1), ("advisor.1", a2), ("pool.1", a1), ("pool.1", b1), ("agency.1", b1)]:
+    crowd = [await second.new_channel("tab") for _ in range(17)]  # msgpack packs 16 names and more apart
+    plain = "plain-channel-" + uuid.uuid4().hex  # no process: a queue of its own
+    members = [("advisor.1", a1), ("advisor.1", a2), ("pool.1", a1), ("pool.1", b1), ("agency.1", b1)]
+    members += [("agency.1", plain)] + [("supervision.1", tab) for tab in crowd]
+    for group, channel in members:
         await first.group_add(group, channel)
     sends = [("advisor.1", {"type": "inbox.events", "n": 1}), ("pool.1", {"type": "inbox.events", "n": 2})]
-    sends += [("agency.1", {"type": "inbox.events", "n": 3}), ("nobody", {"type": "inbox.events", "n": 4})]
+    sends += [("agency.1", {"type": "inbox.events", "n": 3, "text": "café ☕"}), ("nobody", {"type": "x", "n": 4})]
+    sends += [("supervision.1", {"type": "inbox.events", "n": 5, "events": [{"id": 9, "body": "x" * 300}]})]
     for _ in range(2):
         if cls is RedisChannelLayer:
             await first.group_send_many(sends)
@@ -42,17 +48,28 @@ async def _deliveries(cls) -> list[list[dict]]:
             for group, message in sends:
                 await first.group_send(group, message)
     try:
-        return [await _received(first, a1), await _received(first, a2), await _received(second, b1)]
+        channels = [(first, a1), (first, a2), (second, b1), (first, plain)] + [(second, tab) for tab in crowd]
+        return [await _received(layer, channel) for layer, channel in channels]
     finally:
         await first.flush()
 
 
-async def test_each_channel_receives_what_channels_redis_would_deliver():
+@pytest.mark.parametrize(
+    "config",
+    [{}, {"symmetric_encryption_keys": ["a test key, not a secret"]}],
+    ids=["one round trip", "two round trips (encrypted messages)"],
+)
+async def test_each_channel_receives_what_channels_redis_would_deliver(config):
     """Every member of every group gets that group's message, once per send and in order,
-    across processes and for several channels of one process, exactly as channels-redis."""
-    ours, theirs = await _deliveries(RedisChannelLayer), await _deliveries(ChannelsRedisLayer)
+    across processes, for many channels of one process and for a channel of none,
+    exactly as channels-redis delivers them."""
+    first, _ = _layers(RedisChannelLayer, **config)
+    assert first._sends_in_one_trip() == (not config)
+    ours, theirs = await _deliveries(RedisChannelLayer, **config), await _deliveries(ChannelsRedisLayer, **config)
     assert ours == theirs
-    assert [[m["n"] for m in messages] for messages in ours] == [[1, 2, 1, 2], [1, 1], [2, 3, 2, 3]]
+    assert [[m["n"] for m in messages] for messages in ours[:4]] == [[1, 2, 1, 2], [1, 1], [2, 3, 2, 3], [3, 3]]
+    assert all([m["n"] for m in messages] == [5, 5] for messages in ours[4:])
+    assert ours[3][0]["text"] == "café ☕"
 
 
 async def test_group_send_of_one_group_is_the_batch_of_one():
