@@ -22,6 +22,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 
+from channels_redis.core import ChannelLock
 from channels_redis.core import RedisChannelLayer as _RedisChannelLayer
 from channels_redis.serializers import MsgPackSerializer
 
@@ -101,7 +102,27 @@ return over_capacity
 """
 
 
+class _CancellableChannelLock(ChannelLock):
+    """channels-redis's per-channel lock, which forgets a waiter that was cancelled: its own
+    keeps counting it, so the lock is never dropped and stays bound to its event loop, and
+    the next loop to wait on it fails ("bound to a different event loop"), as a test's does."""
+
+    async def acquire(self, channel):
+        try:
+            return await super().acquire(channel)
+        except asyncio.CancelledError:
+            self.wait_counts[channel] -= 1
+            if self.wait_counts[channel] < 1 and not self.locks[channel].locked():
+                del self.locks[channel]
+                del self.wait_counts[channel]
+            raise
+
+
 class RedisChannelLayer(_RedisChannelLayer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.receive_clean_locks = _CancellableChannelLock()
+
     async def group_send(self, group, message):
         await self.group_send_many([(group, message)])
 

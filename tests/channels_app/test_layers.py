@@ -7,9 +7,7 @@ import pytest
 from channels_redis.core import RedisChannelLayer as ChannelsRedisLayer
 from django.conf import settings
 
-from channels_app.layers import RedisChannelLayer, group_send_many
-
-pytestmark = pytest.mark.redis
+from channels_app.layers import RedisChannelLayer, _CancellableChannelLock, group_send_many
 
 
 def _layers(cls, **config):
@@ -54,6 +52,7 @@ async def _deliveries(cls, **config) -> list[list[dict]]:
         await first.flush()
 
 
+@pytest.mark.redis
 @pytest.mark.parametrize(
     "config",
     [{}, {"symmetric_encryption_keys": ["a test key, not a secret"]}],
@@ -72,6 +71,7 @@ async def test_each_channel_receives_what_channels_redis_would_deliver(config):
     assert ours[3][0]["text"] == "café ☕"
 
 
+@pytest.mark.redis
 async def test_group_send_of_one_group_is_the_batch_of_one():
     first, second = _layers(RedisChannelLayer)
     channel = await second.new_channel()
@@ -81,6 +81,7 @@ async def test_group_send_of_one_group_is_the_batch_of_one():
     await first.flush()
 
 
+@pytest.mark.redis
 async def test_a_full_channel_drops_the_message_as_channels_redis_does():
     """Over capacity a group send drops the message for that channel only, without raising."""
     first, _ = _layers(RedisChannelLayer, capacity=2)
@@ -93,6 +94,7 @@ async def test_a_full_channel_drops_the_message_as_channels_redis_does():
     await first.flush()
 
 
+@pytest.mark.redis
 async def test_members_past_the_group_expiry_are_dropped_and_get_nothing():
     first, _ = _layers(RedisChannelLayer, group_expiry=60)
     stale, live = await first.new_channel(), await first.new_channel()
@@ -116,3 +118,31 @@ async def test_a_layer_without_group_send_many_sends_group_by_group():
     await layer.group_add("h", channel)
     await group_send_many(layer, [("g", {"type": "x", "n": 1}), ("h", {"type": "x", "n": 2})])
     assert [(await layer.receive(channel))["n"] for _ in range(2)] == [1, 2]
+
+
+def test_a_cancelled_waiter_leaves_the_receive_lock_free_for_another_event_loop():
+    """A tab that closes while its receive waits on the lock must not leave the lock behind,
+    bound to its event loop: the next loop to wait on it would fail (channels-redis's does)."""
+    lock = _CancellableChannelLock()
+
+    async def holder_and_cancelled_waiter():
+        await lock.acquire("specific.abc!")
+        waiter = asyncio.ensure_future(lock.acquire("specific.abc!"))
+        await asyncio.sleep(0)  # waiting: the lock is now bound to this loop
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        lock.release("specific.abc!")
+
+    async def two_waiters():
+        await lock.acquire("specific.abc!")
+        second = asyncio.ensure_future(lock.acquire("specific.abc!"))
+        await asyncio.sleep(0)
+        lock.release("specific.abc!")
+        await second
+        lock.release("specific.abc!")
+
+    asyncio.run(holder_and_cancelled_waiter())
+    assert "specific.abc!" not in lock.locks
+    asyncio.run(two_waiters())  # another loop, as the next test (or a restarted loop) has
+    assert "specific.abc!" not in lock.locks
