@@ -265,15 +265,15 @@ class _InboundBatch:
         return contacts, locked
 
     def _threads_for_update(
-        self, contacts: dict, locked: list[Thread]
+        self, contacts: dict, already_locked: list[Thread]
     ) -> tuple[dict[tuple[str, int], Thread], set[int]]:
-        """Each contact's thread, locked (unless in `locked` already), created on first
+        """Each contact's thread, locked (unless in `already_locked`), created on first
         contact; and the ids of those created."""
         by_key = {self._thread_key(contact): contact for contact in contacts.values()}
-        already = {thread.customer_id for thread in locked}
-        customer_ids = sorted(pk for kind, pk in by_key if kind == "customer" and pk not in already)
+        done = {thread.customer_id for thread in already_locked}
+        customer_ids = sorted(pk for kind, pk in by_key if kind == "customer" and pk not in done)
         prospect_ids = sorted(pk for kind, pk in by_key if kind == "prospect")
-        locked = list(locked)
+        locked = list(already_locked)
         if len(customer_ids) == 1:
             locked += [t for t in [_thread_of_customer.first(customer_ids[0])] if t is not None]
         elif customer_ids:
