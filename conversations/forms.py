@@ -9,7 +9,7 @@ from conversations.models import Channel, MessageTemplate, Thread
 from conversations.selectors import InboxTab
 from conversations.services.outbound import BODY_MAX_LENGTH
 from conversations.services.threads import NOTE_MAX_LENGTH
-from conversations.thread_selectors import SEARCH_MAX_LENGTH, agency_customer_by_number
+from conversations.thread_selectors import SEARCH_MAX_LENGTH, customer_linkable_by_number
 from crm.models import Advisor
 
 
@@ -107,6 +107,12 @@ class TransferForm(forms.Form):
         self.fields["to"].label_from_instance = lambda advisor: advisor.display_name
 
 
+LINK_REFUSED = _(
+    "None of the customers you look after is numbered “%(number)s”. Check the number on the customer's file, "
+    "or transfer the conversation to the customer's advisor."
+)
+
+
 class LinkProspectForm(forms.Form):
     customer_number = forms.CharField(
         label=_("Customer number"),
@@ -114,18 +120,15 @@ class LinkProspectForm(forms.Form):
         error_messages={"required": _("Type the number of the customer this contact is.")},
     )
 
-    def __init__(self, *args, agency_id: int, **kwargs):
+    def __init__(self, *args, advisor: Advisor, **kwargs):
         super().__init__(*args, **kwargs)
-        self.agency_id = agency_id
+        self.advisor = advisor
 
     def clean_customer_number(self):
         number = self.cleaned_data["customer_number"]
-        customer = agency_customer_by_number(agency_id=self.agency_id, customer_number=number)
+        customer = customer_linkable_by_number(advisor=self.advisor, customer_number=number)
         if customer is None:
-            raise forms.ValidationError(
-                _("No customer numbered “%(number)s” in this agency. Check the number on the customer's file."),
-                code="customer_unknown",
-                params={"number": number},
-            )
+            # The same answer for a number that does not exist and for a customer out of reach.
+            raise forms.ValidationError(LINK_REFUSED, code="customer_unknown", params={"number": number})
         self.customer = customer
         return number

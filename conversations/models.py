@@ -267,6 +267,7 @@ class Event(models.Model):
         THREAD_ASSIGNED = "thread.assigned", _("Thread assigned")
         NOTE_CREATED = "note.created", _("Note created")
         CONSENT_CHANGED = "consent.changed", _("Consent changed")
+        CONTACT_POINT_CONFIRMED = "contact_point.confirmed", _("Contact point confirmed")
         CUSTOMER_REASSIGNED = "customer.reassigned", _("Customer reassigned")
 
     type = models.CharField(_("type"), max_length=32, choices=Type.choices)

@@ -52,6 +52,23 @@ def thread_visibility_q(*, advisor: Advisor, covered_ids: list[int] | None = Non
     return visible
 
 
+def customer_visibility_q(*, advisor: Advisor, covered_ids: list[int] | None = None) -> Q:
+    """The customers an advisor may see, as a filter on Customer: those whose thread they may
+    see, and those whose dedicated advisor is them or a colleague they cover now; a
+    supervisor sees every customer of their agency."""
+    if not advisor.is_active:
+        return Q(pk__in=[])
+    if covered_ids is None:
+        covered_ids = advisor_covered_ids(advisor=advisor)
+    visible_thread = Thread.objects.filter(
+        thread_visibility_q(advisor=advisor, covered_ids=covered_ids), customer_id=OuterRef("pk")
+    )
+    visible = Q(dedicated_advisor_id__in=[advisor.pk, *covered_ids]) | Q(Exists(visible_thread))
+    if advisor.is_supervisor:
+        visible |= Q(agency_id=advisor.agency_id)
+    return visible
+
+
 def _search_q(search: str) -> Q:
     """Every word must match a name, a customer number or an address (phone, email)."""
     matches = Q()

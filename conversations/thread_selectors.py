@@ -13,7 +13,7 @@ from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
 from conversations.models import Attachment, Channel, Event, Message, MessageTemplate, Note, Thread
-from conversations.selectors import InboxTab, thread_list_for_advisor, thread_visibility_q
+from conversations.selectors import InboxTab, customer_visibility_q, thread_list_for_advisor, thread_visibility_q
 from conversations.services.outbound import SENDABLE_CHANNELS, TEMPLATE_VARIABLE, template_variables_for
 from crm.addresses import normalize_phone
 from crm.models import Advisor, ContactPoint, Customer, Deputyship
@@ -24,7 +24,12 @@ INBOX_PAGE_SIZE = 200
 TIMELINE_MAX_MESSAGES = 500
 SEARCH_MAX_LENGTH = 100
 # Events shown in the timeline as lines of their own (messages and notes are items already).
-TIMELINE_EVENT_TYPES = (Event.Type.THREAD_ASSIGNED, Event.Type.CONSENT_CHANGED, Event.Type.CUSTOMER_REASSIGNED)
+TIMELINE_EVENT_TYPES = (
+    Event.Type.THREAD_ASSIGNED,
+    Event.Type.CONSENT_CHANGED,
+    Event.Type.CUSTOMER_REASSIGNED,
+    Event.Type.CONTACT_POINT_CONFIRMED,
+)
 _PHONE_CHARACTERS = set("0123456789 .-+()/")
 
 
@@ -266,7 +271,8 @@ def _contact_points(thread: Thread) -> list[ContactPoint]:
 def _reply_channels(thread: Thread, contact_points: list[ContactPoint]) -> list[ReplyChannel]:
     channels = []
     for kind in SENDABLE_CHANNELS:
-        points = [point for point in contact_points if point.kind == kind]
+        # A number linked from the pool and not confirmed yet is never offered as a reply address.
+        points = [point for point in contact_points if point.kind == kind and point.confirmed]
         if points:
             channels.append(
                 ReplyChannel(
@@ -410,6 +416,21 @@ def timeline_item_for_event(*, advisor: Advisor, thread_id: int, event_id: int) 
     return TimelineItem(kind="message", at=message.created_at, obj=message) if message else None
 
 
+def thread_contact_point_for_advisor(*, advisor: Advisor, thread_id: int, contact_point_id: int) -> ContactPoint:
+    """A contact point of the customer of a thread the advisor may see; Http404 otherwise."""
+    thread = thread_for_advisor(advisor=advisor, thread_id=thread_id)
+    contact = None
+    if thread.customer_id:
+        contact = (
+            ContactPoint.objects.filter(pk=contact_point_id, customer_id=thread.customer_id)
+            .select_related("customer")
+            .first()
+        )
+    if contact is None:
+        raise Http404("No such contact point in this conversation.")
+    return contact
+
+
 def attachment_for_advisor(*, advisor: Advisor, attachment_id: int) -> Attachment:
     """A stored attachment of a thread the advisor may see; Http404 otherwise."""
     visible = Thread.objects.filter(thread_visibility_q(advisor=advisor)).values("pk")
@@ -423,9 +444,14 @@ def attachment_for_advisor(*, advisor: Advisor, attachment_id: int) -> Attachmen
     return attachment
 
 
-def agency_customer_by_number(*, agency_id: int, customer_number: str) -> Customer | None:
-    """The customer of this agency with this number (case and surrounding spaces ignored)."""
+def customer_linkable_by_number(*, advisor: Advisor, customer_number: str) -> Customer | None:
+    """The customer with this number (case and surrounding spaces ignored) if the advisor may
+    see them; None otherwise, whether or not the number exists, so that it is never disclosed."""
     number = customer_number.strip()
     if not number:
         return None
-    return Customer.objects.filter(agency_id=agency_id, customer_number__iexact=number).first()
+    return (
+        Customer.objects.filter(customer_visibility_q(advisor=advisor), customer_number__iexact=number)
+        .select_related("dedicated_advisor__user")
+        .first()
+    )

@@ -19,5 +19,10 @@ urlpatterns = [
     path("threads/<int:thread_id>/claim/", views.thread_take, name="thread-claim"),
     path("threads/<int:thread_id>/transfer/", views.thread_hand_over, name="thread-transfer"),
     path("threads/<int:thread_id>/link/", views.thread_link_customer, name="thread-link"),
+    path(
+        "threads/<int:thread_id>/contact-points/<int:contact_point_id>/confirm/",
+        views.thread_contact_confirm,
+        name="thread-contact-confirm",
+    ),
     path("attachments/<int:attachment_id>/", views.attachment_file, name="attachment"),
 ]

@@ -43,6 +43,7 @@ from conversations.services import (
     whatsapp_free_text_allowed,
 )
 from crm.models import Advisor
+from crm.services import contact_point_confirm
 
 THREAD_PARTS = {"header": "inbox/_thread_header.html", "card": "inbox/_customer_card.html"}
 # Served inline; anything else is downloaded, so that a file never runs as a page of ours.
@@ -283,7 +284,7 @@ def thread_hand_over(request: HttpRequest, advisor: Advisor, thread_id: int) -> 
 @advisor_required
 def thread_link_customer(request: HttpRequest, advisor: Advisor, thread_id: int) -> HttpResponse:
     thread = selectors.thread_for_advisor(advisor=advisor, thread_id=thread_id)
-    form = LinkProspectForm(request.POST, agency_id=thread.agency_id)
+    form = LinkProspectForm(request.POST, advisor=advisor)
     if not form.is_valid():
         _report_form(request, form)
         return redirect(_thread_url(thread.pk))
@@ -294,10 +295,34 @@ def thread_link_customer(request: HttpRequest, advisor: Advisor, thread_id: int)
         return redirect(_thread_url(thread.pk))
     messages.success(
         request,
-        _("This contact is now %(customer)s's; the conversation joined theirs.")
+        _(
+            "This contact is now %(customer)s's; the conversation joined theirs. The number stays unconfirmed, "
+            "and replies go to %(customer)s's own numbers, until their dedicated advisor confirms it."
+        )
         % {"customer": form.customer.full_name},
     )
     return _back_to(advisor, thread.pk)
+
+
+@require_POST
+@advisor_required
+def thread_contact_confirm(
+    request: HttpRequest, advisor: Advisor, thread_id: int, contact_point_id: int
+) -> HttpResponse:
+    contact = selectors.thread_contact_point_for_advisor(
+        advisor=advisor, thread_id=thread_id, contact_point_id=contact_point_id
+    )
+    try:
+        contact_point_confirm(contact_point=contact, by=advisor)
+    except ValidationError as error:
+        _report(request, error)
+    else:
+        messages.success(
+            request,
+            _("%(address)s is confirmed as %(customer)s's; replies may go there now.")
+            % {"address": contact.address, "customer": contact.customer.full_name},
+        )
+    return redirect(_thread_url(thread_id))
 
 
 @require_POST

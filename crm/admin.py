@@ -197,7 +197,7 @@ class AdvisorAdmin(AgencyScopedAdminMixin, SupervisedAdminMixin, admin.ModelAdmi
 class ContactPointForm(forms.ModelForm):
     class Meta:
         model = ContactPoint
-        fields = ["kind", "address", "display_name"]
+        fields = ["kind", "address", "display_name", "confirmed"]
 
     def clean(self):
         cleaned = super().clean()
@@ -215,7 +215,8 @@ class ContactPointForm(forms.ModelForm):
 class ContactPointInline(SupervisedAdminMixin, admin.TabularInline):
     model = ContactPoint
     form = ContactPointForm
-    fields = ("kind", "address", "display_name", "consent", "consent_changed_at", "consent_source")
+    # A supervisor may confirm a number linked from the pool, or withdraw a confirmation.
+    fields = ("kind", "address", "display_name", "confirmed", "consent", "consent_changed_at", "consent_source")
     # Consent is the customer's to give (STOP/START), recorded by the messaging services.
     readonly_fields = ("consent", "consent_changed_at", "consent_source")
     extra = 0

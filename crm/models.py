@@ -244,6 +244,13 @@ class ContactPoint(models.Model):
     consent = models.CharField(_("consent"), max_length=16, choices=Consent.choices, default=Consent.OPTED_IN)
     consent_changed_at = models.DateTimeField(_("consent changed at"), null=True, blank=True)
     consent_source = models.CharField(_("consent changed by"), max_length=200, blank=True)
+    # An unknown number linked to a customer from the pool is only someone's word that it is
+    # theirs: nothing is sent there until the customer's dedicated advisor confirms it.
+    confirmed = models.BooleanField(
+        _("confirmed"),
+        default=True,
+        help_text=_("Unticked for a number linked to the customer from the pool: replies never go there by default."),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:

@@ -159,6 +159,7 @@ class ContactPointOutput(serializers.ModelSerializer):
             "consent",
             "consent_changed_at",
             "consent_source",
+            "confirmed",
             "created_at",
         ]
 

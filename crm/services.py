@@ -84,6 +84,42 @@ def contact_point_set_consent(*, contact_point: ContactPoint, consent: str, sour
     return bool(changed)
 
 
+def contact_point_confirm(*, contact_point: ContactPoint, by: Advisor) -> bool:
+    """The customer's dedicated advisor (or a supervisor of their agency) vouches that a
+    number linked to the customer from the pool is really theirs: replies may go there from
+    now on. Returns whether it changed anything."""
+    with transaction.atomic():
+        contact = (
+            ContactPoint.objects.select_for_update(of=("self",))
+            .select_related("customer")
+            .filter(pk=contact_point.pk, customer__isnull=False)
+            .first()
+        )
+        if contact is None:
+            raise ValidationError(_("Only a customer's number can be confirmed."), code="not_a_customer_contact")
+        customer = contact.customer
+        supervises = by.is_supervisor and by.agency_id == customer.agency_id
+        if not by.is_active or (customer.dedicated_advisor_id != by.pk and not supervises):
+            raise ValidationError(
+                _("Only %(customer)s's dedicated advisor can confirm that this number is theirs.")
+                % {"customer": customer.full_name},
+                code="not_dedicated_advisor",
+            )
+        if contact.confirmed:
+            return False
+        contact.confirmed = True
+        contact.save(update_fields=["confirmed"])
+        thread = _thread_of_contact(contact)
+        if thread is not None:
+            publish_event(
+                type=Event.Type.CONTACT_POINT_CONFIRMED,
+                thread=thread,
+                payload={"contact_point": contact.pk, "channel": contact.kind, "by": by.pk},
+            )
+    contact_point.confirmed = True
+    return True
+
+
 def _thread_of_contact(contact_point: ContactPoint) -> Thread | None:
     query = Thread.objects.select_related("customer")
     if contact_point.customer_id:

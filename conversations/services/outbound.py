@@ -209,7 +209,17 @@ def _contact_point_for(thread: Thread, channel: str) -> ContactPoint:
             code="channel_unsupported",
         )
     if thread.customer_id:
-        candidates = list(ContactPoint.objects.filter(customer_id=thread.customer_id, kind=channel).order_by("pk"))
+        points = list(ContactPoint.objects.filter(customer_id=thread.customer_id, kind=channel).order_by("pk"))
+        candidates = [point for point in points if point.confirmed]
+        if points and not candidates:
+            raise SendRefused(
+                _(
+                    "%(name)s's %(channel)s number %(address)s was linked to them from the pool and is not "
+                    "confirmed yet; their dedicated advisor must confirm it is theirs before anything is sent there."
+                )
+                % {"name": _party_name(thread), "channel": Channel(channel).label, "address": points[0].address},
+                code="contact_point_unconfirmed",
+            )
     else:
         candidates = [thread.prospect] if thread.prospect.kind == channel else []
     if not candidates:

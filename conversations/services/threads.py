@@ -15,6 +15,7 @@ from channels_app.events import publish_event
 from channels_app.groups import left_behind
 from conversations.models import Event, Message, Note, Thread
 from conversations.payloads import thread_summary
+from conversations.selectors import customer_visibility_q
 from crm.models import Advisor, ContactPoint, Customer
 
 NOTE_MAX_LENGTH = 5000
@@ -170,7 +171,12 @@ def note_add(*, thread: Thread, author: Advisor, body: str) -> Note:
 
 def prospect_link_to_customer(*, thread: Thread, customer: Customer, by: Advisor) -> Thread:
     """An unknown number turns out to be a customer: the contact point becomes theirs and
-    the conversation joins theirs, history kept, routed to their dedicated advisor."""
+    the conversation joins theirs, history kept, routed to their dedicated advisor.
+
+    Only someone who may see the customer links to them, and the number is only the
+    writer's word: it joins the customer unconfirmed, so that no reply goes there until
+    the dedicated advisor confirms it (`contact_point_confirm`). Its messages do not open
+    the WhatsApp window or change the reply channel of the customer's own numbers."""
     with transaction.atomic():
         thread = _locked(thread)
         if thread.prospect_id is None:
@@ -178,14 +184,26 @@ def prospect_link_to_customer(*, thread: Thread, customer: Customer, by: Advisor
         customer = (
             Customer.objects.select_for_update(of=("self",))
             .select_related("dedicated_advisor__user")
-            .get(pk=customer.pk)
+            .filter(customer_visibility_q(advisor=by), pk=customer.pk)
+            .first()
         )
+        if customer is None:
+            raise ValidationError(
+                _("You may only link this contact to a customer you look after."), code="customer_unknown"
+            )
         prospect: ContactPoint = thread.prospect
-        ContactPoint.objects.filter(pk=prospect.pk).update(customer=customer)
+        ContactPoint.objects.filter(pk=prospect.pk).update(customer=customer, confirmed=False)
         target = Thread.objects.select_for_update().filter(customer=customer).first()
         if target is None:
-            # The prospect's thread becomes the customer's thread.
-            Thread.objects.filter(pk=thread.pk).update(customer=customer, prospect=None, agency=customer.agency)
+            # The prospect's thread becomes the customer's thread; what the unconfirmed number
+            # opened (a WhatsApp window, the reply channel) is not the customer's.
+            Thread.objects.filter(pk=thread.pk).update(
+                customer=customer,
+                prospect=None,
+                agency=customer.agency,
+                last_inbound_channel="",
+                **{f"last_{channel}_inbound_at": None for channel in ContactPoint.Kind.values},
+            )
             target = _locked(thread)
         else:
             # The customer already has a thread: the prospect's history moves into it.
@@ -193,16 +211,9 @@ def prospect_link_to_customer(*, thread: Thread, customer: Customer, by: Advisor
             Note.objects.filter(thread=thread).update(thread=target)
             Event.objects.filter(thread=thread).update(thread=target)
             fields = {"unread_count": F("unread_count") + thread.unread_count}
-            for channel in ContactPoint.Kind.values:
-                name = f"last_{channel}_inbound_at"
-                theirs, ours = getattr(target, name), getattr(thread, name)
-                if ours and (theirs is None or ours > theirs):
-                    fields[name] = ours
             if thread.last_activity_at > target.last_activity_at:
                 fields.update(
-                    last_activity_at=thread.last_activity_at,
-                    last_message_preview=thread.last_message_preview,
-                    last_inbound_channel=thread.last_inbound_channel,
+                    last_activity_at=thread.last_activity_at, last_message_preview=thread.last_message_preview
                 )
             if thread.waiting_since and (target.waiting_since is None or thread.waiting_since < target.waiting_since):
                 fields["waiting_since"] = thread.waiting_since

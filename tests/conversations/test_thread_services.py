@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 
 from conversations.models import Event, Message, Note, Thread
 from conversations.services import (
+    message_send,
     note_add,
     prospect_link_to_customer,
     thread_claim,
@@ -11,6 +12,7 @@ from conversations.services import (
     thread_transfer,
 )
 from crm.models import ContactPoint
+from crm.services import contact_point_confirm
 from tests import twilio
 from tests.factories import AdvisorFactory, AgencyFactory, CustomerFactory, add_deputy
 
@@ -160,3 +162,33 @@ def test_linking_a_customer_thread_is_refused(client, camille, alice):
     thread = receive(client)
     with pytest.raises(ValidationError):
         prospect_link_to_customer(thread=thread, customer=camille, by=alice)
+
+
+def test_linking_is_refused_to_an_advisor_who_does_not_see_the_customer(client, camille, bob):
+    """Bob (same agency, not covering Alice) cannot make a pool number Camille's."""
+    prospect_thread = receive(client, "C'est Camille", sender="+33699887766")
+    with pytest.raises(ValidationError) as refused:
+        prospect_link_to_customer(thread=prospect_thread, customer=camille, by=bob)
+    assert refused.value.code == "customer_unknown"
+    assert ContactPoint.objects.get(address="+33699887766").customer_id is None
+    assert Thread.objects.get(pk=prospect_thread.pk).prospect_id is not None
+
+
+def test_a_linked_number_that_keeps_writing_never_becomes_the_reply_address(client, camille, alice):
+    """After linking, the stranger's number writes again (so it is the one "last written from"
+    on WhatsApp): the dedicated advisor's reply still goes to Camille's own WhatsApp number."""
+    receive(client, "Depuis mon numéro habituel")
+    prospect_thread = receive(client, "C'est Camille", sender="+33699887766")
+    thread = prospect_link_to_customer(thread=prospect_thread, customer=camille, by=alice)
+    assert receive(client, "Répondez-moi ici", sender="+33699887766").pk == thread.pk
+    reply = message_send(thread=thread, author=alice, body="Bonjour Camille")
+    assert (reply.channel, reply.contact_point.address) == ("whatsapp", "+33612345678")
+
+    linked = ContactPoint.objects.get(address="+33699887766")
+    with pytest.raises(ValidationError) as refused:
+        contact_point_confirm(contact_point=linked, by=AdvisorFactory(agency=alice.agency))
+    assert refused.value.code == "not_dedicated_advisor"
+    assert contact_point_confirm(contact_point=linked, by=alice) is True
+    assert contact_point_confirm(contact_point=linked, by=alice) is False
+    reply = message_send(thread=thread, author=alice, body="Bien reçu")
+    assert reply.contact_point_id == linked.pk

@@ -3,6 +3,7 @@ security headers and the exact number of queries of each page."""
 
 import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -418,29 +419,134 @@ def test_transfer_to_another_agency_is_refused_with_a_message(client, alice, cam
     assert Thread.objects.get(pk=camille_thread.pk).handler_id == alice.pk
 
 
-def test_link_prospect_to_customer(client, alice, bob, agency, pool_thread):
-    dora = CustomerFactory(first_name="Dora", last_name="Petit", dedicated_advisor=alice, agency=agency)
-    response = signed_in(client, bob).post(
-        f"/inbox/threads/{pool_thread.pk}/link/", {"customer_number": f" {dora.customer_number.lower()} "}, follow=True
+def link(client, thread, number):
+    return client.post(f"/inbox/threads/{thread.pk}/link/", {"customer_number": number}, follow=True)
+
+
+def link_refused(number: str) -> str:
+    return (
+        f"None of the customers you look after is numbered “{number}”. Check the number on the customer's file, "
+        "or transfer the conversation to the customer's advisor."
     )
+
+
+def test_link_prospect_to_customer(client, alice, agency, pool_thread):
+    """The dedicated advisor links an unknown number to their customer: the conversation joins
+    theirs and the number becomes theirs, unconfirmed."""
+    dora = CustomerFactory(first_name="Dora", last_name="Petit", dedicated_advisor=alice, agency=agency)
+    response = link(signed_in(client, alice), pool_thread, f" {dora.customer_number.lower()} ")
     thread = Thread.objects.get(customer=dora)
     assert thread.prospect_id is None and thread.handler_id == alice.pk
-    assert ContactPoint.objects.get(address=UNKNOWN).customer_id == dora.pk
-    assert "This contact is now Dora Petit's; the conversation joined theirs." in flashes(response)
-    # Routed to Alice, Dora's advisor: Bob no longer sees it and lands on his inbox.
-    assert response.redirect_chain[-1][0] == "/inbox/"
+    linked = ContactPoint.objects.get(address=UNKNOWN)
+    assert (linked.customer_id, linked.confirmed) == (dora.pk, False)
+    assert (
+        "This contact is now Dora Petit's; the conversation joined theirs. The number stays unconfirmed, and "
+        "replies go to Dora Petit's own numbers, until their dedicated advisor confirms it." in flashes(response)
+    )
+    assert response.redirect_chain[-1][0] == f"/inbox/threads/{thread.pk}/"
+    html = response.content.decode()
+    assert "Not confirmed: linked from the pool, replies never go there" in html
+    assert "Confirm this number is Dora Petit's" in html
 
 
-def test_link_prospect_with_an_unknown_number_is_refused_with_a_message(client, alice, pool_thread):
-    CustomerFactory(customer_number="FR00000001", agency=AgencyFactory(code="paris"), dedicated_advisor=None)
-    signed_in(client, alice)
-    for number in ("FR99999999", "FR00000001"):
-        response = client.post(f"/inbox/threads/{pool_thread.pk}/link/", {"customer_number": number}, follow=True)
+def test_link_to_a_customer_the_advisor_does_not_look_after_is_refused_like_an_unknown_number(
+    client, alice, bob, agency, pool_thread
+):
+    """Bob sees the pool but not Alice's customers: linking the pool's number to one of them is
+    refused with the very answer a number that does not exist gets, and nothing changes."""
+    dora = CustomerFactory(customer_number="FR00000001", dedicated_advisor=alice, agency=agency)
+    CustomerFactory(customer_number="FR00000002", agency=AgencyFactory(code="paris"), dedicated_advisor=None)
+    signed_in(client, bob)
+    answers = {}
+    for number in ("FR99999999", dora.customer_number, "FR00000002"):
+        response = link(client, pool_thread, number)
         assert response.status_code == 200
-        assert f"No customer numbered “{number}” in this agency. Check the number on the customer's file." in flashes(
-            response
-        )
+        answers[number] = [text.replace(number, "<number>") for text in flashes(response)]
+    assert list(answers.values()) == [[link_refused("<number>")]] * 3
     assert Thread.objects.get(pk=pool_thread.pk).prospect_id is not None
+    assert ContactPoint.objects.get(address=UNKNOWN).customer_id is None
+
+
+def test_a_deputy_covering_the_absent_advisor_and_a_supervisor_may_link(client, alice, bob, sam, agency):
+    """Those who see the customer may link to them: the deputy while the advisor is away, a supervisor."""
+    add_deputy(alice, bob)
+    alice.availability = Advisor.Availability.AWAY
+    alice.save()
+    for who, sender in ((bob, "+33699000011"), (sam, "+33699000012")):
+        dora = CustomerFactory(dedicated_advisor=alice, agency=agency)
+        thread = receive(client, sender=sender).thread
+        link(signed_in(client, who), thread, dora.customer_number)
+        assert ContactPoint.objects.get(address=sender).customer_id == dora.pk
+
+
+def test_a_linked_number_never_receives_the_customers_replies_until_confirmed(client, alice, camille, camille_thread):
+    """A stranger writes from a new number claiming to be Camille and is linked to her: the next
+    reply still goes to Camille's own number; the stranger's message opened no window there."""
+    camille_thread.last_whatsapp_inbound_at = timezone.now() - timedelta(hours=30)
+    camille_thread.save(update_fields=["last_whatsapp_inbound_at"])
+    stranger = receive(client, body="C'est Camille, mon nouveau numéro", sender=UNKNOWN).thread
+    signed_in(client, alice)
+    link(client, stranger, camille.customer_number)
+    thread = Thread.objects.get(pk=camille_thread.pk)
+    assert thread.last_whatsapp_inbound_at < timezone.now() - timedelta(hours=29)
+
+    response = client.post(f"/inbox/threads/{thread.pk}/reply/", {"body": "Bonjour Camille", "channel": "sms"})
+    assert response.status_code == 302
+    reply = Message.objects.get(direction="outbound")
+    assert reply.contact_point.address == CAMILLE and reply.contact_point.kind == "sms"
+    html = client.get(f"/inbox/threads/{thread.pk}/").content.decode()
+    assert f"from {UNKNOWN}, not confirmed" in html
+    # The composer offers only Camille's own numbers.
+    assert re.search(rf"<option[^>]*>[^<]*{re.escape(UNKNOWN)}", html) is None
+
+
+def test_a_customer_whose_only_number_on_a_channel_is_unconfirmed_cannot_be_sent_there(
+    client, alice, agency, pool_thread
+):
+    """With the linked number the only one on WhatsApp, a reply there is refused, saying who
+    must confirm it; once Alice confirms it, the reply goes."""
+    dora = CustomerFactory(first_name="Dora", last_name="Petit", dedicated_advisor=alice, agency=agency)
+    signed_in(client, alice)
+    link(client, pool_thread, dora.customer_number)
+    thread = Thread.objects.get(customer=dora)
+    thread.last_whatsapp_inbound_at = timezone.now()
+    thread.save(update_fields=["last_whatsapp_inbound_at"])
+    response = client.post(f"/inbox/threads/{thread.pk}/reply/", {"body": "Bonjour", "channel": "whatsapp"})
+    assert response.status_code == 200
+    refusal = (
+        f"Dora Petit's WhatsApp number {UNKNOWN} was linked to them from the pool and is not confirmed yet; their "
+        "dedicated advisor must confirm it is theirs before anything is sent there."
+    )
+    assert refusal in unescape(response.content.decode())
+    assert not Message.objects.filter(direction="outbound").exists()
+
+    contact = ContactPoint.objects.get(address=UNKNOWN)
+    response = client.post(f"/inbox/threads/{thread.pk}/contact-points/{contact.pk}/confirm/", follow=True)
+    assert f"{UNKNOWN} is confirmed as Dora Petit's; replies may go there now." in flashes(response)
+    assert ContactPoint.objects.get(pk=contact.pk).confirmed
+    assert Event.objects.filter(type="contact_point.confirmed", thread=thread).count() == 1
+    client.post(f"/inbox/threads/{thread.pk}/reply/", {"body": "Bonjour", "channel": "whatsapp"})
+    assert Message.objects.get(direction="outbound").contact_point_id == contact.pk
+
+
+def test_only_the_dedicated_advisor_confirms_a_linked_number(client, alice, bob, agency, pool_thread):
+    """Bob, who handles the conversation, cannot confirm the number of Alice's customer; a
+    contact point of another customer is a 404."""
+    dora = CustomerFactory(first_name="Dora", last_name="Petit", dedicated_advisor=alice, agency=agency)
+    link(signed_in(client, alice), pool_thread, dora.customer_number)
+    thread = Thread.objects.get(customer=dora)
+    thread.handler = bob
+    thread.save(update_fields=["handler"])
+    contact = ContactPoint.objects.get(address=UNKNOWN)
+    signed_in(client, bob)
+    assert "Confirm this number" not in client.get(f"/inbox/threads/{thread.pk}/").content.decode()
+    response = client.post(f"/inbox/threads/{thread.pk}/contact-points/{contact.pk}/confirm/", follow=True)
+    assert "Only Dora Petit's dedicated advisor can confirm that this number is theirs." in flashes(response)
+    assert not ContactPoint.objects.get(pk=contact.pk).confirmed
+    other = CustomerFactory(agency=agency, dedicated_advisor=bob)
+    others = ContactPoint.objects.create(customer=other, kind="sms", address="+33611112222", confirmed=False)
+    assert client.post(f"/inbox/threads/{thread.pk}/contact-points/{others.pk}/confirm/").status_code == 404
+    assert not ContactPoint.objects.get(pk=others.pk).confirmed
 
 
 def test_link_of_a_customer_thread_is_refused_with_a_message(client, alice, camille, camille_thread):
