@@ -8,7 +8,7 @@ PORT ?= 8000
 # The in-memory channel layer lives in one process: without Redis the web side runs one.
 WEB_CONCURRENCY ?= $(if $(REDIS_URL),2,1)
 
-.PHONY: run test lint install browser migrate demo lock bench-inbound bench-outbound bench-latency bench-sockets clean
+.PHONY: run test lint install browser migrate demo lock messages bench-inbound bench-outbound bench-latency bench-sockets clean
 
 $(INSTALLED): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -83,3 +83,8 @@ lock:
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache
+
+# Extract the strings marked for translation into the French catalogue, then compile it.
+messages: install
+	$(BIN)/python manage.py makemessages -l fr --no-location --no-obsolete
+	$(BIN)/python manage.py compilemessages -l fr
