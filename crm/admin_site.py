@@ -34,6 +34,29 @@ def limit_to_agency(request, queryset: QuerySet, lookup: str = "agency") -> Quer
     return queryset.filter(**{lookup: advisor.agency_id})
 
 
+class SuperuserOnlyAdminMixin:
+    """What belongs to no agency (logins, groups, the task queue): superusers only, whatever
+    Django permissions a supervisor may have been given, since none of it is scoped."""
+
+    def _superuser(self, request) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_module_permission(self, request):
+        return self._superuser(request) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._superuser(request) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, *args):
+        return self._superuser(request) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return self._superuser(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._superuser(request) and super().has_delete_permission(request, obj)
+
+
 class AttitreAdminSite(admin.AdminSite):
     site_header = _("Attitré supervision")
     site_title = _("Attitré")
@@ -44,6 +67,14 @@ class AttitreAdminSite(admin.AdminSite):
         if user.is_active and user.is_staff and user.is_superuser:
             return True
         return supervisor_of(user) is not None
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        """A model admin that is not one of ours (Django's users and groups, django-q2's
+        tasks, any library's) knows nothing of agencies: it is kept for superusers."""
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, SupervisedAdminMixin):
+            admin_class = type(admin_class.__name__, (SuperuserOnlyAdminMixin, admin_class), {})
+        super().register(model_or_iterable, admin_class, **options)
 
 
 class SupervisedAdminMixin:
