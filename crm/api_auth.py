@@ -192,12 +192,16 @@ def caller_of(request) -> Caller:
 
 
 class HasScope(BasePermission):
-    """The view's `scopes` maps each HTTP method to the scope it needs."""
+    """The view's `scopes` maps each HTTP method to the scope it needs. HEAD is a GET without
+    its body, so it needs GET's scope; OPTIONS describes the endpoint and needs none; any
+    other method the view does not map is refused, whether or not the view handles it."""
 
     def has_permission(self, request, view):
-        needed = view.scopes.get(request.method)
-        if needed is None:
+        if request.method == "OPTIONS":
             return True
+        needed = view.scopes.get("GET" if request.method == "HEAD" else request.method)
+        if needed is None:
+            raise exceptions.MethodNotAllowed(request.method)
         if needed not in caller_of(request).scopes:
             raise exceptions.PermissionDenied(
                 _("This call needs the “%(scope)s” scope.") % {"scope": needed}, code="scope_missing"

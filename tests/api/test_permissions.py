@@ -196,3 +196,77 @@ def test_a_session_user_without_advisor_record_is_refused(db, django_user_model)
     response = client.get("/api/v1/customers/")
     assert response.status_code == 403
     assert response.json()["code"] == "not_an_advisor"
+
+
+# --- Every method of every endpoint ---------------------------------------------------------
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "TRACE", "OPTIONS")
+HANDLERS = ("get", "post", "put", "patch", "delete")
+PATHS = {endpoint[2] for endpoint in ENDPOINTS}
+
+
+def api_views():
+    """Every view of /api/v1/, from the URLconf itself (so that a new one is covered at once)."""
+    from config.api_urls import v1
+
+    return {pattern.pattern.name: pattern.callback.view_class for pattern in v1}
+
+
+def endpoint_paths(world) -> dict[str, type]:
+    from django.urls import resolve
+
+    return {path(world): resolve(path(world)).func.view_class for path in PATHS}
+
+
+def test_every_endpoint_of_the_urlconf_is_in_the_matrix(world):
+    """A new endpoint fails here until ENDPOINTS lists its methods."""
+    assert set(endpoint_paths(world).values()) == set(api_views().values())
+
+
+@pytest.mark.parametrize("view", list(api_views().values()), ids=list(api_views()))
+def test_every_method_a_view_handles_needs_a_scope(view):
+    """No handler without a scope: HasScope refuses unmapped methods, and this keeps it honest."""
+    handled = {name.upper() for name in HANDLERS if hasattr(view, name)}
+    assert handled == set(view.scopes), view
+
+
+def test_every_method_of_every_endpoint_without_the_scope(world, make_key):
+    """With every scope but the one a method needs, each mapped method (HEAD as GET) is a 403;
+    OPTIONS is a 200; any other method is a 405, whatever the scopes."""
+    without = {scope: make_key(scopes=[s for s in ALL_SCOPES if s != scope]) for scope in ALL_SCOPES}
+    everything = make_key()
+    for path, view in endpoint_paths(world).items():
+        for method in METHODS:
+            mapped = view.scopes.get("GET" if method == "HEAD" else method)
+            response = (without[mapped] if mapped else everything).generic(method, path)
+            if method == "OPTIONS":
+                assert response.status_code == 200, (path, method)
+            elif mapped is None:
+                assert response.status_code == 405, (path, method, response.status_code)
+            else:
+                assert response.status_code == 403, (path, method, response.status_code)
+
+
+def test_options_does_not_tell_which_ids_exist(world, make_key):
+    """OPTIONS answers a real customer's URL and a made-up one alike."""
+    client = make_key()
+    real = client.options(f"/api/v1/customers/{world['customer'].pk}/")
+    made_up = client.options("/api/v1/customers/999999/")
+    assert real.status_code == made_up.status_code == 200
+    assert real.json() == made_up.json()
+
+
+def test_head_needs_the_scope_of_get(world, make_key, other_agency):
+    """The reported bypass: a templates-only key got 200 with a Content-Length on HEAD of the
+    customer list, and 200 or 404 on HEAD of a customer, telling which customers exist."""
+    templates_only = make_key(scopes=[S.TEMPLATES_READ])
+    for path in ("/api/v1/customers/", f"/api/v1/customers/{world['customer'].pk}/", "/api/v1/customers/999999/"):
+        response = templates_only.head(path)
+        assert response.status_code == 403, path
+        assert response.content == b""
+    assert templates_only.head("/api/v1/templates/").status_code == 200
+    # With the scope, HEAD answers as GET does, within the key's reach.
+    readers = make_key(scopes=[S.CUSTOMERS_READ])
+    assert readers.head(f"/api/v1/customers/{world['customer'].pk}/").status_code == 200
+    paris = make_key(scopes=[S.CUSTOMERS_READ], agency=other_agency)
+    assert paris.head(f"/api/v1/customers/{world['customer'].pk}/").status_code == 404
