@@ -583,6 +583,11 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=45, help="seconds per row after which it stops early")
     parser.add_argument("--inputs", type=int, default=20, help="varied inputs per row")
     parser.add_argument("--explain", type=int, default=8, help="EXPLAIN the slowest statements of this many rows")
+    parser.add_argument(
+        "--explain-only",
+        action="store_true",
+        help="no timings: capture and EXPLAIN every selected row, save no results",
+    )
     parser.add_argument("--only", default="", help="only rows whose key starts with one of these (comma-separated)")
     parser.add_argument("--advisor", default="alice")
     parser.add_argument("--big-advisor", default="chloe")
@@ -614,7 +619,7 @@ def main() -> None:
         f"messages, {facts['events']:,} events; books {facts['books']}",
         flush=True,
     )
-    for row in rows:
+    for row in [] if args.explain_only else rows:
         if row.kind == "ws":
             row.result = measure_ws(
                 base_url, sessions[row.who].cookies[settings.SESSION_COOKIE_NAME], row, reps=args.reps,
@@ -631,10 +636,12 @@ def main() -> None:
         captured[row.key] = capture(row, api_key_value=key)
         row.result["queries"] = len(captured[row.key])
         row.result["slowest_statement_ms"] = round(max((q["ms"] for q in captured[row.key]), default=0), 1)
-    slowest = sorted(rows, key=lambda row: -row.result["p95_ms"])[: args.explain]
+    slowest = rows if args.explain_only else sorted(rows, key=lambda row: -row.result["p95_ms"])[: args.explain]
     for row in slowest:
         print(f"  plan: {save_plans(args.label, row, captured[row.key]).relative_to(ROOT)}", flush=True)
 
+    if args.explain_only:
+        return
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"scale-{args.label}.json"
     document = {
