@@ -96,7 +96,7 @@ def functions_sql(*, seed: int, templates: list[str]) -> list[str]:
 
 SLOTS = """
 CREATE TEMP TABLE bench_slot AS
-SELECT row_number() OVER (ORDER BY pg_temp.u(b.k * 10000000 + g, 1), b.k, g) AS i,
+SELECT row_number() OVER (ORDER BY pg_temp.u(b.k::bigint * 10000000 + g, 1), b.k, g) AS i,
        b.advisor_id, b.agency_id, b.online
 FROM bench_book b, generate_series(1, b.size) AS g
 """
