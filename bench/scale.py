@@ -544,34 +544,31 @@ def print_table(rows: list[dict]) -> None:
 
 
 def compare(paths: list[str]) -> None:
-    """One table: each request's figures on each database, against the demo's (the first file)."""
+    """One table: each request's figures on each database, the last one's response size and
+    query count, and its p95 against the demo's (the first file) and the target."""
     runs = [json.loads(Path(path).read_text()) for path in paths]
-    demo = {row["key"]: row["result"] for row in runs[0]["rows"]}
-    head = "| request | " + " | ".join(f"{run['label']} p50 / p95 / p99" for run in runs)
-    head += " | " + " | ".join(f"{run['label']} ×demo p95" for run in runs[1:]) + " | target |"
-    print(head)
-    print("|---" * (1 + len(runs) + len(runs) - 1 + 1) + "|")
+    results = [{row["key"]: row["result"] for row in run["rows"]} for run in runs]
+    last = runs[-1]["label"]
+    print(
+        "| request | "
+        + " | ".join(f"{run['label']} p50 / p95 / p99 ms" for run in runs)
+        + f" | {last} bytes | {last} queries | {last} p95 ×demo | target |"
+    )
+    print("|---|" + "---:|" * (len(runs) + 3) + "---|")
     for row in runs[-1]["rows"]:
-        cells, ratios, met = [], [], True
-        for run in runs:
-            result = next((r["result"] for r in run["rows"] if r["key"] == row["key"]), None)
-            cells.append(f"{result['p50_ms']} / {result['p95_ms']} / {result['p99_ms']}" if result else "—")
-        base = demo.get(row["key"])
-        for run in runs[1:]:
-            result = next((r["result"] for r in run["rows"] if r["key"] == row["key"]), None)
-            ratio = result["p95_ms"] / base["p95_ms"] if result and base and base["p95_ms"] else None
-            ratios.append(f"{ratio:.1f}" if ratio else "—")
-        final = row["result"]
-        if base:
-            met = final["p95_ms"] <= TARGET_MS and final["p95_ms"] <= TARGET_RATIO * base["p95_ms"]
-        else:
-            met = final["p95_ms"] <= TARGET_MS
+        cells = []
+        for by_key in results:
+            result = by_key.get(row["key"])
+            cells.append(f"{result['p50_ms']:.0f} / {result['p95_ms']:.0f} / {result['p99_ms']:.0f}" if result else "—")
+        final, base = row["result"], results[0].get(row["key"])
+        ratio = final["p95_ms"] / base["p95_ms"] if base and base["p95_ms"] else None
+        met = final["p95_ms"] <= TARGET_MS and (ratio is None or ratio <= TARGET_RATIO)
+        size = f"{final['bytes']:,}" if final.get("bytes") is not None else "—"
         print(
             f"| {row['label']} | "
             + " | ".join(cells)
-            + " | "
-            + " | ".join(ratios)
-            + f" | {'met' if met else 'MISSED'} |"
+            + f" | {size} | {final.get('queries', '')} | {f'{ratio:.1f}' if ratio else '—'}"
+            + f" | {'met' if met else 'missed'} |"
         )
 
 
