@@ -25,9 +25,9 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from channels_app.events import event_message
-from channels_app.loops import loop_local
 from channels_app.presence import presence_connect, presence_disconnect, presence_refresh
 from conversations import selectors
+from core.loops import loop_local
 from crm.models import Advisor
 
 logger = logging.getLogger(__name__)

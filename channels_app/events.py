@@ -20,8 +20,8 @@ from django.db import transaction
 
 from channels_app.groups import advisor_group, pool_group, supervision_group
 from channels_app.layers import group_send_many
-from conversations.compiled import CompiledInsert
 from conversations.models import Event, Thread
+from core.compiled import CompiledInsert
 
 logger = logging.getLogger(__name__)
 

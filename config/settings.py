@@ -122,7 +122,7 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The webhooks' one- and two-row statements run as server-side prepared statements on
-# PostgreSQL (conversations/compiled.py). Off for a pooler that cannot carry them from
+# PostgreSQL (core/compiled.py). Off for a pooler that cannot carry them from
 # one transaction to the next (PgBouncer in transaction mode before 1.21).
 DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 
@@ -182,8 +182,8 @@ Q_CLUSTER = {
     "catch_up": False,
     "poll": 0.2,
     # django-q2's ORM broker with one statement per claim and per acknowledgement
-    # (config/task_broker.py); `bulk` tasks claimed at once when the queue is busy.
-    "broker_class": "config.task_broker.OrmBroker",
+    # (core/task_broker.py); `bulk` tasks claimed at once when the queue is busy.
+    "broker_class": "core.task_broker.OrmBroker",
     "bulk": int(os.environ.get("Q_BULK", "8")),
     "save_limit": 1000,
     "label": _("Task queue"),

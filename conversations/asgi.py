@@ -23,7 +23,6 @@ from django.db import close_old_connections
 from django.http import QueryDict
 
 from channels_app.events import bind_server_loop
-from channels_app.loops import loop_local
 from conversations.webhooks import (
     INTERNAL_ERROR,
     MESSAGES_PATH,
@@ -34,6 +33,7 @@ from conversations.webhooks import (
     handle_twilio_status_batch,
     log_failure,
 )
+from core.loops import loop_local
 
 logger = logging.getLogger(__name__)
 

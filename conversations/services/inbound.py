@@ -13,11 +13,11 @@ from django_q.tasks import async_task
 
 from channels_app.events import PendingEvent, publish_events, thread_audience
 from channels_app.groups import left_behind
-from conversations.compiled import CompiledInsert, CompiledUpdate, PreparedQuery
 from conversations.models import Attachment, Channel, Event, Message, Thread
 from conversations.payloads import message_payload, message_status_payload, thread_summary
 from conversations.providers.base import InboundMessage, StatusUpdate
 from conversations.routing import RoutingDecision, route_customer_thread, route_prospect_thread
+from core.compiled import CompiledInsert, CompiledUpdate, PreparedQuery
 from crm.models import Agency, ContactPoint
 from crm.services import contact_point_set_consent
 

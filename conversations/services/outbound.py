@@ -25,7 +25,6 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from channels_app.events import publish_event
-from conversations.compiled import PreparedQuery
 from conversations.media import attachment_media_url
 from conversations.models import Attachment, Channel, Event, Message, MessageTemplate, Thread
 from conversations.payloads import message_payload, message_status_payload, thread_summary
@@ -33,6 +32,7 @@ from conversations.providers import twilio
 from conversations.providers.base import OutboundRequest, SendFailed
 from conversations.rate_limit import rate_limit_wait
 from conversations.services.inbound import contact_point_opt_out_if_unsubscribed
+from core.compiled import PreparedQuery
 from crm.models import Advisor, ContactPoint
 
 logger = logging.getLogger(__name__)
@@ -380,7 +380,7 @@ def _checked_template_variables(template, thread, author, variables) -> dict:
 
 
 # The delivery path runs once per message in the worker: its statements are built once
-# (see conversations/compiled.py for why; the outbound benchmark showed the same cost).
+# (see core/compiled.py for why; the outbound benchmark showed the same cost).
 _message_for_delivery = PreparedQuery(
     lambda message_id: Message.objects.select_related("contact_point", "template").filter(
         pk=message_id, direction=Message.Direction.OUTBOUND

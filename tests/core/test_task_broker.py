@@ -18,11 +18,11 @@ from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
-from config.task_broker import OrmBroker
+from core.task_broker import OrmBroker
 from tests.concurrency import run_at_once
 
 pytestmark = pytest.mark.django_db
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def enqueue(count: int) -> list[str]:

@@ -4,8 +4,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from conversations.compiled import CompiledInsert, PreparedQuery
 from conversations.models import Event
+from core.compiled import CompiledInsert, PreparedQuery
 from crm.models import ContactPoint
 from tests.factories import ContactPointFactory
 
