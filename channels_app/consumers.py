@@ -2,7 +2,7 @@
 
 A tab joins the groups its advisor may hear, accepts, replays from the Event log
 what it missed since its last event id (`/ws/inbox/?since=<id>`), then forwards
-the live pushes of `channels_app.events`, each event once per connection.
+the live pushes of `events.publish`, each event once per connection.
 
 While tabs stay open, `_OpenTabs` keeps all those of a server process with two
 tasks: their heartbeats, spread over the interval, and every ACCESS_REFRESH_SECONDS
@@ -24,11 +24,11 @@ from django.http import HttpRequest
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from channels_app.events import event_message
-from channels_app.presence import presence_connect, presence_disconnect, presence_refresh
 from conversations import selectors
 from core.loops import loop_local
 from crm.models import Advisor
+from events.presence import presence_connect, presence_disconnect, presence_refresh
+from events.publish import event_message
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         self.inbox_groups = groups
 
     async def inbox_access(self, message) -> None:
-        """The advisor's availability, absence or deputies changed (`channels_app.access`)."""
+        """The advisor's availability, absence or deputies changed (`events.inbox_access`)."""
         if self.advisor is None:
             return
         await self.apply_access(*await self._load(self.advisor.user_id))

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "django_q",
+    "events",
     "crm",
     "conversations",
     "channels_app",
@@ -300,7 +301,7 @@ SPECTACULAR_SETTINGS = {
         "ChannelEnum": "crm.models.ContactPoint.Kind",
         "ConsentEnum": "crm.models.ContactPoint.Consent",
         "AvailabilityEnum": "crm.models.Advisor.Availability",
-        "EventTypeEnum": "conversations.models.Event.Type",
+        "EventTypeEnum": "events.models.Event.Type",
     },
 }
 # The event feed hands out only events at least this old, so that one committed a

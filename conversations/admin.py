@@ -6,8 +6,9 @@ from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from conversations.models import Event, Message, MessageTemplate, Note, Thread
+from conversations.models import Message, MessageTemplate, Note, Thread
 from crm.admin_site import AdvisorListFilter, AgencyScopedAdminMixin, ReadOnlyAdminMixin, SupervisedAdminMixin
+from events.models import Event
 
 VIEW_ONLY = frozenset({"view"})
 

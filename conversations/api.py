@@ -11,7 +11,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from conversations.models import Event, Message, MessageTemplate, Thread
+from conversations.models import Message, MessageTemplate, Thread
 from conversations.serializers import (
     EventFilter,
     EventPageOutput,
@@ -31,6 +31,7 @@ from crm.api_auth import Caller, caller_of
 from crm.api_base import ApiView, advisor_in_reach, paginated, valid_input
 from crm.models import Advisor, ApiKey
 from crm.serializers import ApiCursorPagination, error_responses
+from events.models import Event
 
 Scope = ApiKey.Scope
 

@@ -15,11 +15,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Schedule
 
-from channels_app.events import publish_event
-from conversations.models import Attachment, Event, Message, Thread
+from conversations.models import Attachment, Message, Thread
 from conversations.payloads import attachment_payload
 from conversations.providers import twilio
 from conversations.providers.base import MediaRefused, MediaUnavailable
+from events.models import Event
+from events.publish import publish_event
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,10 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from channels_app.groups import advisor_group, pool_group, supervision_group
-from conversations.models import Event, Thread
+from conversations.models import Thread
 from crm.models import Advisor, ContactPoint, Deputyship
+from events.groups import advisor_group, pool_group, supervision_group
+from events.models import Event
 
 SEARCH_MAX_TERMS = 5
 

@@ -4,8 +4,9 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from conversations.models import Attachment, Channel, Event, Message, MessageTemplate, Thread
+from conversations.models import Attachment, Channel, Message, MessageTemplate, Thread
 from conversations.services.outbound import SENDABLE_CHANNELS
+from events.models import Event
 
 ACTING_ADVISOR_HELP = _(
     "The advisor on whose behalf an API key acts (required with a key). With a session, omit it: you act as yourself."

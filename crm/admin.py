@@ -10,8 +10,6 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from channels_app.access import inbox_access_changed
-from conversations.models import Event
 from crm.addresses import normalize_address, normalize_phone
 from crm.admin_site import (
     AdvisorListFilter,
@@ -36,6 +34,8 @@ from crm.models import (
     WebhookEndpoint,
 )
 from crm.services import contact_point_create, customer_create, customer_reassign
+from events.inbox_access import inbox_access_changed
+from events.models import Event
 
 EDIT_ROWS = frozenset({"view", "add", "change", "delete"})
 

@@ -2,7 +2,7 @@
 event webhooks out (dispatch from the event log, signed delivery, retries).
 
 Webhooks read the durable Event log behind a cursor instead of being called by the
-publishing helper: `channels_app.events.publish_event` stays the one way events are
+publishing helper: `events.publish.publish_event` stays the one way events are
 made, and a dead Redis or a slow receiver never touches the transaction that wrote
 the event. The log commits out of order (ids are drawn at insert), so each scan
 rereads a few seconds behind the cursor; attempt 1 of a (endpoint, event) pair is
@@ -32,8 +32,6 @@ from django.utils.translation import gettext as _
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from channels_app.access import inbox_access_changed
-from conversations.models import Event
 from crm.models import (
     Advisor,
     Agency,
@@ -45,6 +43,8 @@ from crm.models import (
     WebhookEndpoint,
 )
 from crm.services import contact_point_create, customer_create
+from events.inbox_access import inbox_access_changed
+from events.models import Event
 
 logger = logging.getLogger(__name__)
 

@@ -407,7 +407,7 @@ class WebhookDelivery(models.Model):
         FAILED = "failed", _("Failed")
 
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
-    event = models.ForeignKey("conversations.Event", on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey("events.Event", on_delete=models.CASCADE, related_name="+")
     attempt = models.PositiveSmallIntegerField(_("attempt"), default=1)
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
     status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)

@@ -7,11 +7,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from channels_app.events import publish_event
-from channels_app.groups import advisor_group
-from conversations.models import Event, Thread
+from conversations.models import Thread
 from crm.addresses import normalize_address
 from crm.models import Advisor, AdvisorAssignment, Agency, ContactPoint, Customer
+from events.groups import advisor_group
+from events.models import Event
+from events.publish import publish_event
 
 
 def contact_point_create(

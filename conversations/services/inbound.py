@@ -11,15 +11,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
-from channels_app.events import PendingEvent, publish_events, thread_audience
-from channels_app.groups import left_behind
-from conversations.models import Attachment, Channel, Event, Message, Thread
+from conversations.models import Attachment, Channel, Message, Thread
 from conversations.payloads import message_payload, message_status_payload, thread_summary
 from conversations.providers.base import InboundMessage, StatusUpdate
 from conversations.routing import RoutingDecision, route_customer_thread, route_prospect_thread
 from core.compiled import CompiledInsert, CompiledUpdate, PreparedQuery
 from crm.models import Agency, ContactPoint
 from crm.services import contact_point_set_consent
+from events.groups import left_behind
+from events.models import Event
+from events.publish import PendingEvent, publish_events, thread_audience
 
 logger = logging.getLogger(__name__)
 

@@ -24,9 +24,8 @@ from django.utils.translation import ngettext
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from channels_app.events import publish_event
 from conversations.media import attachment_media_url
-from conversations.models import Attachment, Channel, Event, Message, MessageTemplate, Thread
+from conversations.models import Attachment, Channel, Message, MessageTemplate, Thread
 from conversations.payloads import message_payload, message_status_payload, thread_summary
 from conversations.providers import twilio
 from conversations.providers.base import OutboundRequest, SendFailed
@@ -34,6 +33,8 @@ from conversations.rate_limit import rate_limit_wait
 from conversations.services.inbound import contact_point_opt_out_if_unsubscribed
 from core.compiled import PreparedQuery
 from crm.models import Advisor, ContactPoint
+from events.models import Event
+from events.publish import publish_event
 
 logger = logging.getLogger(__name__)
 

@@ -11,12 +11,13 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from channels_app.events import publish_event
-from channels_app.groups import left_behind
-from conversations.models import Event, Message, Note, Thread
+from conversations.models import Message, Note, Thread
 from conversations.payloads import thread_summary
 from conversations.selectors import customer_visibility_q
 from crm.models import Advisor, ContactPoint, Customer
+from events.groups import left_behind
+from events.models import Event
+from events.publish import publish_event
 
 NOTE_MAX_LENGTH = 5000
 

@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conversations.models import Event, Message, MessageTemplate, Thread
+from conversations.models import Message, MessageTemplate, Thread
 from crm.models import AdvisorAssignment, ContactPoint, Customer, Deputyship
+from events.models import Event
 from tests.factories import AdvisorFactory, ContactPointFactory, CustomerFactory
 
 pytestmark = pytest.mark.django_db

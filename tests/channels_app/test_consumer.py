@@ -19,14 +19,14 @@ from django.http import QueryDict
 from django.test import Client
 
 from channels_app import consumers
-from channels_app.groups import advisor_group
-from channels_app.presence import advisors_online, presence_key
 from config.asgi import application
-from conversations.models import Event
 from conversations.providers.twilio import parse_inbound
 from conversations.services import inbound_message_receive
 from crm.integrations import advisor_update
 from crm.models import Advisor
+from events.groups import advisor_group
+from events.models import Event
+from events.presence import advisors_online, presence_key
 from tests import twilio
 from tests.factories import ContactPointFactory, CustomerFactory, add_deputy
 

@@ -3,8 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from channels_app.groups import advisor_group, pool_group, supervision_group
-from conversations.models import Event, Thread
+from conversations.models import Thread
 from conversations.selectors import (
     InboxTab,
     advisor_covered_ids,
@@ -14,6 +13,8 @@ from conversations.selectors import (
     thread_list_for_advisor,
     thread_visibility_q,
 )
+from events.groups import advisor_group, pool_group, supervision_group
+from events.models import Event
 from tests.factories import (
     AgencyFactory,
     ContactPointFactory,

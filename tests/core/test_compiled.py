@@ -4,9 +4,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from conversations.models import Event
 from core.compiled import CompiledInsert, PreparedQuery
 from crm.models import ContactPoint
+from events.models import Event
 from tests.factories import ContactPointFactory
 
 pytestmark = pytest.mark.django_db

@@ -42,7 +42,7 @@ pytestmark = pytest.mark.django_db
 
 # Agency-scoped: a supervisor sees their own agency's rows only.
 SCOPED = ("crm.agency", "crm.advisor", "crm.customer", "crm.apikey", "crm.webhookendpoint", "crm.webhookdelivery")
-SCOPED += ("conversations.thread", "conversations.event")
+SCOPED += ("conversations.thread", "events.event")
 # Shared by the whole bank on purpose: WhatsApp approves templates for the bank's sender.
 SHARED = ("conversations.messagetemplate",)
 # Not ours and not scoped: superusers only.
@@ -79,7 +79,7 @@ def lyon(agency, alice, bob, sam):
         "crm.webhookendpoint": [endpoint],
         "crm.webhookdelivery": [delivery],
         "conversations.thread": [thread],
-        "conversations.event": [event],
+        "events.event": [event],
     }
 
 
@@ -268,7 +268,7 @@ def test_logins_groups_and_the_task_queue_are_for_superusers_only(lyon, eve_clie
     alice_user = lyon["crm.advisor"][0].user
     assert eve_client.get(reverse("admin:auth_user_change", args=[alice_user.pk])).status_code in (302, 403)
     app_labels = {app["app_label"] for app in eve_client.get(reverse("admin:index")).context["app_list"]}
-    assert app_labels == {"crm", "conversations"}
+    assert app_labels == {"crm", "conversations", "events"}
     assert {Success, Failure, OrmQ} <= set(admin.site._registry)
 
 

@@ -2,9 +2,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from conversations.models import Event, Message, Thread
+from conversations.models import Message, Thread
 from crm.models import AdvisorAssignment, ContactPoint
 from crm.services import contact_point_create, contact_point_set_consent, customer_create, customer_reassign
+from events.models import Event
 from tests.factories import AdvisorFactory
 
 pytestmark = pytest.mark.django_db

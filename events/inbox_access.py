@@ -14,7 +14,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from channels_app.groups import advisor_group
+from events.groups import advisor_group
 
 logger = logging.getLogger(__name__)
 

@@ -17,16 +17,16 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Model
 
-from channels_app.groups import advisor_group, pool_group, supervision_group
-from channels_app.layers import group_send_many
-from conversations.models import Event, Thread
 from core.compiled import CompiledInsert
+from events.groups import advisor_group, pool_group, supervision_group
+from events.models import Event
 
 logger = logging.getLogger(__name__)
 
 
-def thread_audience(thread: Thread) -> list[str]:
+def thread_audience(thread: Model) -> list[str]:
     """The groups that may see this thread now: its handler (or the agency pool when it
     has none), the customer's dedicated advisor, whose group covering deputies join,
     and the agency's supervisors."""
@@ -54,14 +54,14 @@ class PendingEvent:
     """An event not yet written: what `publish_events` takes."""
 
     type: str
-    thread: Thread
+    thread: Model  # a conversations.Thread: only its pk and agency are read
     payload: dict
     extra_groups: tuple[str, ...] = ()
     # Who may see it, when read before a later change to the thread; else the thread's audience now.
     audience: tuple[str, ...] | None = None
 
 
-def publish_event(*, type: str, thread: Thread, payload: dict, extra_groups: tuple[str, ...] = ()) -> Event:
+def publish_event(*, type: str, thread: Model, payload: dict, extra_groups: tuple[str, ...] = ()) -> Event:
     """Append an event for `thread` and push it to its audience after commit.
 
     `extra_groups` reaches people who just lost sight of the thread (a transfer
@@ -93,6 +93,18 @@ def publish_events(pending: list[PendingEvent]) -> list[Event]:
     return events
 
 
+async def _group_send_many(layer, sends: list[tuple[str, dict]]) -> None:
+    """Send to several groups in as few round trips as the layer allows: a layer with its own
+    `group_send_many` (ours on Redis, channels_app.layers) sends them together; any other,
+    such as the embedded default's in-memory layer, group by group."""
+    send_many = getattr(layer, "group_send_many", None)
+    if send_many is not None:
+        await send_many(sends)
+    else:
+        for group, message in sends:
+            await layer.group_send(group, message)
+
+
 async def _send_batch(layer, batch: list[tuple[list[str], dict]]) -> None:
     """One message per group for a batch of events, in event order within each group."""
     per_group: dict[str, list[dict]] = defaultdict(list)
@@ -100,7 +112,7 @@ async def _send_batch(layer, batch: list[tuple[list[str], dict]]) -> None:
         for group in groups:
             per_group[group].append(message)
     try:
-        await group_send_many(
+        await _group_send_many(
             layer, [(group, {"type": "inbox.events", "events": events}) for group, events in per_group.items()]
         )
     except Exception as exc:

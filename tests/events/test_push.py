@@ -6,8 +6,10 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from channels_app.groups import advisor_group, pool_group, supervision_group
-from conversations.models import Event, Message
+from conversations.models import Message
+from events.groups import advisor_group, pool_group, supervision_group
+from events.models import Event
+from events.publish import _group_send_many
 from tests import twilio
 from tests.factories import add_deputy
 
@@ -150,3 +152,15 @@ def test_pool_hears_when_a_thread_leaves_it(client, camille, alice, bob, django_
         thread_claim(thread=Thread.objects.get(), advisor=bob)
     assigned = [e for e in received(pool_channel) if e["type"] == "thread.assigned"]
     assert [(e["previous_handler"], e["handler"]) for e in assigned] == [(None, bob.pk)]
+
+
+async def test_a_layer_without_group_send_many_sends_group_by_group():
+    """The embedded default's in-memory layer: the helper falls back to its group_send."""
+    from channels.layers import InMemoryChannelLayer
+
+    layer = InMemoryChannelLayer()
+    channel = await layer.new_channel()
+    await layer.group_add("g", channel)
+    await layer.group_add("h", channel)
+    await _group_send_many(layer, [("g", {"type": "x", "n": 1}), ("h", {"type": "x", "n": 2})])
+    assert [(await layer.receive(channel))["n"] for _ in range(2)] == [1, 2]

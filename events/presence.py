@@ -13,7 +13,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.core.cache import cache
 
-from channels_app.groups import advisor_group, supervision_group
+from events.groups import advisor_group, supervision_group
 
 logger = logging.getLogger(__name__)
 
