@@ -24,7 +24,7 @@ from django.http import HttpRequest
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from conversations import selectors
+from conversations import access, selectors
 from core.loops import loop_local
 from crm.models import Advisor
 from events.presence import presence_connect, presence_disconnect, presence_refresh
@@ -214,7 +214,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         )
         if advisor is None:
             return None, []
-        return advisor, selectors.inbox_groups_for(advisor=advisor)
+        return advisor, access.inbox_groups_for(advisor=advisor)
 
     @database_sync_to_async
     def _events_after(self, since: int) -> list[dict]:
@@ -316,4 +316,4 @@ _membership_slot = loop_local(lambda: asyncio.Semaphore(MEMBERSHIP_CONCURRENCY))
 
 @database_sync_to_async
 def _access_of(advisor_ids: list[int]) -> dict[int, tuple[Advisor, list[str]]]:
-    return selectors.inbox_access_for(advisor_ids=advisor_ids)
+    return access.inbox_access_for(advisor_ids=advisor_ids)

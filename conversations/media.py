@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Schedule
 
+from conversations.access import thread_audience
 from conversations.models import Attachment, Message, Thread
 from conversations.payloads import attachment_payload
 from conversations.providers import twilio
@@ -80,6 +81,7 @@ def _finish(attachment: Attachment, *, state: str, error: str) -> Attachment:
             type=Event.Type.ATTACHMENT_UPDATED,
             thread=thread,
             payload={"message": attachment.message_id, "attachment": attachment_payload(attachment)},
+            audience=thread_audience(thread),
         )
     if state != Attachment.State.STORED:
         logger.warning("Attachment %s not stored: %s.", attachment.pk, error)

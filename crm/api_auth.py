@@ -21,8 +21,8 @@ from rest_framework.permissions import BasePermission
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from conversations.access import advisor_covered_ids, thread_visibility_q
 from conversations.models import Thread
-from conversations.selectors import advisor_covered_ids, thread_visibility_q
 from crm.integrations import PREFIX_LENGTH, hash_key
 from crm.models import Advisor, ApiKey
 

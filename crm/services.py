@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from conversations.access import thread_audience
 from conversations.models import Thread
 from crm.addresses import normalize_address
 from crm.models import Advisor, AdvisorAssignment, Agency, ContactPoint, Customer
@@ -81,6 +82,7 @@ def contact_point_set_consent(*, contact_point: ContactPoint, consent: str, sour
                         "source": contact_point.consent_source,
                         "at": contact_point.consent_changed_at,
                     },
+                    audience=thread_audience(thread),
                 )
     return bool(changed)
 
@@ -116,6 +118,7 @@ def contact_point_confirm(*, contact_point: ContactPoint, by: Advisor) -> bool:
                 type=Event.Type.CONTACT_POINT_CONFIRMED,
                 thread=thread,
                 payload={"contact_point": contact.pk, "channel": contact.kind, "by": by.pk},
+                audience=thread_audience(thread),
             )
     contact_point.confirmed = True
     return True
@@ -208,5 +211,6 @@ def customer_reassign(
                     "reason": reason,
                 },
                 extra_groups=extra_groups,
+                audience=thread_audience(thread),
             )
     return assignment

@@ -2,14 +2,16 @@
 
 `publish_event` appends to the durable Event log inside the caller's transaction
 and, once that transaction commits, pushes the event to the channel-layer groups
-of whoever may see the thread. A broken or absent Redis only loses the live push:
-the event stays in the log and the inbox replays it after reconnecting.
+of whoever may see the thread (the caller says who: conversations.access). A broken
+or absent Redis only loses the live push: the event stays in the log and the inbox
+replays it after reconnecting.
 """
 
 import asyncio
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 
@@ -20,25 +22,9 @@ from django.db import transaction
 from django.db.models import Model
 
 from core.compiled import CompiledInsert
-from events.groups import advisor_group, pool_group, supervision_group
 from events.models import Event
 
 logger = logging.getLogger(__name__)
-
-
-def thread_audience(thread: Model) -> list[str]:
-    """The groups that may see this thread now: its handler (or the agency pool when it
-    has none), the customer's dedicated advisor, whose group covering deputies join,
-    and the agency's supervisors."""
-    groups = [supervision_group(thread.agency_id)]
-    if thread.handler_id:
-        groups.append(advisor_group(thread.handler_id))
-    else:
-        groups.append(pool_group(thread.agency_id))
-    dedicated_id = thread.customer.dedicated_advisor_id if thread.customer_id else None
-    if dedicated_id and dedicated_id != thread.handler_id:
-        groups.append(advisor_group(dedicated_id))
-    return groups
 
 
 def event_message(event: Event) -> dict:
@@ -56,19 +42,23 @@ class PendingEvent:
     type: str
     thread: Model  # a conversations.Thread: only its pk and agency are read
     payload: dict
+    # The groups that may see it, read when it happened (conversations.access.thread_audience):
+    # the thread may change hands again before the event is written.
+    audience: tuple[str, ...]
     extra_groups: tuple[str, ...] = ()
-    # Who may see it, when read before a later change to the thread; else the thread's audience now.
-    audience: tuple[str, ...] | None = None
 
 
-def publish_event(*, type: str, thread: Model, payload: dict, extra_groups: tuple[str, ...] = ()) -> Event:
-    """Append an event for `thread` and push it to its audience after commit.
+def publish_event(
+    *, type: str, thread: Model, payload: dict, audience: Iterable[str], extra_groups: tuple[str, ...] = ()
+) -> Event:
+    """Append an event for `thread` and push it to `audience` after commit.
 
-    `extra_groups` reaches people who just lost sight of the thread (a transfer
-    away from them), so their inbox can drop it. The payload goes through JSON
-    here, as it will on the wire, so what is stored is exactly what is sent.
+    `audience` is who may see the thread now (conversations.access.thread_audience);
+    `extra_groups` reaches people who just lost sight of it (a transfer away from
+    them), so their inbox can drop it. The payload goes through JSON here, as it will
+    on the wire, so what is stored is exactly what is sent.
     """
-    return publish_events([PendingEvent(type, thread, payload, extra_groups)])[0]
+    return publish_events([PendingEvent(type, thread, payload, tuple(audience), extra_groups)])[0]
 
 
 def publish_events(pending: list[PendingEvent]) -> list[Event]:
@@ -83,8 +73,7 @@ def publish_events(pending: list[PendingEvent]) -> list[Event]:
         events.append(
             Event(type=item.type, thread_id=item.thread.pk, agency_id=item.thread.agency_id, payload=safe_payload)
         )
-        audience = item.audience if item.audience is not None else thread_audience(item.thread)
-        pushes.append(list(dict.fromkeys([*audience, *item.extra_groups])))
+        pushes.append(list(dict.fromkeys([*item.audience, *item.extra_groups])))
     _insert_event.many(events)
     if events:
         transaction.on_commit(

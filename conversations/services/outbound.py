@@ -24,6 +24,7 @@ from django.utils.translation import ngettext
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
+from conversations.access import thread_audience
 from conversations.media import attachment_media_url
 from conversations.models import Attachment, Channel, Message, MessageTemplate, Thread
 from conversations.payloads import message_payload, message_status_payload, thread_summary
@@ -185,6 +186,7 @@ def message_send(
             type=Event.Type.MESSAGE_CREATED,
             thread=thread,
             payload={"message": message_payload(message, stored), "thread_summary": thread_summary(thread)},
+            audience=thread_audience(thread),
         )
         # The ORM broker writes the task in this transaction: no message, no send; no send lost.
         _enqueue_delivery(message.pk)
@@ -588,6 +590,7 @@ def _fail(message: Message, *, code: str, text: str) -> Message:
                 type=Event.Type.MESSAGE_STATUS,
                 thread=thread,
                 payload=message_status_payload(message),
+                audience=thread_audience(thread),
             )
     if updated:
         logger.warning("Message %s failed (Twilio error %s).", message.pk, code or "none")

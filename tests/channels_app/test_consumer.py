@@ -378,7 +378,7 @@ async def test_one_refresh_reads_the_access_of_every_open_tab_in_two_queries(ope
         from django.test.utils import CaptureQueriesContext
 
         with CaptureQueriesContext(connection) as queries:
-            consumers.selectors.inbox_access_for(advisor_ids=list(watcher.tabs))
+            consumers.access.inbox_access_for(advisor_ids=list(watcher.tabs))
         return len(queries)
 
     assert await database_sync_to_async(count_queries)() == 2
