@@ -384,7 +384,7 @@ def check_columns(bank: Bank) -> None:
 def insert_staff(bank: Bank, agencies: list[AgencyPlan], staff: list[StaffPlan], now: datetime) -> None:
     from django.contrib.auth.hashers import make_password
 
-    from crm import demo
+    from conversations import demo
 
     db, t = bank.db, bank.t
     for agency in agencies:

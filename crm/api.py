@@ -10,10 +10,10 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from conversations.services.customers import contact_point_set_consent, customer_reassign
 from crm.addresses import normalize_phone
 from crm.api_auth import Caller, caller_of
 from crm.api_base import ApiView, advisor_in_reach, paginated, valid_input
-from crm.integrations import advisor_update, contact_point_add, customer_create_with_contact_points, customer_update
 from crm.models import Advisor, Agency, ApiKey, ContactPoint, Customer, Deputyship
 from crm.serializers import (
     AdvisorFilter,
@@ -31,7 +31,7 @@ from crm.serializers import (
     CustomerUpdateInput,
     error_responses,
 )
-from crm.services import contact_point_set_consent, customer_reassign
+from crm.services import advisor_update, contact_point_add, customer_create_with_contact_points, customer_update
 
 Scope = ApiKey.Scope
 SEARCH_MAX_TERMS = 5

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -33,17 +33,12 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from crm.models import (
-    Advisor,
     Agency,
     ApiKey,
-    Customer,
-    Deputyship,
     WebhookCursor,
     WebhookDelivery,
     WebhookEndpoint,
 )
-from crm.services import contact_point_create, customer_create
-from events.inbox_access import inbox_access_changed
 from events.models import Event
 
 logger = logging.getLogger(__name__)
@@ -53,7 +48,6 @@ PREFIX_LENGTH = 8
 DELIVER_TASK = "crm.tasks.webhook_deliver"
 CURSOR_NAME = "events"
 DISPATCH_BATCH = 500
-CUSTOMER_EDITABLE_FIELDS = ("first_name", "last_name", "preferred_language", "segment", "typology")
 
 
 def _field_error(field: str, message: str, *, code: str) -> ValidationError:
@@ -105,156 +99,6 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     api_key.refresh_from_db(fields=["revoked_at"])
     return api_key
-
-
-# --- Customers and advisors through the API ------------------------------------------------
-
-
-def customer_create_with_contact_points(
-    *,
-    customer_number: str,
-    first_name: str,
-    last_name: str,
-    agency: Agency,
-    advisor: Advisor | None,
-    contact_points: list[dict],
-    created_by: AbstractBaseUser | None,
-    source: str,
-    reason: str = "",
-    **fields,
-) -> Customer:
-    """A customer and their addresses, all or nothing."""
-    if Customer.objects.filter(customer_number=customer_number.strip()).exists():
-        raise _field_error(
-            "customer_number",
-            _("Customer number %(number)s is already taken.") % {"number": customer_number},
-            code="customer_number_taken",
-        )
-    with transaction.atomic():
-        customer = customer_create(
-            customer_number=customer_number,
-            first_name=first_name,
-            last_name=last_name,
-            agency=agency,
-            advisor=advisor,
-            created_by=created_by,
-            reason=reason,
-            **fields,
-        )
-        for index, contact in enumerate(contact_points):
-            try:
-                contact_point_create(
-                    customer=customer,
-                    kind=contact["kind"],
-                    address=contact["address"],
-                    display_name=contact.get("display_name", ""),
-                    source=source,
-                )
-            except ValidationError as exc:
-                raise _prefixed(exc, f"contact_points.{index}") from exc
-    return customer
-
-
-def contact_point_add(*, customer: Customer, kind: str, address: str, display_name: str, source: str):
-    """crm.services.contact_point_create, with the machine-readable code of a taken address."""
-    try:
-        return contact_point_create(
-            customer=customer, kind=kind, address=address, display_name=display_name, source=source
-        )
-    except ValidationError as exc:
-        raise _with_taken_code(exc) from exc
-
-
-def _with_taken_code(exc: ValidationError) -> ValidationError:
-    if isinstance(exc.__cause__, IntegrityError) and hasattr(exc, "error_dict"):
-        return ValidationError(
-            {
-                name: [ValidationError(message, code="address_taken") for message in ValidationError(errors).messages]
-                for name, errors in exc.error_dict.items()
-            }
-        )
-    return exc
-
-
-def _prefixed(exc: ValidationError, prefix: str) -> ValidationError:
-    exc = _with_taken_code(exc)
-    if not hasattr(exc, "error_dict"):
-        return ValidationError({prefix: exc.error_list})
-    return ValidationError({f"{prefix}.{name}": errors for name, errors in exc.error_dict.items()})
-
-
-def customer_update(*, customer: Customer, **changes) -> Customer:
-    """Names, language, segment and typology; the dedicated advisor changes only through
-    crm.services.customer_reassign, which keeps the history."""
-    fields = [name for name in CUSTOMER_EDITABLE_FIELDS if name in changes]
-    for name in fields:
-        value = changes[name]
-        setattr(customer, name, value.strip() if isinstance(value, str) else value)
-    customer.full_clean(exclude=["dedicated_advisor", "agency"], validate_unique=False)
-    if fields:
-        customer.save(update_fields=fields)
-    return customer
-
-
-AVAILABILITY_FIELDS = ("availability", "out_of_office_from", "out_of_office_until", "out_of_office_message")
-
-
-def advisor_update_availability(*, advisor: Advisor, **changes) -> Advisor:
-    """Available or away, and the out-of-office period and message; fields not given
-    keep their value. Routing reads them at the next inbound message."""
-    fields = [name for name in AVAILABILITY_FIELDS if name in changes]
-    if "availability" in changes and changes["availability"] not in Advisor.Availability.values:
-        raise _field_error(
-            "availability",
-            _("Unknown availability “%(value)s”.") % {"value": changes["availability"]},
-            code="availability_invalid",
-        )
-    with transaction.atomic():
-        locked = Advisor.objects.select_for_update().get(pk=advisor.pk)
-        for name in fields:
-            value = changes[name]
-            setattr(locked, name, (value or "").strip() if name == "out_of_office_message" else value)
-        starts, ends = locked.out_of_office_from, locked.out_of_office_until
-        if starts and ends and ends <= starts:
-            raise _field_error("out_of_office_until", _("The absence must end after it starts."), code="absence_order")
-        if fields:
-            locked.save(update_fields=fields)
-    for name in fields:
-        setattr(advisor, name, getattr(locked, name))
-    return advisor
-
-
-def advisor_set_deputies(*, advisor: Advisor, deputy_ids: list[int]) -> list[int]:
-    """Replace the advisor's deputies by these colleagues, tried in this order."""
-    if len(set(deputy_ids)) != len(deputy_ids):
-        raise _field_error("deputies", _("A deputy can be listed only once."), code="deputy_duplicate")
-    if advisor.pk in deputy_ids:
-        raise _field_error("deputies", _("An advisor cannot be their own deputy."), code="deputy_self")
-    found = set(Advisor.objects.filter(pk__in=deputy_ids, agency_id=advisor.agency_id).values_list("pk", flat=True))
-    missing = [str(pk) for pk in deputy_ids if pk not in found]
-    if missing:
-        raise _field_error(
-            "deputies", _("No advisor %(ids)s in this agency.") % {"ids": ", ".join(missing)}, code="advisor_unknown"
-        )
-    with transaction.atomic():
-        Advisor.objects.select_for_update().filter(pk=advisor.pk).first()
-        Deputyship.objects.filter(advisor=advisor).delete()
-        Deputyship.objects.bulk_create(
-            [Deputyship(advisor=advisor, deputy_id=pk, position=index) for index, pk in enumerate(deputy_ids)]
-        )
-    return list(deputy_ids)
-
-
-def advisor_update(*, advisor: Advisor, deputies: list[int] | None = None, **availability) -> Advisor:
-    """What the API changes on an advisor, in one transaction: availability and absence,
-    and the ordered list of deputies when given."""
-    with transaction.atomic():
-        deputies_before = list(Deputyship.objects.filter(advisor=advisor).values_list("deputy_id", flat=True))
-        advisor_update_availability(advisor=advisor, **availability)
-        if deputies is not None:
-            advisor_set_deputies(advisor=advisor, deputy_ids=deputies)
-        inbox_access_changed(advisor_ids=[advisor.pk, *deputies_before, *(deputies or [])])
-    return advisor
 
 
 # --- Webhooks out: addresses -----------------------------------------------------------------

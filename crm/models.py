@@ -194,7 +194,8 @@ class Customer(models.Model):
     typology = models.CharField(_("typology"), max_length=16, choices=Typology.choices, default=Typology.TRADITIONAL)
     segment = models.CharField(_("segment"), max_length=16, choices=Segment.choices, default=Segment.MASS)
     agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="customers")
-    # Written only by crm.services.customer_reassign, which keeps AdvisorAssignment in step.
+    # Written only by customer_reassign (conversations.services.customers), which keeps
+    # AdvisorAssignment in step.
     dedicated_advisor = models.ForeignKey(
         Advisor, on_delete=models.PROTECT, null=True, blank=True, related_name="customers"
     )

@@ -16,9 +16,9 @@ from conversations.models import Attachment, Channel, Message, Thread
 from conversations.payloads import message_payload, message_status_payload, thread_summary
 from conversations.providers.base import InboundMessage, StatusUpdate
 from conversations.routing import RoutingDecision, route_customer_thread, route_prospect_thread
+from conversations.services.customers import contact_point_set_consent
 from core.compiled import CompiledInsert, CompiledUpdate, PreparedQuery
 from crm.models import Agency, ContactPoint
-from crm.services import contact_point_set_consent
 from events.models import Event
 from events.publish import PendingEvent, publish_events
 

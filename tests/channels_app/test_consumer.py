@@ -22,8 +22,8 @@ from channels_app import consumers
 from config.asgi import application
 from conversations.providers.twilio import parse_inbound
 from conversations.services import inbound_message_receive
-from crm.integrations import advisor_update
 from crm.models import Advisor
+from crm.services import advisor_update
 from events.groups import advisor_group
 from events.models import Event
 from events.presence import advisors_online, presence_key

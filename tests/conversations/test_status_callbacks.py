@@ -5,8 +5,8 @@ import pytest
 
 from conversations.models import Message, Thread
 from conversations.services import SendRefused, message_send
+from conversations.services.customers import contact_point_set_consent
 from crm.models import ContactPoint
-from crm.services import contact_point_set_consent
 from events.models import Event
 from tests import twilio
 

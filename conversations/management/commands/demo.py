@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from crm.demo import DEFAULT_PASSWORD, demo_build
+from conversations.demo import DEFAULT_PASSWORD, demo_build
 
 BASE_URL = "http://127.0.0.1:8000"
 

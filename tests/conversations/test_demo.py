@@ -10,9 +10,9 @@ from django.core import serializers
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from conversations.demo import DEFAULT_PASSWORD
 from conversations.models import Message, MessageTemplate, Thread
 from crm.addresses import normalize_phone
-from crm.demo import DEFAULT_PASSWORD
 from crm.models import Advisor, AdvisorAssignment, Agency, ClosedDay, ContactPoint, Customer
 
 
