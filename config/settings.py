@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "events",
     "crm",
     "conversations",
+    "integrations",
     "channels_app",
 ]
 

@@ -29,9 +29,10 @@ from conversations.serializers import (
 from conversations.services import message_send, thread_claim, thread_set_status, thread_transfer
 from crm.api_auth import Caller, caller_of
 from crm.api_base import ApiView, advisor_in_reach, paginated, valid_input
-from crm.models import Advisor, ApiKey
+from crm.models import Advisor
 from crm.serializers import ApiCursorPagination, error_responses
 from events.models import Event
+from integrations.models import ApiKey
 
 Scope = ApiKey.Scope
 

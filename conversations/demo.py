@@ -72,7 +72,7 @@ CUSTOMER_ADVISORS = ("alice", "bob", "chloe")
 # A supervisor sees everything in the admin but edits only the configuration; customers,
 # contact points and assignments change through the services, which the admin would bypass.
 SUPERVISOR_PERMISSIONS = Q(
-    content_type__app_label__in=["crm", "conversations", "events"], codename__startswith="view_"
+    content_type__app_label__in=["crm", "conversations", "events", "integrations"], codename__startswith="view_"
 ) | Q(
     codename__in=[
         f"{action}_{model}"

@@ -14,7 +14,7 @@ from conversations.services.customers import contact_point_set_consent, customer
 from crm.addresses import normalize_phone
 from crm.api_auth import Caller, caller_of
 from crm.api_base import ApiView, advisor_in_reach, paginated, valid_input
-from crm.models import Advisor, Agency, ApiKey, ContactPoint, Customer, Deputyship
+from crm.models import Advisor, Agency, ContactPoint, Customer, Deputyship
 from crm.serializers import (
     AdvisorFilter,
     AdvisorOutput,
@@ -32,6 +32,7 @@ from crm.serializers import (
     error_responses,
 )
 from crm.services import advisor_update, contact_point_add, customer_create_with_contact_points, customer_update
+from integrations.models import ApiKey
 
 Scope = ApiKey.Scope
 SEARCH_MAX_TERMS = 5

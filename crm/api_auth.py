@@ -23,8 +23,9 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from conversations.access import advisor_covered_ids, thread_visibility_q
 from conversations.models import Thread
-from crm.integrations import PREFIX_LENGTH, hash_key
-from crm.models import Advisor, ApiKey
+from crm.models import Advisor
+from integrations.models import ApiKey
+from integrations.services import PREFIX_LENGTH, hash_key
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 ALL_SCOPES = frozenset(ApiKey.Scope.values)

@@ -13,7 +13,18 @@ from conversations.routing import absence_reason
 ROOT = Path(__file__).resolve().parent.parent
 PO = ROOT / "locale" / "fr" / "LC_MESSAGES" / "django.po"
 # What makemessages reads: every app, the settings, the templates, and the catalogue itself.
-SOURCES = ("manage.py", "config", "core", "events", "crm", "conversations", "channels_app", "templates", "locale")
+SOURCES = (
+    "manage.py",
+    "config",
+    "core",
+    "events",
+    "crm",
+    "conversations",
+    "integrations",
+    "channels_app",
+    "templates",
+    "locale",
+)
 
 
 def _untranslated(text: str) -> list[str]:

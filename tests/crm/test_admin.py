@@ -11,10 +11,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from conversations.models import MessageTemplate
-from crm.integrations import api_key_create
-from crm.models import AdvisorAssignment, ContactPoint, Customer, OpeningHours, WebhookDelivery, WebhookEndpoint
+from crm.models import AdvisorAssignment, ContactPoint, Customer, OpeningHours
 from crm.services import customer_create
 from events.groups import advisor_group
+from integrations.models import WebhookDelivery, WebhookEndpoint
+from integrations.services import api_key_create
 from tests.crm.admin_factories import (
     EventFactory,
     InboundMessageFactory,
@@ -103,7 +104,9 @@ def test_supervisor_opens_every_changelist_and_change_page(sam_client, sam, alic
     delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=event)
     objects = [alice.agency, alice, camille, thread, template, event, api_key, endpoint, delivery]
     registered = {
-        model for model in admin.site._registry if model._meta.app_label in ("crm", "conversations", "events")
+        model
+        for model in admin.site._registry
+        if model._meta.app_label in ("crm", "conversations", "events", "integrations")
     }
     assert registered == {type(obj) for obj in objects}
 

@@ -1,5 +1,5 @@
-"""Services for integrators: API keys, the writes the REST API adds to the CRM, and
-event webhooks out (dispatch from the event log, signed delivery, retries).
+"""Services for integrators: API keys, and event webhooks out (dispatch from the event
+log, signed delivery, retries).
 
 Webhooks read the durable Event log behind a cursor instead of being called by the
 publishing helper: `events.publish.publish_event` stays the one way events are
@@ -32,20 +32,15 @@ from django.utils.translation import gettext as _
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from crm.models import (
-    Agency,
-    ApiKey,
-    WebhookCursor,
-    WebhookDelivery,
-    WebhookEndpoint,
-)
+from crm.models import Agency
 from events.models import Event
+from integrations.models import ApiKey, WebhookCursor, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
 KEY_BYTES = 32
 PREFIX_LENGTH = 8
-DELIVER_TASK = "crm.tasks.webhook_deliver"
+DELIVER_TASK = "integrations.tasks.webhook_deliver"
 CURSOR_NAME = "events"
 DISPATCH_BATCH = 500
 

@@ -2,8 +2,8 @@
 
 from django.conf import settings
 
-from crm.integrations import webhook_deliver as deliver
-from crm.integrations import webhook_dispatch_loop
+from integrations.services import webhook_deliver as deliver
+from integrations.services import webhook_dispatch_loop
 
 
 def webhook_dispatch() -> int:

@@ -1,8 +1,8 @@
 import pytest
 from rest_framework.test import APIClient
 
-from crm.integrations import api_key_create
-from crm.models import ApiKey
+from integrations.models import ApiKey
+from integrations.services import api_key_create
 from tests.factories import AdvisorFactory, AgencyFactory, CustomerFactory, SupervisorFactory
 
 ALL_SCOPES = list(ApiKey.Scope.values)

@@ -5,7 +5,7 @@ from django_q.models import Schedule
 SCHEDULES = [
     {
         "name": "webhook-dispatch",
-        "func": "crm.tasks.webhook_dispatch",
+        "func": "integrations.tasks.webhook_dispatch",
         "schedule_type": Schedule.MINUTES,
         "minutes": 1,
         "repeats": -1,

@@ -3,8 +3,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from crm.integrations import api_key_create
-from crm.models import Agency, ApiKey
+from crm.models import Agency
+from integrations.models import ApiKey
+from integrations.services import api_key_create
 
 
 class Command(BaseCommand):

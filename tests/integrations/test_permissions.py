@@ -3,9 +3,9 @@
 import pytest
 
 from conversations.models import Thread
-from crm.integrations import api_key_revoke
-from crm.models import ApiKey
-from tests.api.conftest import ALL_SCOPES
+from integrations.models import ApiKey
+from integrations.services import api_key_revoke
+from tests.integrations.conftest import ALL_SCOPES
 
 pytestmark = pytest.mark.django_db
 S = ApiKey.Scope

@@ -11,8 +11,8 @@ from django_q.models import Schedule
 
 from conversations.models import Thread
 from conversations.services import thread_set_status
-from crm.integrations import WebhookRefused, webhook_deliver, webhook_dispatch_pending, webhook_url_check
-from crm.models import WebhookDelivery, WebhookEndpoint
+from integrations.models import WebhookDelivery, WebhookEndpoint
+from integrations.services import WebhookRefused, webhook_deliver, webhook_dispatch_pending, webhook_url_check
 from tests.queue import run_queued_tasks
 
 pytestmark = pytest.mark.django_db
@@ -76,7 +76,7 @@ def test_signed_delivery_is_retried_after_a_failure(receiver, thread, alice):
     assert first.next_retry_at is not None
     retry = WebhookDelivery.objects.get(endpoint=endpoint, attempt=2)
     schedule = Schedule.objects.get(name=f"webhook-delivery-{retry.pk}")
-    assert (schedule.func, schedule.schedule_type) == ("crm.tasks.webhook_deliver", Schedule.ONCE)
+    assert (schedule.func, schedule.schedule_type) == ("integrations.tasks.webhook_deliver", Schedule.ONCE)
 
     webhook_deliver(delivery_id=retry.pk)  # what the schedule runs
     retry.refresh_from_db()
