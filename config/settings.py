@@ -268,17 +268,20 @@ LOGGING = {
 # --- Integrators' REST API (/api/v1/) -------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "crm.api_auth.ApiKeyAuthentication",
+        "integrations.api.auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_THROTTLE_CLASSES": ["crm.api_auth.ApiKeyRateThrottle", "crm.api_auth.ApiUserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "integrations.api.auth.ApiKeyRateThrottle",
+        "integrations.api.auth.ApiUserRateThrottle",
+    ],
     "DEFAULT_THROTTLE_RATES": {
         "api_key": os.environ.get("API_KEY_RATE", "600/min"),
         "api_user": os.environ.get("API_USER_RATE", "300/min"),
     },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "crm.api_base.api_exception_handler",
+    "EXCEPTION_HANDLER": "integrations.api.base.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
 }

@@ -207,7 +207,7 @@ PATHS = {endpoint[2] for endpoint in ENDPOINTS}
 
 def api_views():
     """Every view of /api/v1/, from the URLconf itself (so that a new one is covered at once)."""
-    from config.api_urls import v1
+    from integrations.api.urls import v1
 
     return {pattern.pattern.name: pattern.callback.view_class for pattern in v1}
 

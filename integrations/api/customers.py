@@ -1,24 +1,21 @@
-"""REST API for customers, their contact points and advisors: parse, check access, call
-one service. What the caller may reach comes from crm.api_auth.Caller."""
+"""REST API for customers and their contact points: parse, check access, call one
+service. What the caller may reach comes from integrations.api.auth.Caller."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.db.models import Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from conversations.services.customers import contact_point_set_consent, customer_reassign
 from crm.addresses import normalize_phone
-from crm.api_auth import Caller, caller_of
-from crm.api_base import ApiView, advisor_in_reach, paginated, valid_input
-from crm.models import Advisor, Agency, ContactPoint, Customer, Deputyship
-from crm.serializers import (
-    AdvisorFilter,
-    AdvisorOutput,
-    AdvisorUpdateInput,
+from crm.models import Agency, ContactPoint, Customer
+from crm.services import contact_point_add, customer_create_with_contact_points, customer_update
+from integrations.api.auth import Caller, caller_of
+from integrations.api.base import ApiView, advisor_in_reach, paginated, valid_input
+from integrations.api.serializers import (
     ApiCursorPagination,
     AssignmentOutput,
     ConsentInput,
@@ -31,7 +28,6 @@ from crm.serializers import (
     CustomerUpdateInput,
     error_responses,
 )
-from crm.services import advisor_update, contact_point_add, customer_create_with_contact_points, customer_update
 from integrations.models import ApiKey
 
 Scope = ApiKey.Scope
@@ -40,14 +36,6 @@ SEARCH_MAX_TERMS = 5
 
 def _customers(caller: Caller):
     return Customer.objects.filter(caller.customers_q()).select_related("agency").prefetch_related("contact_points")
-
-
-def _advisors(caller: Caller):
-    return (
-        Advisor.objects.filter(caller.advisors_q())
-        .select_related("user", "agency")
-        .prefetch_related(Prefetch("deputyships", queryset=Deputyship.objects.order_by("position", "id")))
-    )
 
 
 def _agency_in_reach(caller: Caller, code: str, field: str = "agency") -> Agency:
@@ -316,74 +304,3 @@ class ContactPointConsentApi(ApiView):
         data = valid_input(ConsentInput, request.data)
         contact_point_set_consent(contact_point=contact, consent=data["consent"], source=caller.label)
         return Response(ContactPointOutput(contact).data)
-
-
-# --- Advisors ----------------------------------------------------------------------------------------
-
-
-class AdvisorListApi(ApiView):
-    scopes = {"GET": Scope.ADVISORS_READ}
-    pagination_class = ApiCursorPagination
-
-    @extend_schema(
-        operation_id="advisors_list",
-        summary=_("List advisors"),
-        parameters=[AdvisorFilter],
-        responses={200: AdvisorOutput(many=True), **error_responses(400)},
-        tags=["advisors"],
-    )
-    def get(self, request):
-        filters = valid_input(AdvisorFilter, request.query_params)
-        advisors = _advisors(caller_of(request))
-        if "agency" in filters:
-            advisors = advisors.filter(agency__code=filters["agency"])
-        for name in ("availability", "role"):
-            if name in filters:
-                advisors = advisors.filter(**{name: filters[name]})
-        if filters.get("is_active") is not None:
-            advisors = advisors.filter(is_active=filters["is_active"])
-        return paginated(self, request, advisors, AdvisorOutput)
-
-
-class AdvisorDetailApi(ApiView):
-    scopes = {"GET": Scope.ADVISORS_READ, "PATCH": Scope.ADVISORS_WRITE}
-
-    @extend_schema(
-        operation_id="advisors_retrieve",
-        summary=_("An advisor"),
-        responses={200: AdvisorOutput, **error_responses(404)},
-        tags=["advisors"],
-    )
-    def get(self, request, pk: int):
-        return Response(AdvisorOutput(get_object_or_404(_advisors(caller_of(request)), pk=pk)).data)
-
-    @extend_schema(
-        operation_id="advisors_update",
-        summary=_("Update availability, absence and deputies"),
-        description=_(
-            "Fields left out keep their value. `deputies` replaces the ordered list of deputies. "
-            "With a session, an advisor may change only their own record; a supervisor, their agency's."
-        ),
-        request=AdvisorUpdateInput,
-        responses={200: AdvisorOutput, **error_responses(400, 404)},
-        examples=[
-            OpenApiExample(
-                "Holidays",
-                value={
-                    "out_of_office_from": "2026-12-20T18:00:00+01:00",
-                    "out_of_office_until": "2027-01-04T08:00:00+01:00",
-                    "out_of_office_message": "Back on 4 January; Bob answers meanwhile.",
-                    "deputies": [9, 12],
-                },
-                request_only=True,
-            )
-        ],
-        tags=["advisors"],
-    )
-    def patch(self, request, pk: int):
-        caller = caller_of(request)
-        advisor = get_object_or_404(_advisors(caller), pk=pk)
-        if caller.advisor is not None and not caller.is_supervisor and advisor.pk != caller.advisor.pk:
-            raise PermissionDenied(_("Only a supervisor can change a colleague's record."), code="not_yours")
-        advisor_update(advisor=advisor, **valid_input(AdvisorUpdateInput, request.data))
-        return Response(AdvisorOutput(_advisors(caller).get(pk=advisor.pk)).data)

@@ -9,8 +9,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView, exception_handler
 
-from crm.api_auth import Caller, HasScope
 from crm.models import Advisor
+from integrations.api.auth import Caller, HasScope
 
 # Service refusals that describe the state of things rather than bad input: 409.
 CONFLICT_CODES = frozenset(

@@ -1,37 +1,29 @@
-"""REST API for conversations: threads, their messages, templates and the event feed.
-Parse, check access (crm.api_auth.Caller), call one service."""
+"""REST API for conversations and their messages: parse, check access
+(integrations.api.auth.Caller), call one service."""
 
-from datetime import timedelta
-
-from django.conf import settings
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from conversations.models import Message, MessageTemplate, Thread
-from conversations.serializers import (
-    EventFilter,
-    EventPageOutput,
+from conversations.services import message_send, thread_claim, thread_set_status, thread_transfer
+from crm.models import Advisor
+from integrations.api.auth import Caller, caller_of
+from integrations.api.base import ApiView, advisor_in_reach, paginated, valid_input
+from integrations.api.serializers import (
+    ApiCursorPagination,
     MessageFilter,
     MessageOutput,
     MessageSendInput,
-    TemplateFilter,
-    TemplateOutput,
     ThreadClaimInput,
     ThreadFilter,
     ThreadOutput,
     ThreadStatusInput,
     ThreadTransferInput,
+    error_responses,
 )
-from conversations.services import message_send, thread_claim, thread_set_status, thread_transfer
-from crm.api_auth import Caller, caller_of
-from crm.api_base import ApiView, advisor_in_reach, paginated, valid_input
-from crm.models import Advisor
-from crm.serializers import ApiCursorPagination, error_responses
-from events.models import Event
 from integrations.models import ApiKey
 
 Scope = ApiKey.Scope
@@ -256,72 +248,3 @@ class MessageListSendApi(ApiView):
             channel=data["channel"],
         )
         return Response(MessageOutput(message).data, status=status.HTTP_202_ACCEPTED)
-
-
-# --- Templates and events -------------------------------------------------------------------------------
-
-
-class TemplateListApi(ApiView):
-    scopes = {"GET": Scope.TEMPLATES_READ}
-    pagination_class = ApiCursorPagination
-
-    @extend_schema(
-        operation_id="templates_list",
-        summary=_("Approved WhatsApp templates"),
-        parameters=[TemplateFilter],
-        responses={200: TemplateOutput(many=True), **error_responses(400)},
-        tags=["templates"],
-    )
-    def get(self, request):
-        filters = valid_input(TemplateFilter, request.query_params)
-        templates = MessageTemplate.objects.all()
-        if not filters["include_inactive"]:
-            templates = templates.filter(is_active=True)
-        if filters.get("language"):
-            templates = templates.filter(language=filters["language"])
-        return paginated(self, request, templates, TemplateOutput)
-
-
-class EventFeedApi(ApiView):
-    scopes = {"GET": Scope.EVENTS_READ}
-
-    @extend_schema(
-        operation_id="events_list",
-        summary=_("The event feed"),
-        description=_(
-            "Events after `since`, oldest first, limited to what the caller may see. Store `next_since` and pass "
-            "it back. Events are handed out once they are a couple of seconds old, so that one committed late "
-            "is never skipped."
-        ),
-        parameters=[EventFilter],
-        responses={200: EventPageOutput, **error_responses(400)},
-        examples=[
-            OpenApiExample(
-                "Events",
-                value={
-                    "results": [
-                        {
-                            "id": 1001,
-                            "type": "thread.updated",
-                            "thread": 12,
-                            "created_at": "2026-11-23T09:00:00+01:00",
-                            "payload": {"change": "status", "by": 7},
-                        }
-                    ],
-                    "next_since": 1001,
-                },
-                response_only=True,
-            )
-        ],
-        tags=["events"],
-    )
-    def get(self, request):
-        filters = valid_input(EventFilter, request.query_params)
-        settled = timezone.now() - timedelta(seconds=settings.ATTITRE_EVENT_FEED_SETTLE_SECONDS)
-        events = list(
-            Event.objects.filter(
-                caller_of(request).events_q(), pk__gt=filters["since"], created_at__lte=settled
-            ).order_by("pk")[: filters["limit"]]
-        )
-        next_since = events[-1].pk if events else filters["since"]
-        return Response(EventPageOutput({"results": events, "next_since": next_since}).data)
