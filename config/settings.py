@@ -50,6 +50,13 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rst
 
 INSTALLED_APPS = [
     "daphne",
+    # Ours before Django's admin: their templates (registration/logged_out.html) come first.
+    "core",
+    "events",
+    "crm",
+    "conversations",
+    "integrations",
+    "channels_app",
     "config.apps.AttitreAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -61,11 +68,6 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "django_q",
-    "events",
-    "crm",
-    "conversations",
-    "integrations",
-    "channels_app",
 ]
 
 MIDDLEWARE = [
@@ -88,7 +90,7 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -203,14 +205,13 @@ LOGIN_REDIRECT_URL = "/inbox/"
 
 LANGUAGE_CODE = os.environ.get("LANGUAGE_CODE", "en")
 LANGUAGES = [("en", _("English")), ("fr", _("French"))]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+LOCALE_PATHS = [BASE_DIR / "core" / "locale"]
 TIME_ZONE = "Europe/Paris"
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", str(BASE_DIR / "media")))
 STORAGES = {
