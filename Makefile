@@ -55,6 +55,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/lint-imports
 
 # Benchmarks: the shipped server on PostgreSQL + Redis (see README for figures).
 bench-inbound: install
@@ -84,7 +85,8 @@ lock:
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache
 
-# Extract the strings marked for translation into the French catalogue, then compile it.
+# Extract the strings marked for translation into the French catalogue every app shares
+# (core/locale/fr/LC_MESSAGES/django.po, LOCALE_PATHS), then compile it.
 messages: install
 	$(BIN)/python manage.py makemessages -l fr --no-location --no-obsolete
 	$(BIN)/python manage.py compilemessages -l fr

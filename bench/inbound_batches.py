@@ -26,10 +26,10 @@ django_setup()
 from django.db import connection  # noqa: E402
 from django.http import QueryDict  # noqa: E402
 
-from channels_app.events import bind_server_loop  # noqa: E402
 from conversations.providers import twilio  # noqa: E402
 from conversations.services import inbound_messages_receive  # noqa: E402
 from crm.models import ContactPoint  # noqa: E402
+from events.publish import bind_server_loop  # noqa: E402
 
 
 def backend_cpu_seconds(pid: int) -> float:

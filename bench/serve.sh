@@ -17,12 +17,15 @@ export ALLOWED_HOSTS="127.0.0.1,localhost" LOG_LEVEL=WARNING
 export WEB_CONCURRENCY="${WEB_CONCURRENCY:-2}"
 
 # A fresh database every run: figures must not depend on earlier runs' dead rows
-# (this machine's PostgreSQL runs with autovacuum off).
-db_name="${DATABASE_URL##*/}"
-psql "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS ${db_name} WITH (FORCE)"
-psql "${DATABASE_URL%/*}/postgres" -qc "CREATE DATABASE ${db_name}"
-.venv/bin/python manage.py migrate --noinput -v0
-.venv/bin/python manage.py demo --allow-production >/dev/null
+# (this machine's PostgreSQL runs with autovacuum off). BENCH_KEEP_DB=1 serves the
+# database as it is instead: a bank built by bench/bank.py takes minutes to rebuild.
+if [ "${BENCH_KEEP_DB:-0}" != 1 ]; then
+  db_name="${DATABASE_URL##*/}"
+  psql "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS ${db_name} WITH (FORCE)"
+  psql "${DATABASE_URL%/*}/postgres" -qc "CREATE DATABASE ${db_name}"
+  .venv/bin/python manage.py migrate --noinput -v0
+  .venv/bin/python manage.py demo --allow-production >/dev/null
+fi
 
 if [ "${BENCH_SERVER:-uvicorn}" = daphne ]; then
   # Daphne serves one process; shown for the server comparison in the README.

@@ -2,7 +2,7 @@
 
 A tab joins the groups its advisor may hear, accepts, replays from the Event log
 what it missed since its last event id (`/ws/inbox/?since=<id>`), then forwards
-the live pushes of `channels_app.events`, each event once per connection.
+the live pushes of `events.publish`, each event once per connection.
 
 While tabs stay open, `_OpenTabs` keeps all those of a server process with two
 tasks: their heartbeats, spread over the interval, and every ACCESS_REFRESH_SECONDS
@@ -24,11 +24,11 @@ from django.http import HttpRequest
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from channels_app.events import event_message
-from channels_app.loops import loop_local
-from channels_app.presence import presence_connect, presence_disconnect, presence_refresh
-from conversations import selectors
+from conversations import access, selectors
+from core.loops import loop_local
 from crm.models import Advisor
+from events.presence import presence_connect, presence_disconnect, presence_refresh
+from events.publish import event_message
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         self.inbox_groups = groups
 
     async def inbox_access(self, message) -> None:
-        """The advisor's availability, absence or deputies changed (`channels_app.access`)."""
+        """The advisor's availability, absence or deputies changed (`events.inbox_access`)."""
         if self.advisor is None:
             return
         await self.apply_access(*await self._load(self.advisor.user_id))
@@ -214,7 +214,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         )
         if advisor is None:
             return None, []
-        return advisor, selectors.inbox_groups_for(advisor=advisor)
+        return advisor, access.inbox_groups_for(advisor=advisor)
 
     @database_sync_to_async
     def _events_after(self, since: int) -> list[dict]:
@@ -316,4 +316,4 @@ _membership_slot = loop_local(lambda: asyncio.Semaphore(MEMBERSHIP_CONCURRENCY))
 
 @database_sync_to_async
 def _access_of(advisor_ids: list[int]) -> dict[int, tuple[Advisor, list[str]]]:
-    return selectors.inbox_access_for(advisor_ids=advisor_ids)
+    return access.inbox_access_for(advisor_ids=advisor_ids)

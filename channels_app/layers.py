@@ -201,13 +201,3 @@ class RedisChannelLayer(_RedisChannelLayer):
         keys = [key for key, _, _ in items]
         args = [message for _, message, _ in items] + [capacity for _, _, capacity in items]
         return await self.connection(index).eval(_SEND_SCRIPT, len(keys), *keys, *args, time.time(), self.expiry)
-
-
-async def group_send_many(layer, sends: list[tuple[str, dict]]) -> None:
-    """Send to several groups in as few round trips as the layer allows; the in-memory
-    layer of the embedded default sends group by group."""
-    if isinstance(layer, RedisChannelLayer):
-        await layer.group_send_many(sends)
-    else:
-        for group, message in sends:
-            await layer.group_send(group, message)

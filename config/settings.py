@@ -50,6 +50,13 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rst
 
 INSTALLED_APPS = [
     "daphne",
+    # Ours before Django's admin: their templates (registration/logged_out.html) come first.
+    "core",
+    "events",
+    "crm",
+    "conversations",
+    "integrations",
+    "channels_app",
     "config.apps.AttitreAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -61,9 +68,6 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "django_q",
-    "crm",
-    "conversations",
-    "channels_app",
 ]
 
 MIDDLEWARE = [
@@ -86,7 +90,7 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -122,7 +126,7 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The webhooks' one- and two-row statements run as server-side prepared statements on
-# PostgreSQL (conversations/compiled.py). Off for a pooler that cannot carry them from
+# PostgreSQL (core/compiled.py). Off for a pooler that cannot carry them from
 # one transaction to the next (PgBouncer in transaction mode before 1.21).
 DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 
@@ -182,8 +186,8 @@ Q_CLUSTER = {
     "catch_up": False,
     "poll": 0.2,
     # django-q2's ORM broker with one statement per claim and per acknowledgement
-    # (config/task_broker.py); `bulk` tasks claimed at once when the queue is busy.
-    "broker_class": "config.task_broker.OrmBroker",
+    # (core/task_broker.py); `bulk` tasks claimed at once when the queue is busy.
+    "broker_class": "core.task_broker.OrmBroker",
     "bulk": int(os.environ.get("Q_BULK", "8")),
     "save_limit": 1000,
     "label": _("Task queue"),
@@ -201,14 +205,13 @@ LOGIN_REDIRECT_URL = "/inbox/"
 
 LANGUAGE_CODE = os.environ.get("LANGUAGE_CODE", "en")
 LANGUAGES = [("en", _("English")), ("fr", _("French"))]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+LOCALE_PATHS = [BASE_DIR / "core" / "locale"]
 TIME_ZONE = "Europe/Paris"
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", str(BASE_DIR / "media")))
 STORAGES = {
@@ -266,17 +269,20 @@ LOGGING = {
 # --- Integrators' REST API (/api/v1/) -------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "crm.api_auth.ApiKeyAuthentication",
+        "integrations.api.auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_THROTTLE_CLASSES": ["crm.api_auth.ApiKeyRateThrottle", "crm.api_auth.ApiUserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "integrations.api.auth.ApiKeyRateThrottle",
+        "integrations.api.auth.ApiUserRateThrottle",
+    ],
     "DEFAULT_THROTTLE_RATES": {
         "api_key": os.environ.get("API_KEY_RATE", "600/min"),
         "api_user": os.environ.get("API_USER_RATE", "300/min"),
     },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "crm.api_base.api_exception_handler",
+    "EXCEPTION_HANDLER": "integrations.api.base.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
 }
@@ -300,7 +306,7 @@ SPECTACULAR_SETTINGS = {
         "ChannelEnum": "crm.models.ContactPoint.Kind",
         "ConsentEnum": "crm.models.ContactPoint.Consent",
         "AvailabilityEnum": "crm.models.Advisor.Availability",
-        "EventTypeEnum": "conversations.models.Event.Type",
+        "EventTypeEnum": "events.models.Event.Type",
     },
 }
 # The event feed hands out only events at least this old, so that one committed a

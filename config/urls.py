@@ -15,7 +15,7 @@ urlpatterns = [
     # Outbound attachments, fetched by Twilio through a signed, expiring token.
     path("webhooks/twilio/media/<str:token>/<str:filename>", webhooks.twilio_media, name="twilio-media"),
     path("admin/", admin.site.urls),
-    path("api/", include("config.api_urls")),
+    path("api/", include("integrations.api.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

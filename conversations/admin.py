@@ -2,12 +2,29 @@ import json
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from conversations.models import Event, Message, MessageTemplate, Note, Thread
-from crm.admin_site import AdvisorListFilter, AgencyScopedAdminMixin, ReadOnlyAdminMixin, SupervisedAdminMixin
+from conversations.models import Message, MessageTemplate, Note, Thread
+from conversations.services.customers import customer_reassign
+from crm.addresses import normalize_address, normalize_phone
+from crm.admin_site import (
+    EDIT_ROWS,
+    AdvisorListFilter,
+    AgencyScopedAdminMixin,
+    ReadOnlyAdminMixin,
+    SupervisedAdminMixin,
+    limit_to_agency,
+)
+from crm.models import Advisor, AdvisorAssignment, ContactPoint, Customer
+from crm.services import contact_point_create, customer_create
+from events.models import Event
 
 VIEW_ONLY = frozenset({"view"})
 
@@ -123,3 +140,226 @@ class EventAdmin(ReadOnlyAdminMixin, AgencyScopedAdminMixin, SupervisedAdminMixi
     @admin.display(description=_("payload"))
     def payload_json(self, obj):
         return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+# --- Customers --------------------------------------------------------------------
+# Registered here, above crm, because saving a change of advisor and the bulk action call
+# customer_reassign, which moves the customer's thread (conversations.services.customers).
+
+
+class ContactPointForm(forms.ModelForm):
+    class Meta:
+        model = ContactPoint
+        fields = ["kind", "address", "display_name", "confirmed"]
+
+    def clean(self):
+        cleaned = super().clean()
+        kind, address = cleaned.get("kind"), cleaned.get("address")
+        if kind and address:
+            # Normalised before the model's uniqueness checks run, so "06 12 34 56 78"
+            # and "+33612345678" are recognised as the same number.
+            try:
+                cleaned["address"] = normalize_address(kind=kind, address=address)
+            except ValidationError as exc:
+                self.add_error("address", exc)
+        return cleaned
+
+
+class ContactPointInline(SupervisedAdminMixin, admin.TabularInline):
+    model = ContactPoint
+    form = ContactPointForm
+    # A supervisor may confirm a number linked from the pool, or withdraw a confirmation.
+    fields = ("kind", "address", "display_name", "confirmed", "consent", "consent_changed_at", "consent_source")
+    # Consent is the customer's to give (STOP/START), recorded by the messaging services.
+    readonly_fields = ("consent", "consent_changed_at", "consent_source")
+    extra = 0
+    supervisor_actions = EDIT_ROWS
+
+
+class AdvisorAssignmentInline(ReadOnlyAdminMixin, SupervisedAdminMixin, admin.TabularInline):
+    model = AdvisorAssignment
+    fields = ("advisor", "started_at", "ended_at", "reason", "changed_by")
+    readonly_fields = fields
+    verbose_name_plural = _("assignment history")
+    supervisor_actions = frozenset({"view"})
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("advisor__user", "changed_by")
+
+
+class CustomerAdminForm(forms.ModelForm):
+    assignment_reason = forms.CharField(
+        label=_("Reason for the assignment"),
+        required=False,
+        max_length=500,
+        help_text=_("Required when you change the dedicated advisor; kept in the assignment history."),
+    )
+
+    class Meta:
+        model = Customer
+        fields = [
+            "customer_number",
+            "first_name",
+            "last_name",
+            "preferred_language",
+            "agency",
+            "segment",
+            "typology",
+            "dedicated_advisor",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        advisor_field = self.fields.get("dedicated_advisor")
+        if advisor_field is not None:
+            # Only active advisors take customers; the current one stays listed so that
+            # an untouched form does not read as a change of advisor.
+            advisor_field.queryset = advisor_field.queryset.filter(
+                Q(is_active=True) | Q(pk=self.instance.dedicated_advisor_id)
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        changes_advisor = self.instance.pk is not None and "dedicated_advisor" in self.changed_data
+        if changes_advisor and not cleaned.get("assignment_reason", "").strip():
+            self.add_error(
+                "assignment_reason",
+                _("Say why %(customer)s changes advisor; the reason is kept in the assignment history.")
+                % {"customer": self.instance},
+            )
+        return cleaned
+
+
+class CustomerReassignForm(forms.Form):
+    advisor = forms.ModelChoiceField(label=_("New dedicated advisor"), queryset=Advisor.objects.none())
+    reason = forms.CharField(
+        label=_("Reason"), max_length=500, help_text=_("Kept in each customer's assignment history.")
+    )
+
+    def __init__(self, *args, advisors, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["advisor"].queryset = advisors
+
+
+class DedicatedAdvisorFilter(AdvisorListFilter):
+    title = _("dedicated advisor")
+    parameter_name = "advisor"
+    field_name = "dedicated_advisor"
+    none_label = _("No dedicated advisor")
+
+
+@admin.register(Customer)
+class CustomerAdmin(AgencyScopedAdminMixin, SupervisedAdminMixin, admin.ModelAdmin):
+    supervisor_actions = frozenset({"view", "add", "change"})
+    form = CustomerAdminForm
+    list_display = ("customer_number", "name", "agency", "dedicated_advisor", "segment", "typology")
+    list_display_links = ("customer_number", "name")
+    list_select_related = ("agency", "dedicated_advisor__user")
+    list_filter = ("segment", "typology", DedicatedAdvisorFilter)
+    search_fields = ("customer_number", "first_name", "last_name", "contact_points__address")
+    search_help_text = _("Name, customer number, phone number or address.")
+    readonly_fields = ("created_at",)
+    fieldsets = (
+        (None, {"fields": ("customer_number", "first_name", "last_name", "preferred_language")}),
+        (
+            _("Relationship with the bank"),
+            {"fields": ("agency", "segment", "typology", "dedicated_advisor", "assignment_reason", "created_at")},
+        ),
+    )
+    inlines = (ContactPointInline, AdvisorAssignmentInline)
+    actions = ("reassign_selected",)
+
+    @admin.display(description=_("name"), ordering="last_name")
+    def name(self, obj):
+        return obj.full_name
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            phone = normalize_phone(search_term)
+        except ValidationError:
+            return results, may_have_duplicates
+        # "06 12 34 56 78" finds the customer whose number is stored as +33612345678.
+        return results | queryset.filter(contact_points__address=phone), True
+
+    def save_model(self, request, obj, form, change):
+        reason = form.cleaned_data.get("assignment_reason", "")
+        if not change:
+            customer = customer_create(
+                customer_number=obj.customer_number,
+                first_name=obj.first_name,
+                last_name=obj.last_name,
+                agency=obj.agency,
+                advisor=obj.dedicated_advisor,
+                created_by=request.user,
+                reason=reason,
+                preferred_language=obj.preferred_language,
+                segment=obj.segment,
+                typology=obj.typology,
+            )
+            # The inline formsets already hold `obj`: it takes over the saved row.
+            obj.pk = customer.pk
+            obj._state.adding = False
+            obj.refresh_from_db()
+            return
+        fields = [name for name in form.changed_data if name not in ("dedicated_advisor", "assignment_reason")]
+        if fields:
+            obj.save(update_fields=fields)
+        if "dedicated_advisor" in form.changed_data:
+            customer_reassign(
+                customer=obj, advisor=form.cleaned_data["dedicated_advisor"], reason=reason, changed_by=request.user
+            )
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not ContactPoint:
+            super().save_formset(request, form, formset, change)
+            return
+        for contact in formset.save(commit=False):
+            if contact.pk is None:
+                contact_point_create(
+                    customer=form.instance,
+                    kind=contact.kind,
+                    address=contact.address,
+                    display_name=contact.display_name,
+                    source=f"admin:{request.user.get_username()}",
+                )
+            else:
+                contact.save()
+        for contact in formset.deleted_objects:
+            contact.delete()
+
+    @admin.action(description=_("Move the selected customers to another advisor"), permissions=["change"])
+    def reassign_selected(self, request, queryset):
+        advisors = limit_to_agency(request, Advisor.objects.filter(is_active=True).select_related("user"))
+        form = CustomerReassignForm(request.POST if request.POST.get("post") else None, advisors=advisors)
+        if form.is_valid():
+            advisor, reason = form.cleaned_data["advisor"], form.cleaned_data["reason"]
+            customers = list(queryset)
+            with transaction.atomic():
+                moved = sum(
+                    customer_reassign(customer=customer, advisor=advisor, reason=reason, changed_by=request.user)
+                    is not None
+                    for customer in customers
+                )
+            message = ngettext(
+                "Moved %(count)d customer to %(advisor)s.", "Moved %(count)d customers to %(advisor)s.", moved
+            ) % {"count": moved, "advisor": advisor}
+            if unchanged := len(customers) - moved:
+                message += " " + ngettext(
+                    "%(count)d already had this advisor.", "%(count)d already had this advisor.", unchanged
+                ) % {"count": unchanged}
+            self.message_user(request, message)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Move customers to another advisor"),
+            "subtitle": None,
+            "opts": self.opts,
+            "form": form,
+            "customers": queryset.select_related("dedicated_advisor__user"),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "action_name": "reassign_selected",
+            "media": self.media + form.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/crm/customer/reassign_selected.html", context)

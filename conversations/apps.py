@@ -4,6 +4,8 @@ from django.utils.translation import gettext_lazy as _
 
 class ConversationsConfig(AppConfig):
     name = "conversations"
+    # Its own, not the host project's DEFAULT_AUTO_FIELD: the migrations were made with it.
+    default_auto_field = "django.db.models.BigAutoField"
     verbose_name = _("Conversations")
 
     def ready(self):

@@ -22,8 +22,6 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 from django.http import QueryDict
 
-from channels_app.events import bind_server_loop
-from channels_app.loops import loop_local
 from conversations.webhooks import (
     INTERNAL_ERROR,
     MESSAGES_PATH,
@@ -34,6 +32,8 @@ from conversations.webhooks import (
     handle_twilio_status_batch,
     log_failure,
 )
+from core.loops import loop_local
+from events.publish import bind_server_loop
 
 logger = logging.getLogger(__name__)
 

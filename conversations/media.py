@@ -15,11 +15,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Schedule
 
-from channels_app.events import publish_event
-from conversations.models import Attachment, Event, Message, Thread
+from conversations.access import thread_audience
+from conversations.models import Attachment, Message, Thread
 from conversations.payloads import attachment_payload
 from conversations.providers import twilio
 from conversations.providers.base import MediaRefused, MediaUnavailable
+from events.models import Event
+from events.publish import publish_event
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +81,7 @@ def _finish(attachment: Attachment, *, state: str, error: str) -> Attachment:
             type=Event.Type.ATTACHMENT_UPDATED,
             thread=thread,
             payload={"message": attachment.message_id, "attachment": attachment_payload(attachment)},
+            audience=thread_audience(thread),
         )
     if state != Attachment.State.STORED:
         logger.warning("Attachment %s not stored: %s.", attachment.pk, error)

@@ -249,37 +249,3 @@ class MessageTemplate(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.language})"
-
-
-class Event(models.Model):
-    """The durable, ordered log of what happened; the live inbox replays from it.
-
-    Ids are drawn at insert time and transactions commit in any order, so a reader
-    must not assume that "every id above the last one seen" is complete: the inbox
-    replays a short overlap behind its cursor and drops ids it already has.
-    """
-
-    class Type(models.TextChoices):
-        MESSAGE_CREATED = "message.created", _("Message created")
-        MESSAGE_STATUS = "message.status", _("Message status changed")
-        ATTACHMENT_UPDATED = "attachment.updated", _("Attachment downloaded or refused")
-        THREAD_UPDATED = "thread.updated", _("Thread updated")
-        THREAD_ASSIGNED = "thread.assigned", _("Thread assigned")
-        NOTE_CREATED = "note.created", _("Note created")
-        CONSENT_CHANGED = "consent.changed", _("Consent changed")
-        CONTACT_POINT_CONFIRMED = "contact_point.confirmed", _("Contact point confirmed")
-        CUSTOMER_REASSIGNED = "customer.reassigned", _("Customer reassigned")
-
-    type = models.CharField(_("type"), max_length=32, choices=Type.choices)
-    thread = models.ForeignKey(Thread, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
-    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="events")
-    payload = models.JSONField(default=dict)
-    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
-
-    class Meta:
-        verbose_name = _("event")
-        verbose_name_plural = _("events")
-        ordering = ["id"]
-
-    def __str__(self):
-        return f"#{self.pk} {self.type}"

@@ -1,5 +1,5 @@
-"""Reads for the inbox: who may see which thread, the inbox lists, the live groups to
-join and the events to replay after a reconnection."""
+"""Reads for the inbox: the inbox lists and the events to replay after a reconnection.
+Who may see which thread, and the live groups to join, are conversations.access."""
 
 from datetime import timedelta
 
@@ -8,9 +8,10 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from channels_app.groups import advisor_group, pool_group, supervision_group
-from conversations.models import Event, Thread
-from crm.models import Advisor, ContactPoint, Deputyship
+from conversations.access import advisor_covered_ids, thread_visibility_q
+from conversations.models import Thread
+from crm.models import Advisor, ContactPoint
+from events.models import Event
 
 SEARCH_MAX_TERMS = 5
 
@@ -20,53 +21,6 @@ class InboxTab(models.TextChoices):
     POOL = "pool", _("Agency pool")
     COVERING = "covering", _("Covering for colleagues")
     CLOSED = "closed", _("Closed")
-
-
-def advisor_covered_ids(*, advisor: Advisor) -> list[int]:
-    """The colleagues this advisor covers right now: those who named them deputy and are absent."""
-    now = timezone.now()
-    deputyships = Deputyship.objects.filter(deputy_id=advisor.pk).select_related("advisor__user")
-    return [deputyship.advisor_id for deputyship in deputyships if not deputyship.advisor.is_present(now)]
-
-
-def thread_visibility_q(*, advisor: Advisor, covered_ids: list[int] | None = None) -> Q:
-    """The threads an advisor may see, as a filter on Thread.
-
-    Their own (handled, or of customers they are the dedicated advisor of), those of the
-    colleagues they cover as deputy while those are absent, and their agency's pool;
-    a supervisor sees every thread of their agency. `covered_ids` saves a query when
-    the caller already has them.
-    """
-    if not advisor.is_active:
-        return Q(pk__in=[])
-    if covered_ids is None:
-        covered_ids = advisor_covered_ids(advisor=advisor)
-    ids = [advisor.pk, *covered_ids]
-    visible = (
-        Q(handler_id__in=ids)
-        | Q(customer__dedicated_advisor_id__in=ids)
-        | Q(handler__isnull=True, agency_id=advisor.agency_id)
-    )
-    if advisor.is_supervisor:
-        visible |= Q(agency_id=advisor.agency_id)
-    return visible
-
-
-def customer_visibility_q(*, advisor: Advisor, covered_ids: list[int] | None = None) -> Q:
-    """The customers an advisor may see, as a filter on Customer: those whose thread they may
-    see, and those whose dedicated advisor is them or a colleague they cover now; a
-    supervisor sees every customer of their agency."""
-    if not advisor.is_active:
-        return Q(pk__in=[])
-    if covered_ids is None:
-        covered_ids = advisor_covered_ids(advisor=advisor)
-    visible_thread = Thread.objects.filter(
-        thread_visibility_q(advisor=advisor, covered_ids=covered_ids), customer_id=OuterRef("pk")
-    )
-    visible = Q(dedicated_advisor_id__in=[advisor.pk, *covered_ids]) | Q(Exists(visible_thread))
-    if advisor.is_supervisor:
-        visible |= Q(agency_id=advisor.agency_id)
-    return visible
 
 
 def _search_q(search: str) -> Q:
@@ -109,42 +63,6 @@ def thread_list_for_advisor(*, advisor: Advisor, tab: str = InboxTab.MINE, searc
     if search.strip():
         threads = threads.filter(_search_q(search))
     return threads.select_related("customer", "prospect", "handler__user").order_by("-last_activity_at", "-pk")
-
-
-def inbox_groups_for(*, advisor: Advisor) -> list[str]:
-    """The channel-layer groups an advisor's inbox joins: their own, those of the colleagues
-    they cover now, their agency's pool and, for a supervisor, the agency's supervision."""
-    return _inbox_groups(advisor, advisor_covered_ids(advisor=advisor))
-
-
-def _inbox_groups(advisor: Advisor, covered_ids: list[int]) -> list[str]:
-    groups = [advisor_group(advisor.pk)]
-    groups += [advisor_group(covered_id) for covered_id in covered_ids]
-    groups.append(pool_group(advisor.agency_id))
-    if advisor.is_supervisor:
-        groups.append(supervision_group(advisor.agency_id))
-    return groups
-
-
-def inbox_access_for(*, advisor_ids: list[int]) -> dict[int, tuple[Advisor, list[str]]]:
-    """For many connected advisors at once, in two queries: each one who may still open the
-    inbox (active, with an active login) and the groups they may hear now. Advisors who may
-    not are left out."""
-    advisors = {
-        advisor.pk: advisor
-        for advisor in Advisor.objects.select_related("user").filter(
-            pk__in=advisor_ids, is_active=True, user__is_active=True
-        )
-    }
-    now = timezone.now()
-    covered: dict[int, list[int]] = {advisor_id: [] for advisor_id in advisors}
-    deputyships = Deputyship.objects.filter(deputy_id__in=list(advisors)).select_related("advisor__user")
-    for deputyship in deputyships:
-        if not deputyship.advisor.is_present(now):
-            covered[deputyship.deputy_id].append(deputyship.advisor_id)
-    return {
-        advisor_id: (advisor, _inbox_groups(advisor, covered[advisor_id])) for advisor_id, advisor in advisors.items()
-    }
 
 
 def events_visible_after(

@@ -12,11 +12,13 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
-from conversations.models import Attachment, Channel, Event, Message, MessageTemplate, Note, Thread
-from conversations.selectors import InboxTab, customer_visibility_q, thread_list_for_advisor, thread_visibility_q
+from conversations.access import customer_visibility_q, thread_visibility_q
+from conversations.models import Attachment, Channel, Message, MessageTemplate, Note, Thread
+from conversations.selectors import InboxTab, thread_list_for_advisor
 from conversations.services.outbound import SENDABLE_CHANNELS, TEMPLATE_VARIABLE, template_variables_for
 from crm.addresses import normalize_phone
 from crm.models import Advisor, ContactPoint, Customer, Deputyship
+from events.models import Event
 
 # The list shows the most recent threads; past that, searching narrows it.
 INBOX_PAGE_SIZE = 200

@@ -42,8 +42,8 @@ from conversations.services import (
     thread_transfer,
     whatsapp_free_text_allowed,
 )
+from conversations.services.customers import contact_point_confirm
 from crm.models import Advisor
-from crm.services import contact_point_confirm
 
 THREAD_PARTS = {"header": "inbox/_thread_header.html", "card": "inbox/_customer_card.html"}
 # Served inline; anything else is downloaded, so that a file never runs as a page of ours.

@@ -12,6 +12,9 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.models import Advisor, Agency
 
+# What a supervisor may do to rows they fully manage (`SupervisedAdminMixin.supervisor_actions`).
+EDIT_ROWS = frozenset({"view", "add", "change", "delete"})
+
 
 def supervisor_of(user) -> Advisor | None:
     """The user's advisor record when they are an active staff supervisor, else None."""

@@ -1,5 +1,7 @@
-"""Writes to the CRM: the only place that changes customers, contact points and
-assignments. Each service checks, locks, writes, appends its Event and returns."""
+"""Writes to the CRM: the only place that changes customers, contact points, advisors
+and assignments. Each service checks, locks, writes and returns. What also changes a
+customer's thread (reassigning, consent, confirming a number) is
+conversations.services.customers."""
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -7,11 +9,17 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from channels_app.events import publish_event
-from channels_app.groups import advisor_group
-from conversations.models import Event, Thread
 from crm.addresses import normalize_address
-from crm.models import Advisor, AdvisorAssignment, Agency, ContactPoint, Customer
+from crm.models import Advisor, AdvisorAssignment, Agency, ContactPoint, Customer, Deputyship
+from events.inbox_access import inbox_access_changed
+
+CUSTOMER_EDITABLE_FIELDS = ("first_name", "last_name", "preferred_language", "segment", "typology")
+AVAILABILITY_FIELDS = ("availability", "out_of_office_from", "out_of_office_until", "out_of_office_message")
+
+
+def _field_error(field: str, message: str, *, code: str) -> ValidationError:
+    # The code goes on the inner error: Django drops a dict-shaped error's own code.
+    return ValidationError({field: ValidationError(message, code=code)})
 
 
 def contact_point_create(
@@ -56,77 +64,6 @@ def contact_point_create(
     return contact
 
 
-def contact_point_set_consent(*, contact_point: ContactPoint, consent: str, source: str) -> bool:
-    """Record an opt-in or opt-out; returns whether it changed anything."""
-    if consent not in ContactPoint.Consent.values:
-        raise ValidationError(_("Unknown consent state “%(consent)s”.") % {"consent": consent}, code="consent_invalid")
-    with transaction.atomic():
-        changed = (
-            ContactPoint.objects.filter(pk=contact_point.pk)
-            .exclude(consent=consent)
-            .update(consent=consent, consent_changed_at=timezone.now(), consent_source=source[:200])
-        )
-        contact_point.refresh_from_db(fields=["consent", "consent_changed_at", "consent_source"])
-        if changed:
-            thread = _thread_of_contact(contact_point)
-            if thread is not None:
-                publish_event(
-                    type=Event.Type.CONSENT_CHANGED,
-                    thread=thread,
-                    payload={
-                        "contact_point": contact_point.pk,
-                        "channel": contact_point.kind,
-                        "consent": consent,
-                        "source": contact_point.consent_source,
-                        "at": contact_point.consent_changed_at,
-                    },
-                )
-    return bool(changed)
-
-
-def contact_point_confirm(*, contact_point: ContactPoint, by: Advisor) -> bool:
-    """The customer's dedicated advisor (or a supervisor of their agency) vouches that a
-    number linked to the customer from the pool is really theirs: replies may go there from
-    now on. Returns whether it changed anything."""
-    with transaction.atomic():
-        contact = (
-            ContactPoint.objects.select_for_update(of=("self",))
-            .select_related("customer")
-            .filter(pk=contact_point.pk, customer__isnull=False)
-            .first()
-        )
-        if contact is None:
-            raise ValidationError(_("Only a customer's number can be confirmed."), code="not_a_customer_contact")
-        customer = contact.customer
-        supervises = by.is_supervisor and by.agency_id == customer.agency_id
-        if not by.is_active or (customer.dedicated_advisor_id != by.pk and not supervises):
-            raise ValidationError(
-                _("Only %(customer)s's dedicated advisor can confirm that this number is theirs.")
-                % {"customer": customer.full_name},
-                code="not_dedicated_advisor",
-            )
-        if contact.confirmed:
-            return False
-        contact.confirmed = True
-        contact.save(update_fields=["confirmed"])
-        thread = _thread_of_contact(contact)
-        if thread is not None:
-            publish_event(
-                type=Event.Type.CONTACT_POINT_CONFIRMED,
-                thread=thread,
-                payload={"contact_point": contact.pk, "channel": contact.kind, "by": by.pk},
-            )
-    contact_point.confirmed = True
-    return True
-
-
-def _thread_of_contact(contact_point: ContactPoint) -> Thread | None:
-    query = Thread.objects.select_related("customer")
-    if contact_point.customer_id:
-        return query.filter(customer_id=contact_point.customer_id).first()
-    return query.filter(prospect_id=contact_point.pk).first()
-
-
 def customer_create(
     *,
     customer_number: str,
@@ -156,56 +93,145 @@ def customer_create(
     return customer
 
 
-def customer_reassign(
+def customer_create_with_contact_points(
     *,
-    customer: Customer,
+    customer_number: str,
+    first_name: str,
+    last_name: str,
+    agency: Agency,
     advisor: Advisor | None,
-    reason: str,
-    changed_by: AbstractBaseUser | None,
-) -> AdvisorAssignment | None:
-    """Make `advisor` the customer's dedicated advisor, closing the current period of
-    the assignment history. A thread the previous advisor was handling follows the
-    customer to the new one. Returns the new assignment (None when nothing changed)."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError(_("Say why the customer changes advisor."), code="reason_required")
-    if advisor is not None and not advisor.is_active:
-        raise ValidationError(
-            _("%(advisor)s is not active and cannot take customers.") % {"advisor": advisor}, code="advisor_inactive"
+    contact_points: list[dict],
+    created_by: AbstractBaseUser | None,
+    source: str,
+    reason: str = "",
+    **fields,
+) -> Customer:
+    """A customer and their addresses, all or nothing."""
+    if Customer.objects.filter(customer_number=customer_number.strip()).exists():
+        raise _field_error(
+            "customer_number",
+            _("Customer number %(number)s is already taken.") % {"number": customer_number},
+            code="customer_number_taken",
         )
-    now = timezone.now()
     with transaction.atomic():
-        locked = Customer.objects.select_for_update().get(pk=customer.pk)
-        previous_id = locked.dedicated_advisor_id
-        if previous_id == (advisor.pk if advisor else None):
-            return None
-        AdvisorAssignment.objects.filter(customer=locked, ended_at__isnull=True).update(ended_at=now)
-        assignment = AdvisorAssignment.objects.create(
-            customer=locked, advisor=advisor, started_at=now, reason=reason[:500], changed_by=changed_by
+        customer = customer_create(
+            customer_number=customer_number,
+            first_name=first_name,
+            last_name=last_name,
+            agency=agency,
+            advisor=advisor,
+            created_by=created_by,
+            reason=reason,
+            **fields,
         )
-        Customer.objects.filter(pk=locked.pk).update(dedicated_advisor=advisor)
-        customer.dedicated_advisor = advisor
+        for index, contact in enumerate(contact_points):
+            try:
+                contact_point_create(
+                    customer=customer,
+                    kind=contact["kind"],
+                    address=contact["address"],
+                    display_name=contact.get("display_name", ""),
+                    source=source,
+                )
+            except ValidationError as exc:
+                raise _prefixed(exc, f"contact_points.{index}") from exc
+    return customer
 
-        thread = Thread.objects.select_for_update().filter(customer=locked).first()
-        if thread is not None:
-            thread.customer = customer
-            extra_groups = ()
-            if previous_id is not None and thread.handler_id == previous_id:
-                thread.handler = advisor
-                thread.routing_reason = _("reassigned: %(reason)s") % {"reason": reason}
-                thread.routed_at = now
-                thread.save(update_fields=["handler", "routing_reason", "routed_at"])
-                extra_groups = (advisor_group(previous_id),)
-            publish_event(
-                type=Event.Type.CUSTOMER_REASSIGNED,
-                thread=thread,
-                payload={
-                    "customer": customer.pk,
-                    "previous_advisor": previous_id,
-                    "advisor": advisor.pk if advisor else None,
-                    "handler": thread.handler_id,
-                    "reason": reason,
-                },
-                extra_groups=extra_groups,
-            )
-    return assignment
+
+def contact_point_add(*, customer: Customer, kind: str, address: str, display_name: str, source: str):
+    """`contact_point_create`, with the machine-readable code of a taken address."""
+    try:
+        return contact_point_create(
+            customer=customer, kind=kind, address=address, display_name=display_name, source=source
+        )
+    except ValidationError as exc:
+        raise _with_taken_code(exc) from exc
+
+
+def _with_taken_code(exc: ValidationError) -> ValidationError:
+    if isinstance(exc.__cause__, IntegrityError) and hasattr(exc, "error_dict"):
+        return ValidationError(
+            {
+                name: [ValidationError(message, code="address_taken") for message in ValidationError(errors).messages]
+                for name, errors in exc.error_dict.items()
+            }
+        )
+    return exc
+
+
+def _prefixed(exc: ValidationError, prefix: str) -> ValidationError:
+    exc = _with_taken_code(exc)
+    if not hasattr(exc, "error_dict"):
+        return ValidationError({prefix: exc.error_list})
+    return ValidationError({f"{prefix}.{name}": errors for name, errors in exc.error_dict.items()})
+
+
+def customer_update(*, customer: Customer, **changes) -> Customer:
+    """Names, language, segment and typology; the dedicated advisor changes only through
+    conversations.services.customers.customer_reassign, which keeps the history."""
+    fields = [name for name in CUSTOMER_EDITABLE_FIELDS if name in changes]
+    for name in fields:
+        value = changes[name]
+        setattr(customer, name, value.strip() if isinstance(value, str) else value)
+    customer.full_clean(exclude=["dedicated_advisor", "agency"], validate_unique=False)
+    if fields:
+        customer.save(update_fields=fields)
+    return customer
+
+
+def advisor_update_availability(*, advisor: Advisor, **changes) -> Advisor:
+    """Available or away, and the out-of-office period and message; fields not given
+    keep their value. Routing reads them at the next inbound message."""
+    fields = [name for name in AVAILABILITY_FIELDS if name in changes]
+    if "availability" in changes and changes["availability"] not in Advisor.Availability.values:
+        raise _field_error(
+            "availability",
+            _("Unknown availability “%(value)s”.") % {"value": changes["availability"]},
+            code="availability_invalid",
+        )
+    with transaction.atomic():
+        locked = Advisor.objects.select_for_update().get(pk=advisor.pk)
+        for name in fields:
+            value = changes[name]
+            setattr(locked, name, (value or "").strip() if name == "out_of_office_message" else value)
+        starts, ends = locked.out_of_office_from, locked.out_of_office_until
+        if starts and ends and ends <= starts:
+            raise _field_error("out_of_office_until", _("The absence must end after it starts."), code="absence_order")
+        if fields:
+            locked.save(update_fields=fields)
+    for name in fields:
+        setattr(advisor, name, getattr(locked, name))
+    return advisor
+
+
+def advisor_set_deputies(*, advisor: Advisor, deputy_ids: list[int]) -> list[int]:
+    """Replace the advisor's deputies by these colleagues, tried in this order."""
+    if len(set(deputy_ids)) != len(deputy_ids):
+        raise _field_error("deputies", _("A deputy can be listed only once."), code="deputy_duplicate")
+    if advisor.pk in deputy_ids:
+        raise _field_error("deputies", _("An advisor cannot be their own deputy."), code="deputy_self")
+    found = set(Advisor.objects.filter(pk__in=deputy_ids, agency_id=advisor.agency_id).values_list("pk", flat=True))
+    missing = [str(pk) for pk in deputy_ids if pk not in found]
+    if missing:
+        raise _field_error(
+            "deputies", _("No advisor %(ids)s in this agency.") % {"ids": ", ".join(missing)}, code="advisor_unknown"
+        )
+    with transaction.atomic():
+        Advisor.objects.select_for_update().filter(pk=advisor.pk).first()
+        Deputyship.objects.filter(advisor=advisor).delete()
+        Deputyship.objects.bulk_create(
+            [Deputyship(advisor=advisor, deputy_id=pk, position=index) for index, pk in enumerate(deputy_ids)]
+        )
+    return list(deputy_ids)
+
+
+def advisor_update(*, advisor: Advisor, deputies: list[int] | None = None, **availability) -> Advisor:
+    """What the API changes on an advisor, in one transaction: availability and absence,
+    and the ordered list of deputies when given."""
+    with transaction.atomic():
+        deputies_before = list(Deputyship.objects.filter(advisor=advisor).values_list("deputy_id", flat=True))
+        advisor_update_availability(advisor=advisor, **availability)
+        if deputies is not None:
+            advisor_set_deputies(advisor=advisor, deputy_ids=deputies)
+        inbox_access_changed(advisor_ids=[advisor.pk, *deputies_before, *(deputies or [])])
+    return advisor

@@ -11,9 +11,10 @@ from django.utils.translation import gettext
 from conversations.routing import absence_reason
 
 ROOT = Path(__file__).resolve().parent.parent
-PO = ROOT / "locale" / "fr" / "LC_MESSAGES" / "django.po"
-# What makemessages reads: every app, the settings, the templates, and the catalogue itself.
-SOURCES = ("manage.py", "config", "crm", "conversations", "channels_app", "templates", "locale")
+CATALOGUE = Path("core") / "locale" / "fr" / "LC_MESSAGES" / "django.po"
+PO = ROOT / CATALOGUE
+# What makemessages reads: the settings and every app, with its templates; the catalogue is core's.
+SOURCES = ("manage.py", "config", "core", "events", "crm", "conversations", "integrations", "channels_app")
 
 
 def _untranslated(text: str) -> list[str]:
@@ -40,7 +41,7 @@ def test_french_catalogue_is_complete(tmp_path):
         check=True,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
     )
-    text = (tmp_path / "locale" / "fr" / "LC_MESSAGES" / "django.po").read_text(encoding="utf-8")
+    text = (tmp_path / CATALOGUE).read_text(encoding="utf-8")
     assert _untranslated(text) == []
     assert "#, fuzzy" not in text
     assert _untranslated(PO.read_text(encoding="utf-8")) == []

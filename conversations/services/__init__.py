@@ -1,6 +1,7 @@
 """Writes to conversations: the only place that stores messages, moves threads and
 appends their events. `inbound` receives what providers deliver; `threads` is what
-advisors do to a thread; `outbound` sends advisors' replies and delivers them."""
+advisors do to a thread; `customers` changes a customer and their thread together;
+`outbound` sends advisors' replies and delivers them."""
 
 from conversations.services.inbound import (
     InboundResult,

@@ -11,15 +11,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
-from channels_app.events import PendingEvent, publish_events, thread_audience
-from channels_app.groups import left_behind
-from conversations.compiled import CompiledInsert, CompiledUpdate, PreparedQuery
-from conversations.models import Attachment, Channel, Event, Message, Thread
+from conversations.access import left_behind, thread_audience
+from conversations.models import Attachment, Channel, Message, Thread
 from conversations.payloads import message_payload, message_status_payload, thread_summary
 from conversations.providers.base import InboundMessage, StatusUpdate
 from conversations.routing import RoutingDecision, route_customer_thread, route_prospect_thread
+from conversations.services.customers import contact_point_set_consent
+from core.compiled import CompiledInsert, CompiledUpdate, PreparedQuery
 from crm.models import Agency, ContactPoint
-from crm.services import contact_point_set_consent
+from events.models import Event
+from events.publish import PendingEvent, publish_events
 
 logger = logging.getLogger(__name__)
 
@@ -403,7 +404,7 @@ class _InboundBatch:
 
     def _publish(self, type: str, thread: Thread, payload: dict, extra_groups: tuple[str, ...] = ()) -> None:
         # Who may see it now: the thread may change hands again before the batch is written.
-        self.events.append(PendingEvent(type, thread, payload, extra_groups, audience=tuple(thread_audience(thread))))
+        self.events.append(PendingEvent(type, thread, payload, tuple(thread_audience(thread)), extra_groups))
 
     def _flush(self) -> None:
         _update_thread_on_inbound.many([(thread.pk, self._thread_values(thread)) for thread in self.touched.values()])
@@ -528,7 +529,14 @@ class _StatusBatch:
                 changed += ["error_code", "error_message"]
                 # Only when the failure is first applied: a replayed callback must not undo a later START.
                 self.failures.append((message, update.error_code))
-            self.events.append(PendingEvent(Event.Type.MESSAGE_STATUS, message.thread, message_status_payload(message)))
+            self.events.append(
+                PendingEvent(
+                    Event.Type.MESSAGE_STATUS,
+                    message.thread,
+                    message_status_payload(message),
+                    tuple(thread_audience(message.thread)),
+                )
+            )
         if changed:
             self.changed.setdefault(message.pk, (message, set()))[1].update(changed)
 

@@ -24,16 +24,18 @@ from django.utils.translation import ngettext
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from channels_app.events import publish_event
-from conversations.compiled import PreparedQuery
+from conversations.access import thread_audience
 from conversations.media import attachment_media_url
-from conversations.models import Attachment, Channel, Event, Message, MessageTemplate, Thread
+from conversations.models import Attachment, Channel, Message, MessageTemplate, Thread
 from conversations.payloads import message_payload, message_status_payload, thread_summary
 from conversations.providers import twilio
 from conversations.providers.base import OutboundRequest, SendFailed
 from conversations.rate_limit import rate_limit_wait
 from conversations.services.inbound import contact_point_opt_out_if_unsubscribed
+from core.compiled import PreparedQuery
 from crm.models import Advisor, ContactPoint
+from events.models import Event
+from events.publish import publish_event
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +186,7 @@ def message_send(
             type=Event.Type.MESSAGE_CREATED,
             thread=thread,
             payload={"message": message_payload(message, stored), "thread_summary": thread_summary(thread)},
+            audience=thread_audience(thread),
         )
         # The ORM broker writes the task in this transaction: no message, no send; no send lost.
         _enqueue_delivery(message.pk)
@@ -380,7 +383,7 @@ def _checked_template_variables(template, thread, author, variables) -> dict:
 
 
 # The delivery path runs once per message in the worker: its statements are built once
-# (see conversations/compiled.py for why; the outbound benchmark showed the same cost).
+# (see core/compiled.py for why; the outbound benchmark showed the same cost).
 _message_for_delivery = PreparedQuery(
     lambda message_id: Message.objects.select_related("contact_point", "template").filter(
         pk=message_id, direction=Message.Direction.OUTBOUND
@@ -587,6 +590,7 @@ def _fail(message: Message, *, code: str, text: str) -> Message:
                 type=Event.Type.MESSAGE_STATUS,
                 thread=thread,
                 payload=message_status_payload(message),
+                audience=thread_audience(thread),
             )
     if updated:
         logger.warning("Message %s failed (Twilio error %s).", message.pk, code or "none")

@@ -11,12 +11,12 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from channels_app.events import publish_event
-from channels_app.groups import left_behind
-from conversations.models import Event, Message, Note, Thread
+from conversations.access import customer_visibility_q, left_behind, thread_audience
+from conversations.models import Message, Note, Thread
 from conversations.payloads import thread_summary
-from conversations.selectors import customer_visibility_q
 from crm.models import Advisor, ContactPoint, Customer
+from events.models import Event
+from events.publish import publish_event
 
 NOTE_MAX_LENGTH = 5000
 
@@ -47,6 +47,7 @@ def _assign(thread: Thread, *, handler: Advisor | None, reason: str, by: Advisor
             "by": by.pk if by else None,
         },
         extra_groups=left_behind(previous, thread, was_in_pool=True),
+        audience=thread_audience(thread),
     )
 
 
@@ -120,6 +121,7 @@ def thread_set_status(*, thread: Thread, by: Advisor, status: str) -> Thread:
             type=Event.Type.THREAD_UPDATED,
             thread=thread,
             payload={"thread_summary": thread_summary(thread), "by": by.pk, "change": "status"},
+            audience=thread_audience(thread),
         )
     return thread
 
@@ -136,6 +138,7 @@ def thread_mark_read(*, thread: Thread, by: Advisor) -> Thread:
             type=Event.Type.THREAD_UPDATED,
             thread=thread,
             payload={"thread_summary": thread_summary(thread), "by": by.pk, "change": "read"},
+            audience=thread_audience(thread),
         )
     return thread
 
@@ -165,6 +168,7 @@ def note_add(*, thread: Thread, author: Advisor, body: str) -> Note:
                     "created_at": note.created_at,
                 }
             },
+            audience=thread_audience(thread),
         )
     return note
 

@@ -19,14 +19,14 @@ from django.http import QueryDict
 from django.test import Client
 
 from channels_app import consumers
-from channels_app.groups import advisor_group
-from channels_app.presence import advisors_online, presence_key
 from config.asgi import application
-from conversations.models import Event
 from conversations.providers.twilio import parse_inbound
 from conversations.services import inbound_message_receive
-from crm.integrations import advisor_update
 from crm.models import Advisor
+from crm.services import advisor_update
+from events.groups import advisor_group
+from events.models import Event
+from events.presence import advisors_online, presence_key
 from tests import twilio
 from tests.factories import ContactPointFactory, CustomerFactory, add_deputy
 
@@ -378,7 +378,7 @@ async def test_one_refresh_reads_the_access_of_every_open_tab_in_two_queries(ope
         from django.test.utils import CaptureQueriesContext
 
         with CaptureQueriesContext(connection) as queries:
-            consumers.selectors.inbox_access_for(advisor_ids=list(watcher.tabs))
+            consumers.access.inbox_access_for(advisor_ids=list(watcher.tabs))
         return len(queries)
 
     assert await database_sync_to_async(count_queries)() == 2

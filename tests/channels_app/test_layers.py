@@ -7,7 +7,7 @@ import pytest
 from channels_redis.core import RedisChannelLayer as ChannelsRedisLayer
 from django.conf import settings
 
-from channels_app.layers import RedisChannelLayer, _CancellableChannelLock, group_send_many
+from channels_app.layers import RedisChannelLayer, _CancellableChannelLock
 
 
 def _layers(cls, **config):
@@ -106,18 +106,6 @@ async def test_members_past_the_group_expiry_are_dropped_and_get_nothing():
     assert await _received(first, live) == [{"type": "x"}]
     assert await first.connection(0).zrange(first._group_key("g"), 0, -1) == [live.encode()]
     await first.flush()
-
-
-async def test_a_layer_without_group_send_many_sends_group_by_group():
-    """The embedded default's in-memory layer: the helper falls back to its group_send."""
-    from channels.layers import InMemoryChannelLayer
-
-    layer = InMemoryChannelLayer()
-    channel = await layer.new_channel()
-    await layer.group_add("g", channel)
-    await layer.group_add("h", channel)
-    await group_send_many(layer, [("g", {"type": "x", "n": 1}), ("h", {"type": "x", "n": 2})])
-    assert [(await layer.receive(channel))["n"] for _ in range(2)] == [1, 2]
 
 
 def test_a_cancelled_waiter_leaves_the_receive_lock_free_for_another_event_loop():

@@ -13,12 +13,13 @@ from django.test import Client
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
-from conversations.models import Event, Message, Thread
+from conversations.models import Message, Thread
 from conversations.providers.simulator import Phone
 from conversations.rate_limit import rate_limit_try
 from conversations.services import message_deliver, message_send
 from conversations.services.outbound import MAX_DELIVERY_ATTEMPTS
 from crm.models import ContactPoint
+from events.models import Event
 from tests import twilio
 from tests.queue import run_queued_tasks
 from tests.servers import CAMILLE, ServerThread, closed_port_url, self_signed_certificate, wait_for

@@ -12,12 +12,13 @@ from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from conversations.models import Event, Message, Thread
+from conversations.models import Message, Thread
 from conversations.providers import twilio as twilio_provider
 from conversations.services import inbound as inbound_module
 from conversations.services import inbound_message_receive, inbound_messages_receive
 from conversations.webhooks import WebhookRequest, handle_twilio_inbound_batch
 from crm.models import ContactPoint
+from events.models import Event
 from tests import twilio
 from tests.concurrency import run_at_once
 from tests.factories import ContactPointFactory, CustomerFactory, add_deputy

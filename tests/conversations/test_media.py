@@ -8,7 +8,8 @@ import pytest
 from django_q.models import Schedule
 
 from conversations.media import MAX_ATTEMPTS
-from conversations.models import Attachment, Event, Message
+from conversations.models import Attachment, Message
+from events.models import Event
 from tests import twilio
 from tests.queue import run_queued_tasks
 

@@ -8,9 +8,10 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from conversations.models import Attachment, Event, Message, MessageTemplate, Thread
+from conversations.models import Attachment, Message, MessageTemplate, Thread
 from conversations.services import SendRefused, message_send, template_variables_for
 from crm.models import ContactPoint
+from events.models import Event
 from tests import twilio
 from tests.queue import queued_funcs
 

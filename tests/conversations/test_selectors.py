@@ -3,17 +3,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from channels_app.groups import advisor_group, pool_group, supervision_group
-from conversations.models import Event, Thread
-from conversations.selectors import (
-    InboxTab,
-    advisor_covered_ids,
-    events_visible_after,
-    inbox_access_for,
-    inbox_groups_for,
-    thread_list_for_advisor,
-    thread_visibility_q,
-)
+from conversations.access import advisor_covered_ids, inbox_access_for, inbox_groups_for, thread_visibility_q
+from conversations.models import Thread
+from conversations.selectors import InboxTab, events_visible_after, thread_list_for_advisor
+from events.groups import advisor_group, pool_group, supervision_group
+from events.models import Event
 from tests.factories import (
     AgencyFactory,
     ContactPointFactory,

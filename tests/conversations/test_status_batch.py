@@ -10,12 +10,13 @@ from django.db import connection, transaction
 from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 
-from conversations.models import Event, Message, Thread
+from conversations.models import Message, Thread
 from conversations.providers import twilio as twilio_provider
 from conversations.services import inbound as inbound_module
 from conversations.services import message_status_apply, message_statuses_apply
 from conversations.webhooks import WebhookRequest, handle_twilio_status_batch
 from crm.models import ContactPoint
+from events.models import Event
 from tests import twilio
 from tests.concurrency import run_at_once
 from tests.factories import replies_handed_to_twilio

@@ -3,10 +3,11 @@ import logging
 
 import pytest
 
-from conversations.models import Event, Message, Thread
+from conversations.models import Message, Thread
 from conversations.services import SendRefused, message_send
+from conversations.services.customers import contact_point_set_consent
 from crm.models import ContactPoint
-from crm.services import contact_point_set_consent
+from events.models import Event
 from tests import twilio
 
 STATUS = "/webhooks/twilio/status/"

@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from conversations.models import Event, Message, Note, Thread
+from conversations.models import Message, Note, Thread
 from conversations.services import (
     message_send,
     note_add,
@@ -11,8 +11,9 @@ from conversations.services import (
     thread_set_status,
     thread_transfer,
 )
+from conversations.services.customers import contact_point_confirm
 from crm.models import ContactPoint
-from crm.services import contact_point_confirm
+from events.models import Event
 from tests import twilio
 from tests.factories import AdvisorFactory, AgencyFactory, CustomerFactory, add_deputy
 

@@ -10,8 +10,9 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from conversations.models import Attachment, Event, Message, MessageTemplate, Note, Thread
+from conversations.models import Attachment, Message, MessageTemplate, Note, Thread
 from crm.models import Advisor, ContactPoint, Customer
+from events.models import Event
 from tests import twilio
 from tests.factories import AdvisorFactory, AgencyFactory, CustomerFactory, add_deputy
 from tests.queue import queued_funcs

@@ -2,8 +2,9 @@ import logging
 
 import pytest
 
-from conversations.models import Attachment, Event, Message, Thread
+from conversations.models import Attachment, Message, Thread
 from crm.models import ContactPoint
+from events.models import Event
 from tests import twilio
 from tests.queue import queued_funcs
 

@@ -2,7 +2,8 @@
 
 import factory
 
-from conversations.models import Event, Message, MessageTemplate, Note, Thread
+from conversations.models import Message, MessageTemplate, Note, Thread
+from events.models import Event
 from tests.factories import AdvisorFactory, CustomerFactory
 
 

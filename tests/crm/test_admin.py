@@ -10,11 +10,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from channels_app.groups import advisor_group
 from conversations.models import MessageTemplate
-from crm.integrations import api_key_create
-from crm.models import AdvisorAssignment, ContactPoint, Customer, OpeningHours, WebhookDelivery, WebhookEndpoint
+from crm.models import AdvisorAssignment, ContactPoint, Customer, OpeningHours
 from crm.services import customer_create
+from events.groups import advisor_group
+from integrations.models import WebhookDelivery, WebhookEndpoint
+from integrations.services import api_key_create
 from tests.crm.admin_factories import (
     EventFactory,
     InboundMessageFactory,
@@ -102,7 +103,11 @@ def test_supervisor_opens_every_changelist_and_change_page(sam_client, sam, alic
     endpoint = WebhookEndpoint.objects.create(url="https://hooks.example.com/a", secret="s", agency=alice.agency)
     delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=event)
     objects = [alice.agency, alice, camille, thread, template, event, api_key, endpoint, delivery]
-    registered = {model for model in admin.site._registry if model._meta.app_label in ("crm", "conversations")}
+    registered = {
+        model
+        for model in admin.site._registry
+        if model._meta.app_label in ("crm", "conversations", "events", "integrations")
+    }
     assert registered == {type(obj) for obj in objects}
 
     assert sam_client.get(reverse("admin:index")).status_code == 200
@@ -342,7 +347,7 @@ def test_customer_changelist_runs_a_constant_number_of_queries(sam_client, alice
 
 def test_thread_and_event_changelists_run_a_constant_number_of_queries(sam_client, alice, bob):
     """Listing threads and events takes the same queries for 2 rows and for 20."""
-    urls = (reverse("admin:conversations_thread_changelist"), reverse("admin:conversations_event_changelist"))
+    urls = (reverse("admin:conversations_thread_changelist"), reverse("admin:events_event_changelist"))
     for customer in customers_of(alice, 1) + customers_of(bob, 1):
         EventFactory(thread=ThreadFactory(customer=customer))
     few = [_changelist_queries(sam_client, url) for url in urls]

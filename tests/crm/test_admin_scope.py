@@ -15,17 +15,9 @@ from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 from django_q.models import Failure, OrmQ, Schedule, Success
 
-from crm.integrations import api_key_create
-from crm.models import (
-    Advisor,
-    Agency,
-    ApiKey,
-    ClosedDay,
-    Customer,
-    OpeningHours,
-    WebhookDelivery,
-    WebhookEndpoint,
-)
+from crm.models import Advisor, Agency, ClosedDay, Customer, OpeningHours
+from integrations.models import ApiKey, WebhookDelivery, WebhookEndpoint
+from integrations.services import api_key_create
 from tests.crm.admin_factories import EventFactory, InboundMessageFactory, MessageTemplateFactory, ThreadFactory
 from tests.factories import (
     PASSWORD,
@@ -41,8 +33,15 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 # Agency-scoped: a supervisor sees their own agency's rows only.
-SCOPED = ("crm.agency", "crm.advisor", "crm.customer", "crm.apikey", "crm.webhookendpoint", "crm.webhookdelivery")
-SCOPED += ("conversations.thread", "conversations.event")
+SCOPED = (
+    "crm.agency",
+    "crm.advisor",
+    "crm.customer",
+    "integrations.apikey",
+    "integrations.webhookendpoint",
+    "integrations.webhookdelivery",
+)
+SCOPED += ("conversations.thread", "events.event")
 # Shared by the whole bank on purpose: WhatsApp approves templates for the bank's sender.
 SHARED = ("conversations.messagetemplate",)
 # Not ours and not scoped: superusers only.
@@ -75,11 +74,11 @@ def lyon(agency, alice, bob, sam):
         "crm.agency": [agency],
         "crm.advisor": [alice, bob, sam],
         "crm.customer": [camille],
-        "crm.apikey": [api_key],
-        "crm.webhookendpoint": [endpoint],
-        "crm.webhookdelivery": [delivery],
+        "integrations.apikey": [api_key],
+        "integrations.webhookendpoint": [endpoint],
+        "integrations.webhookdelivery": [delivery],
         "conversations.thread": [thread],
-        "conversations.event": [event],
+        "events.event": [event],
     }
 
 
@@ -189,8 +188,8 @@ def test_forms_offer_only_the_agency_and_its_advisors(lyon, eve_client, online):
     lyon_agency, lyon_advisors = lyon["crm.agency"][0], lyon["crm.advisor"]
     pages = [
         reverse("admin:crm_customer_add"),
-        reverse("admin:crm_apikey_add"),
-        reverse("admin:crm_webhookendpoint_add"),
+        reverse("admin:integrations_apikey_add"),
+        reverse("admin:integrations_webhookendpoint_add"),
         reverse("admin:crm_advisor_change", args=[online.pk]),
         reverse("admin:crm_customer_change", args=[Customer.objects.get(last_name="Petit").pk]),
     ]
@@ -235,7 +234,7 @@ def test_autocomplete_finds_nothing_of_another_agency(lyon, eve_client):
 
 def test_actions_on_another_agencys_rows_do_nothing(lyon, eve_client, online):
     """Eve posting Lyon's ids to the bulk actions moves no customer and revokes no key."""
-    camille, api_key = lyon["crm.customer"][0], lyon["crm.apikey"][0]
+    camille, api_key = lyon["crm.customer"][0], lyon["integrations.apikey"][0]
     chloe = Advisor.objects.get(user__username="chloe")
     eve_client.post(
         reverse("admin:crm_customer_changelist"),
@@ -248,7 +247,8 @@ def test_actions_on_another_agencys_rows_do_nothing(lyon, eve_client, online):
         },
     )
     eve_client.post(
-        reverse("admin:crm_apikey_changelist"), {"action": "revoke_selected", ACTION_CHECKBOX_NAME: [api_key.pk]}
+        reverse("admin:integrations_apikey_changelist"),
+        {"action": "revoke_selected", ACTION_CHECKBOX_NAME: [api_key.pk]},
     )
     camille.refresh_from_db()
     api_key.refresh_from_db()
@@ -268,7 +268,7 @@ def test_logins_groups_and_the_task_queue_are_for_superusers_only(lyon, eve_clie
     alice_user = lyon["crm.advisor"][0].user
     assert eve_client.get(reverse("admin:auth_user_change", args=[alice_user.pk])).status_code in (302, 403)
     app_labels = {app["app_label"] for app in eve_client.get(reverse("admin:index")).context["app_list"]}
-    assert app_labels == {"crm", "conversations"}
+    assert app_labels == {"crm", "conversations", "events", "integrations"}
     assert {Success, Failure, OrmQ} <= set(admin.site._registry)
 
 

@@ -1,0 +1,24 @@
+from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
+from django_q.models import Schedule
+
+SCHEDULES = [
+    {
+        "name": "webhook-dispatch",
+        "func": "integrations.tasks.webhook_dispatch",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+        "repeats": -1,
+    },
+]
+
+
+class Command(BaseCommand):
+    help = "Create or update the recurring django-q2 schedules (webhook dispatch). Safe to run again."
+
+    def handle(self, *args, **options):
+        for spec in SCHEDULES:
+            fields = {key: value for key, value in spec.items() if key != "name"}
+            schedule, created = Schedule.objects.update_or_create(name=spec["name"], defaults=fields)
+            message = _("Created schedule %(name)s.") if created else _("Schedule %(name)s is up to date.")
+            self.stdout.write(message % {"name": schedule.name})

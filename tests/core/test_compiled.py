@@ -1,0 +1,120 @@
+"""The hot path's compiled statements give what the ORM gives, for one row or many."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from core.compiled import CompiledInsert, PreparedQuery
+from crm.models import ContactPoint
+from events.models import Event
+from tests.factories import ContactPointFactory
+
+pytestmark = pytest.mark.django_db
+
+contacts_by_address = PreparedQuery(
+    lambda addresses: ContactPoint.objects.select_related("customer__dedicated_advisor__user").filter(
+        address__in=addresses, display_name__contains="100%"
+    ),
+    sentinels=(["\x00address"],),
+)
+
+
+def test_a_list_argument_widens_its_in_lookup_and_keeps_other_parameters(camille):
+    """Each call's list gets its own placeholders, a literal % in the query survives, and
+    the related objects come loaded as with select_related."""
+    wanted = [ContactPointFactory(address=f"+3361100000{i}", display_name="client 100% fidèle") for i in range(3)]
+    ContactPointFactory(address="+33611000009", display_name="autre")
+
+    for count in (1, 3, 2):
+        addresses = [contact.address for contact in wanted[:count]]
+        found = contacts_by_address.all(addresses)
+        assert sorted(contact.address for contact in found) == sorted(addresses)
+        with CaptureQueriesContext(connection) as queries:
+            assert found[0].customer.dedicated_advisor.user.username  # loaded: no query
+        assert len(queries) == 0
+    assert contacts_by_address.all([]) == []
+    assert contacts_by_address.first(["+33699999999"]) is None
+
+
+def test_many_inserts_in_order_and_sets_each_pk(camille):
+    events = [Event(type="thread.updated", agency_id=camille.agency_id, payload={"n": n}) for n in range(5)]
+    inserted = CompiledInsert(Event).many(events)
+    assert inserted == events
+    assert [Event.objects.get(pk=event.pk).payload["n"] for event in events] == list(range(5))
+
+
+events_by_type = PreparedQuery(lambda kind: Event.objects.filter(type=kind).order_by("pk"), sentinels=("\x00type",))
+
+
+def test_values_come_converted_as_the_orm_converts_them(camille):
+    """Each column's converters are worked out once, then applied to every call's rows: a
+    JSON payload is a dict and a time an aware datetime, equal to what the ORM reads."""
+    for n in range(2):
+        Event.objects.create(type="thread.updated", agency_id=camille.agency_id, payload={"n": n, "nested": [n]})
+    for _ in range(2):  # the second call reuses what the first compiled
+        found = events_by_type.all("thread.updated")
+        expected = list(Event.objects.filter(type="thread.updated").order_by("pk"))
+        assert [(e.pk, e.payload, e.created_at) for e in found] == [(e.pk, e.payload, e.created_at) for e in expected]
+        assert found[1].payload == {"n": 1, "nested": [1]}
+        assert found[0].created_at.tzinfo is not None
+
+
+contacts_at = PreparedQuery(
+    lambda addresses: ContactPoint.objects.filter(address__in=addresses).order_by("pk"), sentinels=(["\x00address"],)
+)
+
+
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.postgres
+def test_a_lone_rows_statements_are_prepared_on_the_server_and_batches_are_not(camille):
+    """One or two rows (a lone message's statements) run as prepared statements, planned once
+    per connection; a larger batch, whose shape varies from call to call, is not prepared."""
+    first = contacts_at.all(["+33612345678"])
+    again = contacts_at.all(["+33612345678"])
+    assert [c.pk for c in first] == [c.pk for c in again] == [c.pk for c in camille.contact_points.order_by("pk")]
+    statements = _prepared_statements()
+    assert sum('FROM "crm_contactpoint"' in sql and "IN ($1)" in sql for sql in statements) == 1
+
+    events = [Event(type="thread.updated", agency_id=camille.agency_id, payload={"n": n}) for n in range(3)]
+    CompiledInsert(Event).many(events[:1])
+    CompiledInsert(Event).many(events[1:])  # two rows: prepared too
+    CompiledInsert(Event).many([Event(type="thread.updated", agency_id=camille.agency_id, payload={})] * 3)
+    inserts = [sql for sql in _prepared_statements() if sql.startswith('INSERT INTO "conversations_event"')]
+    assert sorted(sql.count("), (") + 1 for sql in inserts) == [1, 2]
+    assert [Event.objects.get(pk=e.pk).payload for e in events] == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+
+@pytest.mark.postgres
+def test_ints_of_every_size_share_one_prepared_statement(camille):
+    """psycopg types an int by its size; the prepared statement is kept per parameter types,
+    so small and large ids must not each get a statement of their own."""
+    for pk in (1, 40_000, 3_000_000_000):
+        assert events_by_pk.first(pk) is None
+    assert sum('FROM "conversations_event"' in sql for sql in _prepared_statements()) == 1
+
+
+events_by_pk = PreparedQuery(lambda pk: Event.objects.filter(pk=pk), sentinels=(-7_346_183_019,))
+
+
+@pytest.mark.postgres
+def test_prepared_statements_can_be_turned_off(camille, settings):
+    """For a pooler that cannot carry prepared statements between transactions."""
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    assert [c.pk for c in contacts_at.all(["+33612345678"])]
+    assert not any('FROM "crm_contactpoint"' in sql for sql in _prepared_statements())
+
+
+def test_the_query_log_still_sees_every_statement(camille):
+    """Prepared or not, a statement goes through Django's cursor wrapper: query counts in
+    tests and execute wrappers see it."""
+    with CaptureQueriesContext(connection) as queries:
+        contacts_at.all(["+33612345678"])
+        CompiledInsert(Event).many([Event(type="thread.updated", agency_id=camille.agency_id, payload={})])
+    assert len(queries) == 2
+    assert queries[0]["sql"].startswith("SELECT") and 'FROM "crm_contactpoint"' in queries[0]["sql"]
+    assert queries[1]["sql"].startswith('INSERT INTO "conversations_event"')
