@@ -1,9 +1,9 @@
 """The lean ASGI route for Twilio's webhooks.
 
 Twilio's webhooks are the hot path: Django's full request pipeline (thread hop,
-sync middleware, signals) costs more CPU than the work itself. This route parses
-the form, then makes one thread hop into the same `handle_*` functions the Django
-views call, so checks and behaviour are identical. Everything else goes to Django.
+sync middleware, signals) costs more CPU than the work itself. This route, the only
+one serving them (Django's URLs do not), reads the form, then makes one thread hop
+into `conversations.webhooks`' handlers. Everything else goes to Django.
 
 Inbound messages and status callbacks are stored with group commit: the requests
 that arrive while a batch is in the database wait for the next one, which stores

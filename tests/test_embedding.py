@@ -171,8 +171,6 @@ from conversations import webhooks
 
 urlpatterns = [
     path("inbox/", include("conversations.urls")),
-    path("webhooks/twilio/messages/", webhooks.twilio_messages, name="twilio-messages"),
-    path("webhooks/twilio/status/", webhooks.twilio_status, name="twilio-status"),
     path("webhooks/twilio/media/<str:token>/<str:filename>", webhooks.twilio_media, name="twilio-media"),
     path("api/", include("integrations.api.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
@@ -216,8 +214,10 @@ execute_from_command_line(sys.argv)
 
 # Run in the host project: where each piece comes from, and a few requests through it.
 PROBE = """
+import asyncio
 import json
 
+import httpx
 from django.contrib.staticfiles import finders
 from django.template.loader import get_template
 from django.test import Client
@@ -234,6 +234,15 @@ login = client.get("/accounts/login/")
 schema = client.get("/api/schema/")
 with translation.override("fr"):
     french = translation.gettext("dedicated advisor")
+
+
+async def unsigned_webhook():
+    transport = httpx.ASGITransport(app=bank.asgi.application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as asgi:
+        response = await asgi.post("/webhooks/twilio/messages/", data={"MessageSid": "SM" + "0" * 32})
+    return [response.status_code, response.text]
+
+
 print(json.dumps({
     "packages": [crm.__file__, conversations.__file__],
     "inbox": [client.get("/inbox/").status_code, client.get("/inbox/")["Location"]],
@@ -243,6 +252,7 @@ print(json.dumps({
     "schema": [schema.status_code, "customers_list" in schema.content.decode()],
     "admin_login": client.get("/admin/login/").status_code,
     "asgi": type(bank.asgi.application).__name__,
+    "webhook": asyncio.run(unsigned_webhook()),
     "french": french,
 }))
 """
@@ -305,4 +315,6 @@ def test_a_host_project_runs_on_the_installed_package(tmp_path):
     assert probe["schema"] == [200, True]
     assert probe["admin_login"] == 200
     assert probe["asgi"] == "ProtocolTypeRouter"
+    # Twilio's webhook is served by the host's ASGI application (the lean route), signature checked.
+    assert probe["webhook"] == [403, "Invalid or missing X-Twilio-Signature."]
     assert probe["french"] == "conseiller attitré"

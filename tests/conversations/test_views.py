@@ -25,10 +25,9 @@ DELIVER = "conversations.tasks.message_deliver"
 XSS = "<img src=x onerror=alert(1)>"
 
 
-def receive(client, body: str = "Bonjour, ma carte est bloquée", sender: str = CAMILLE, **extra) -> Message:
-    """A WhatsApp message arrives through the real webhook."""
-    response = twilio.post_signed(client, "/webhooks/twilio/messages/", twilio.whatsapp_text(body=body, sender=sender))
-    assert response.status_code == 200, response.content
+def receive(body: str = "Bonjour, ma carte est bloquée", sender: str = CAMILLE) -> Message:
+    """A WhatsApp message arrives, through the inbound service."""
+    twilio.receive(twilio.whatsapp_text(body=body, sender=sender))
     return Message.objects.select_related("thread").latest("pk")
 
 
@@ -46,14 +45,14 @@ def flashes(response) -> list[str]:
 
 
 @pytest.fixture
-def camille_thread(client, camille) -> Thread:
-    return receive(client).thread
+def camille_thread(camille) -> Thread:
+    return receive().thread
 
 
 @pytest.fixture
-def pool_thread(client, agency) -> Thread:
+def pool_thread(agency) -> Thread:
     """An unknown number: a prospect thread in the (only, hence default) agency's pool."""
-    thread = receive(client, body="Bonjour, je voudrais ouvrir un compte", sender=UNKNOWN).thread
+    thread = receive(body="Bonjour, je voudrais ouvrir un compte", sender=UNKNOWN).thread
     assert thread.prospect_id and thread.handler_id is None
     return thread
 
@@ -475,7 +474,7 @@ def test_a_deputy_covering_the_absent_advisor_and_a_supervisor_may_link(client, 
     alice.save()
     for who, sender in ((bob, "+33699000011"), (sam, "+33699000012")):
         dora = CustomerFactory(dedicated_advisor=alice, agency=agency)
-        thread = receive(client, sender=sender).thread
+        thread = receive(sender=sender).thread
         link(signed_in(client, who), thread, dora.customer_number)
         assert ContactPoint.objects.get(address=sender).customer_id == dora.pk
 
@@ -485,7 +484,7 @@ def test_a_linked_number_never_receives_the_customers_replies_until_confirmed(cl
     reply still goes to Camille's own number; the stranger's message opened no window there."""
     camille_thread.last_whatsapp_inbound_at = timezone.now() - timedelta(hours=30)
     camille_thread.save(update_fields=["last_whatsapp_inbound_at"])
-    stranger = receive(client, body="C'est Camille, mon nouveau numéro", sender=UNKNOWN).thread
+    stranger = receive(body="C'est Camille, mon nouveau numéro", sender=UNKNOWN).thread
     signed_in(client, alice)
     link(client, stranger, camille.customer_number)
     thread = Thread.objects.get(pk=camille_thread.pk)
@@ -782,7 +781,7 @@ def test_actions_need_post(client, alice, camille_thread):
 
 
 def test_customer_text_is_escaped(client, alice, camille):
-    thread = receive(client, body=XSS).thread
+    thread = receive(body=XSS).thread
     Customer.objects.filter(pk=camille.pk).update(first_name="<script>alert(2)</script>")
     signed_in(client, alice)
     for url in ("/inbox/", f"/inbox/threads/{thread.pk}/row/", f"/inbox/threads/{thread.pk}/"):
