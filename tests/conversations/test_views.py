@@ -8,6 +8,8 @@ from html import unescape
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations.models import Attachment, Message, MessageTemplate, Note, Thread
@@ -272,12 +274,36 @@ def test_thread_page_shows_timeline_card_and_composer(client, alice, bob, camill
     assert '<option value="sms">SMS · +33612345678</option>' in html
 
 
-def test_thread_page_marks_read_for_the_handler_only(client, alice, sam, camille_thread):
-    """Opening the thread reads it for its handler; a supervisor glancing at it does not."""
-    signed_in(client, sam).get(f"/inbox/threads/{camille_thread.pk}/")
+def test_opening_a_thread_writes_nothing(client, alice, camille_thread):
+    """A GET never writes: the handler opening their unread thread changes no row and
+    appends no event; the page says it is unread until it reports being shown."""
+    events = Event.objects.count()
+    signed_in(client, alice)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(f"/inbox/threads/{camille_thread.pk}/")
+    assert response.status_code == 200
+    writes = [q["sql"] for q in queries if not q["sql"].lstrip().upper().startswith(("SELECT", "SAVEPOINT", "RELEASE"))]
+    assert writes == []
     assert Thread.objects.get(pk=camille_thread.pk).unread_count == 1
-    signed_in(client, alice).get(f"/inbox/threads/{camille_thread.pk}/")
+    assert Event.objects.count() == events
+    assert f'data-read-url="/inbox/threads/{camille_thread.pk}/read/"' in response.content.decode()
+
+
+def test_the_page_shown_reads_the_thread_for_its_handler_only(client, alice, sam, camille_thread):
+    """The thread page, once shown, posts `shown` to the read URL (inbox.js): for its handler
+    that reads it and publishes the change; a supervisor glancing at it reads nothing. Both
+    get a 204 and no message on their next page."""
+    url = f"/inbox/threads/{camille_thread.pk}/read/"
+    page = signed_in(client, sam).get(f"/inbox/threads/{camille_thread.pk}/")
+    assert "data-read-url" not in page.content.decode()
+    assert client.post(url, {"shown": "1"}).status_code == 204
+    assert Thread.objects.get(pk=camille_thread.pk).unread_count == 1
+
+    assert signed_in(client, alice).post(url, {"shown": "1"}).status_code == 204
     assert Thread.objects.get(pk=camille_thread.pk).unread_count == 0
+    read = Event.objects.filter(type="thread.updated").latest("pk")
+    assert (read.payload["change"], read.payload["by"]) == ("read", alice.pk)
+    assert flashes(client.get(f"/inbox/threads/{camille_thread.pk}/")) == []
 
 
 def test_thread_page_shows_media_location_consent_and_delivery(client, alice, camille, camille_thread):

@@ -54,7 +54,9 @@ def post_whatsapp(base_url: str, body: str) -> None:
     assert response.status_code == 200, response.text
 
 
-def test_inbound_message_appears_live_in_the_advisors_inbox_only(live_server_url, alice, bob, camille, browser):
+def test_inbound_message_appears_live_in_the_advisors_inbox_only(
+    live_server_url, alice, bob, camille, browser, orm_beside_browser
+):
     from playwright.sync_api import expect
 
     alice_page, alice_problems = sign_in(browser, live_server_url, "alice")
@@ -75,11 +77,14 @@ def test_inbound_message_appears_live_in_the_advisors_inbox_only(live_server_url
     assert BODY not in bob_page.content()
     expect(bob_page.locator("#thread-list .thread-row")).to_have_count(0)
 
-    # The thread page: opened by its handler it is read; a new message is appended live.
+    # The thread page: shown to its handler it is read (the page reports it; its GET wrote
+    # nothing), and the live update drops the count; a new message is appended live.
     row.get_by_role("link").click()
     alice_page.wait_for_url(re.compile(r".*/inbox/threads/\d+/$"))
     expect(alice_page.locator("#timeline")).to_contain_text(BODY)
     expect(alice_page).to_have_title("Camille Martin · Attitré")
+    expect(alice_page.locator("#thread-header")).not_to_contain_text("Mark as read")
+    assert Thread.objects.get(customer=camille).unread_count == 0
     post_whatsapp(live_server_url, SECOND_BODY)
     expect(alice_page.locator("#timeline .message").last).to_contain_text(SECOND_BODY, timeout=LIVE_SECONDS * 1000)
     expect(alice_page.locator("#thread-header")).to_contain_text("Mark as read")

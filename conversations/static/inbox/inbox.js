@@ -314,6 +314,21 @@ async function refreshPart(elementId, urlKey) {
   activate(part);
 }
 
+// Opening a thread (a GET) writes nothing: once the page is on screen it tells the server,
+// which reads the thread if this advisor handles it. Once per page shown.
+function reportShown() {
+  const main = page();
+  if (!main || !main.dataset.readUrl || main.dataset.shownReported) return;
+  if (document.visibilityState !== "visible") return; // a background tab: when it comes to the front
+  main.dataset.shownReported = "1";
+  fetch(main.dataset.readUrl, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "X-CSRFToken": main.dataset.csrfToken || "" },
+    body: new URLSearchParams({ shown: "1" }),
+  }).catch((error) => console.warn("The thread was not marked read; its button still can.", error));
+}
+
 // --- Unread count in the title ----------------------------------------------------
 
 function seedUnread(main) {
@@ -437,6 +452,7 @@ function pageShown() {
   renderCounters();
   const timeline = document.getElementById("timeline");
   if (timeline) timeline.scrollTop = timeline.scrollHeight;
+  reportShown();
   if (!live.socket && !live.reconnectTimer) connect();
 }
 
@@ -466,7 +482,9 @@ function start() {
   document.addEventListener("input", composerInput);
   window.addEventListener("online", reconnectNow);
   document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible") reconnectNow();
+    if (document.visibilityState !== "visible") return;
+    reconnectNow();
+    reportShown();
   });
   setInterval(renderWaiting, WAITING_REFRESH_MS);
 }
