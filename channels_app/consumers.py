@@ -7,8 +7,9 @@ the live pushes of `events.publish`, each event once per connection.
 While tabs stay open, `_OpenTabs` keeps all those of a server process with two
 tasks: their heartbeats, spread over the interval, and every ACCESS_REFRESH_SECONDS
 one read, for all their advisors at once, of who may still connect and which groups
-each may hear (a covered colleague going away or coming back), which also keeps
-their presence alive. No task and no periodic query per socket.
+each may hear (a covered colleague going away or coming back), which also stamps
+their presence and sweeps what dead processes left (events.presence). No task and
+no periodic query per socket.
 """
 
 import asyncio
@@ -27,7 +28,7 @@ from django.utils.translation import gettext as _
 from conversations import access, selectors
 from core.loops import loop_local
 from crm.models import Advisor
-from events.presence import presence_connect, presence_disconnect, presence_refresh
+from events.presence import Socket, presence_connect, presence_disconnect, presence_refresh
 from events.publish import event_message
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 # Under the 60 s idle timeout of common proxies (nginx, load balancers), with margin.
 HEARTBEAT_SECONDS = 25
 # How soon an open tab follows a change of access: deactivation, a covered colleague
-# going away or coming back. Also keeps presence counts alive (their TTL is 120 s).
+# going away or coming back. Also stamps presence (lapsed after events.presence.PRESENCE_TTL_SECONDS).
 ACCESS_REFRESH_SECONDS = 30
 # How far behind its cursor a reconnecting tab replays: longer than any transaction
 # that appends an event takes to commit, plus the clock skew between servers.
@@ -116,11 +117,11 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         since = self._since()
         if since is not None:
             await self._catch_up(since)
-        self.open_tabs = _OpenTabs.of_running_loop()
+        self.open_tabs = _open_tabs()
         self.open_tabs.add(self)
         self.counted_present = True
         async with _membership_slot():
-            await presence_connect(advisor_id=advisor.pk, agency_id=advisor.agency_id)
+            await presence_connect(socket=self.socket())
 
     async def disconnect(self, code):
         if self.open_tabs is not None:
@@ -132,7 +133,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
                 except Exception:
                     logger.warning("Leaving group %s failed.", group, exc_info=True)
             if self.counted_present:
-                await presence_disconnect(advisor_id=self.advisor.pk, agency_id=self.advisor.agency_id)
+                await presence_disconnect(socket=self.socket())
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         """Push-only: a client may only ask "ping", answered "pong"; anything else is ignored."""
@@ -171,6 +172,9 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         for event in events:
             self.sent.add(event["id"])
             await self.send_json(event)
+
+    def socket(self) -> Socket:
+        return Socket(self.channel_name, self.advisor.pk, self.advisor.agency_id)
 
     async def beat(self) -> None:
         try:
@@ -234,12 +238,12 @@ class _OpenTabs:
     - heartbeats: each tab beats once every HEARTBEAT_SECONDS, the tabs spread evenly
       over the interval, so thousands opened together do not beat together;
     - access: every ACCESS_REFRESH_SECONDS, who may still connect and the groups each
-      advisor may hear are read for all of them at once, and their presence is kept alive.
+      advisor may hear are read for all of them at once, and their presence is stamped.
+
+    The tasks run while there are tabs, and start again with the next one.
     """
 
     BEAT_SLOTS = 25
-
-    _by_loop: dict[asyncio.AbstractEventLoop, "_OpenTabs"] = {}
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
@@ -247,13 +251,6 @@ class _OpenTabs:
         self.beat_slots: list[set[InboxConsumer]] = [set() for _ in range(self.BEAT_SLOTS)]
         self.added = 0
         self.tasks: list[asyncio.Task] = []
-
-    @classmethod
-    def of_running_loop(cls) -> "_OpenTabs":
-        loop = asyncio.get_running_loop()
-        if loop not in cls._by_loop:
-            cls._by_loop[loop] = cls(loop)
-        return cls._by_loop[loop]
 
     def add(self, tab: InboxConsumer) -> None:
         self.tabs[tab.advisor.pk].add(tab)
@@ -271,12 +268,13 @@ class _OpenTabs:
         for slot in self.beat_slots:
             slot.discard(tab)
         if not self.tabs:
-            # Not the task calling (a refresh closing the last tab): it ends at its next turn.
+            # Not the task calling (a refresh closing the last tab): it ends at its next turn,
+            # seeing that it is no longer one of the tasks.
             current = asyncio.current_task()
             for task in self.tasks:
                 if task is not current:
                     task.cancel()
-            self._by_loop.pop(self.loop, None)
+            self.tasks = []
 
     async def _beat(self) -> None:
         for tick in itertools.count():
@@ -288,8 +286,11 @@ class _OpenTabs:
                 await asyncio.wait(beats, timeout=interval)
 
     async def _refresh(self) -> None:
-        while self.tabs:
+        this = asyncio.current_task()
+        while True:
             await asyncio.sleep(ACCESS_REFRESH_SECONDS)
+            if this not in self.tasks:
+                return
             try:
                 await self.refresh()
             except Exception:
@@ -307,8 +308,18 @@ class _OpenTabs:
                     await tab.apply_access(advisor, groups)
                 except Exception:
                     logger.warning("Access of an inbox of advisor %s not refreshed.", advisor_id, exc_info=True)
-        await presence_refresh(advisor_ids=[advisor_id for advisor_id in advisor_ids if advisor_id in access])
+        await presence_refresh(
+            sockets=[
+                tab.socket()
+                for advisor_id in advisor_ids
+                if advisor_id in access
+                for tab in self.tabs.get(advisor_id, ())
+            ]
+        )
 
+
+# This event loop's open tabs (a server process runs one loop; tests start many).
+_open_tabs = loop_local(lambda: _OpenTabs(asyncio.get_running_loop()))
 
 # This event loop's limit on tabs joining or leaving groups at the same moment.
 _membership_slot = loop_local(lambda: asyncio.Semaphore(MEMBERSHIP_CONCURRENCY))

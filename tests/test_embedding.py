@@ -122,6 +122,7 @@ SPECTACULAR_SETTINGS = {
 }
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/inbox/"
+REDIS_URL = ""
 PUBLIC_BASE_URL = "https://attitre.bank.example"
 DATABASE_PREPARED_STATEMENTS = True
 TWILIO_ACCOUNT_SID = ""

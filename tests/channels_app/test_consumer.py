@@ -3,6 +3,7 @@ session login, real events from the inbound service, the real channel layer."""
 
 import asyncio
 import threading
+import time
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
@@ -13,7 +14,6 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db import connection, connections, transaction
 from django.http import QueryDict
 from django.test import Client
@@ -24,11 +24,13 @@ from conversations.providers.twilio import parse_inbound
 from conversations.services import inbound_message_receive
 from crm.models import Advisor
 from crm.services import advisor_update
+from events import presence
 from events.groups import advisor_group
 from events.models import Event
-from events.presence import advisors_online, presence_key
+from events.presence import PRESENCE_TTL_SECONDS, Socket, advisors_online
 from tests import twilio
 from tests.factories import ContactPointFactory, CustomerFactory, add_deputy
+from tests.presence import forget_presence
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -80,7 +82,7 @@ async def open_inbox():
     for communicator, _advisor_id in opened:
         if not communicator.future.done():
             await communicator.disconnect()
-    await sync_to_async(cache.delete_many)([presence_key(advisor_id) for _, advisor_id in opened])
+    await sync_to_async(forget_presence)()
 
 
 async def frames(communicator: WebsocketCommunicator, quiet: float = QUIET, at_most: float = 3.0) -> list[dict]:
@@ -371,7 +373,7 @@ async def test_one_refresh_reads_the_access_of_every_open_tab_in_two_queries(ope
     await database_sync_to_async(add_deputy)(alice, bob)
     for advisor in (alice, alice, bob, sam):
         await open_inbox(advisor)
-    watcher = consumers._OpenTabs._by_loop[asyncio.get_running_loop()]
+    watcher = consumers._open_tabs()
     assert {advisor_id: len(tabs) for advisor_id, tabs in watcher.tabs.items()} == {alice.pk: 2, bob.pk: 1, sam.pk: 1}
 
     def count_queries() -> int:
@@ -383,11 +385,11 @@ async def test_one_refresh_reads_the_access_of_every_open_tab_in_two_queries(ope
 
     assert await database_sync_to_async(count_queries)() == 2
     await set_availability(alice, "away")
-    await sync_to_async(cache.delete)(presence_key(bob.pk))  # as if the cache had restarted
+    await sync_to_async(forget_presence)([bob.pk])  # as if Redis had restarted
     await watcher.refresh()
     bob_tab = next(iter(watcher.tabs[bob.pk]))
     assert advisor_group(alice.pk) in bob_tab.inbox_groups
-    # The same refresh keeps presence alive, and counts again a tab whose count vanished.
+    # The same refresh stamps presence, and records again a tab whose entry vanished.
     assert await sync_to_async(advisors_online)(advisor_ids=[alice.pk, bob.pk, sam.pk]) == {alice.pk, bob.pk, sam.pk}
 
 
@@ -414,6 +416,51 @@ async def test_presence_reaches_the_supervisor_on_first_tab_and_last_tab_only(op
     assert presence(await frames(supervisor)) == [(alice.pk, False)]
     assert await sync_to_async(advisors_online)(advisor_ids=[alice.pk, bob.pk]) == {bob.pk}
     assert presence(await frames(colleague)) == []
+
+
+def presence_frames(received: list[dict]) -> list[tuple[int, bool]]:
+    return [(frame["advisor"], frame["online"]) for frame in received if frame["type"] == "presence"]
+
+
+async def test_an_advisor_whose_server_died_goes_offline_when_her_entry_lapses(open_inbox, alice, sam, monkeypatch):
+    """Alice's tab was on a server process that died: its entry is never stamped again. She
+    stays online until it lapses; then the next refresh of a live process sweeps it and
+    pushes "offline" to the supervisor, once, while the supervisor's own tab, stamped by
+    that refresh, stays online. The clock is moved, not waited for."""
+    now = [time.time()]
+    monkeypatch.setattr(presence, "clock", lambda: now[0])
+    supervisor = await open_inbox(sam)
+    await frames(supervisor, quiet=0.2)
+    await presence.presence_connect(socket=Socket("specific.dead-process!1", alice.pk, alice.agency_id))
+    assert presence_frames(await frames(supervisor, quiet=0.2)) == [(alice.pk, True)]
+    this_process = consumers._open_tabs()
+
+    now[0] += PRESENCE_TTL_SECONDS - 1
+    await this_process.refresh()
+    assert presence_frames(await frames(supervisor, quiet=0.2)) == []
+    assert await sync_to_async(advisors_online)(advisor_ids=[alice.pk, sam.pk]) == {alice.pk, sam.pk}
+
+    now[0] += 2
+    await this_process.refresh()
+    assert presence_frames(await frames(supervisor, quiet=0.2)) == [(alice.pk, False)]
+    assert await sync_to_async(advisors_online)(advisor_ids=[alice.pk, sam.pk]) == {sam.pk}
+    await this_process.refresh()
+    assert presence_frames(await frames(supervisor, quiet=0.2)) == []
+
+
+async def test_a_tab_whose_entry_was_swept_comes_back_online(open_inbox, alice, sam, monkeypatch):
+    """A process that stalled past the expiry had its tabs swept (offline announced); its
+    next refresh records them again and announces the advisor online again."""
+    now = [time.time()]
+    monkeypatch.setattr(presence, "clock", lambda: now[0])
+    supervisor = await open_inbox(sam)
+    await open_inbox(alice)
+    await frames(supervisor, quiet=0.2)
+    await sync_to_async(forget_presence)([alice.pk])  # swept by another process meanwhile
+
+    await consumers._open_tabs().refresh()
+    assert presence_frames(await frames(supervisor, quiet=0.2)) == [(alice.pk, True)]
+    assert await sync_to_async(advisors_online)(advisor_ids=[alice.pk]) == {alice.pk}
 
 
 async def test_client_frames_are_ignored_except_ping(open_inbox, alice):
