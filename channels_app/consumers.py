@@ -2,7 +2,9 @@
 
 A tab joins the groups its advisor may hear, accepts, replays from the Event log
 what it missed since its last event id (`/ws/inbox/?since=<id>`), then forwards
-the live pushes of `events.publish`, each event once per connection.
+the live pushes of `events.publish`, each event once per connection. It lives no
+longer than the session it was opened with (`sessions.py`): it is closed with 4401
+when that session signs out, expires, or stops signing its user in.
 
 While tabs stay open, `_OpenTabs` keeps all those of a server process with two
 tasks: their heartbeats, spread over the interval, and every ACCESS_REFRESH_SECONDS
@@ -25,9 +27,11 @@ from django.http import HttpRequest
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from channels_app.sessions import sessions_holding
 from conversations import access, selectors
 from core.loops import loop_local
 from crm.models import Advisor
+from events.groups import session_group
 from events.presence import Socket, presence_connect, presence_disconnect, presence_refresh
 from events.publish import event_message
 
@@ -89,6 +93,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         self.advisor: Advisor | None = None
         self.language: str | None = None
         self.inbox_groups: list[str] = []
+        self.session_key: str | None = None
         self.sent = _RecentIds(SENT_IDS_KEPT)
         self.open_tabs: _OpenTabs | None = None
         self.counted_present = False
@@ -106,12 +111,13 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHORIZED, reason=reason)
             return
         self.advisor = advisor
+        self.session_key = self.scope["session"].session_key
         # Joined before the replay, so an event is either in the replay or queued live,
         # never in between. A channel-layer failure here fails the connection: the page
         # reconnects and catches up, instead of showing an inbox that is silently not live.
         self.inbox_groups = groups
         async with _membership_slot():
-            for group in groups:
+            for group in [*groups, session_group(self.session_key)]:
                 await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         since = self._since()
@@ -127,7 +133,8 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         if self.open_tabs is not None:
             self.open_tabs.discard(self)
         async with _membership_slot():
-            for group in self.inbox_groups:
+            session = [session_group(self.session_key)] if self.session_key else []
+            for group in [*self.inbox_groups, *session]:
                 try:
                     await self.channel_layer.group_discard(group, self.channel_name)
                 except Exception:
@@ -206,17 +213,27 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         self.inbox_groups = groups
 
     async def inbox_access(self, message) -> None:
-        """The advisor's availability, absence or deputies changed (`events.inbox_access`)."""
+        """The advisor's availability, absence or deputies changed, or their login did
+        (`events.inbox_access`): their access, and this socket's session, are read again."""
         if self.advisor is None:
             return
-        await self.apply_access(*await self._load(self.advisor.user_id))
+        await self.apply_access(*await self._load(self.advisor.user_id, session_key=self.session_key))
+
+    async def inbox_session_ended(self, message) -> None:
+        """The session this socket was opened with signed out (`events.inbox_access`)."""
+        if self.advisor is not None:
+            await self.apply_access(None, [])
 
     @database_sync_to_async
-    def _load(self, user_id: int) -> tuple[Advisor | None, list[str]]:
+    def _load(self, user_id: int, *, session_key: str | None = None) -> tuple[Advisor | None, list[str]]:
+        """The advisor who may connect and the groups they may hear; with `session_key`, only
+        while that session still signs them in (at connect, the auth middleware just checked)."""
         advisor = (
             Advisor.objects.select_related("user").filter(user_id=user_id, is_active=True, user__is_active=True).first()
         )
         if advisor is None:
+            return None, []
+        if session_key is not None and not sessions_holding(users_by_session={session_key: advisor.user}):
             return None, []
         return advisor, access.inbox_groups_for(advisor=advisor)
 
@@ -237,8 +254,9 @@ class _OpenTabs:
 
     - heartbeats: each tab beats once every HEARTBEAT_SECONDS, the tabs spread evenly
       over the interval, so thousands opened together do not beat together;
-    - access: every ACCESS_REFRESH_SECONDS, who may still connect and the groups each
-      advisor may hear are read for all of them at once, and their presence is stamped.
+    - access: every ACCESS_REFRESH_SECONDS, who may still connect, whether each tab's
+      session still holds and the groups each advisor may hear are read for all of them
+      at once, and their presence is stamped.
 
     The tasks run while there are tabs, and start again with the next one.
     """
@@ -301,21 +319,25 @@ class _OpenTabs:
     async def refresh(self) -> None:
         advisor_ids = list(self.tabs)
         access = await _access_of(advisor_ids)
+        holding = await _sessions_holding(
+            {
+                tab.session_key: access[advisor_id][0].user
+                for advisor_id in advisor_ids
+                if advisor_id in access
+                for tab in self.tabs.get(advisor_id, ())
+            }
+        )
         for advisor_id in advisor_ids:
             advisor, groups = access.get(advisor_id, (None, []))
             for tab in list(self.tabs.get(advisor_id, ())):
                 try:
-                    await tab.apply_access(advisor, groups)
+                    if tab.session_key in holding:
+                        await tab.apply_access(advisor, groups)
+                    else:
+                        await tab.apply_access(None, [])
                 except Exception:
                     logger.warning("Access of an inbox of advisor %s not refreshed.", advisor_id, exc_info=True)
-        await presence_refresh(
-            sockets=[
-                tab.socket()
-                for advisor_id in advisor_ids
-                if advisor_id in access
-                for tab in self.tabs.get(advisor_id, ())
-            ]
-        )
+        await presence_refresh(sockets=[tab.socket() for tabs in self.tabs.values() for tab in tabs])
 
 
 # This event loop's open tabs (a server process runs one loop; tests start many).
@@ -328,3 +350,8 @@ _membership_slot = loop_local(lambda: asyncio.Semaphore(MEMBERSHIP_CONCURRENCY))
 @database_sync_to_async
 def _access_of(advisor_ids: list[int]) -> dict[int, tuple[Advisor, list[str]]]:
     return access.inbox_access_for(advisor_ids=advisor_ids)
+
+
+@database_sync_to_async
+def _sessions_holding(users_by_session: dict) -> set[str]:
+    return sessions_holding(users_by_session=users_by_session) if users_by_session else set()

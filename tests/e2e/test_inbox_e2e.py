@@ -139,3 +139,19 @@ def test_reply_goes_out_and_its_delivered_tick_arrives_live(
     expect(page.locator("#live-status")).to_have_text("Live: connected")
     page.screenshot(path=SCREENSHOTS / "attitre-reply.png", full_page=True)
     assert problems == []
+
+
+def test_signing_out_in_one_tab_closes_the_others_at_once(live_server_url, alice, browser):
+    """Alice signs out in one tab: the server closes her other tab's socket at once (not at
+    the next 30 s refresh), and that tab shows the login page."""
+    from playwright.sync_api import expect
+
+    first, problems = sign_in(browser, live_server_url, "alice")
+    second = first.context.new_page()
+    second.goto(f"{live_server_url}/inbox/")
+    second.wait_for_selector('#live-status[data-state="connected"]', timeout=LIVE_SECONDS * 1000)
+
+    second.get_by_role("button", name="Sign out").click()
+    first.wait_for_url(re.compile(r".*/accounts/login/\?next=/inbox/$"), timeout=LIVE_SECONDS * 1000)
+    expect(first.get_by_role("button", name="Sign in")).to_be_visible()
+    assert problems == []

@@ -16,6 +16,7 @@ const SEEN_IDS_KEPT = 5000;
 const WAITING_REFRESH_MS = 30000;
 const CURSOR_KEY = "attitre.inbox.cursor";
 const CLOSE_UNAUTHORIZED = 4401;
+const RELOAD_GUARD_MS = 10000;
 
 const ROW_EVENTS = new Set(["message.created", "thread.updated", "thread.assigned", "note.created", "customer.reassigned"]);
 const TIMELINE_EVENTS = new Set([
@@ -83,10 +84,14 @@ function connect() {
   socket.addEventListener("close", (event) => {
     if (live.socket !== socket) return;
     if (event.code === CLOSE_UNAUTHORIZED) {
-      // Signed out, or no longer an active advisor: the login page says what to do.
+      // The socket's session ended (signed out, expired, password changed) or the advisor
+      // may no longer connect. Reloading lets the server say which: the page again when
+      // this browser is still signed in (its session renewed), else the login page or the
+      // reason. Refused right after a full load, the login page, never a reload loop.
       live.socket = null;
       clearTimeout(live.watchdog);
-      location.assign(page()?.dataset.loginUrl || "/accounts/login/");
+      if (performance.now() < RELOAD_GUARD_MS) location.assign(page()?.dataset.loginUrl || "/accounts/login/");
+      else location.reload();
       return;
     }
     drop(socket);
