@@ -2,13 +2,16 @@
 
 A tab joins the groups its advisor may hear, accepts, replays from the Event log
 what it missed since its last event id (`/ws/inbox/?since=<id>`), then forwards
-the live pushes of `events.publish`, each event once per connection.
+the live pushes of `events.publish`, each event once per connection. It lives no
+longer than the session it was opened with (`sessions.py`): it is closed with 4401
+when that session signs out, expires, or stops signing its user in.
 
 While tabs stay open, `_OpenTabs` keeps all those of a server process with two
 tasks: their heartbeats, spread over the interval, and every ACCESS_REFRESH_SECONDS
 one read, for all their advisors at once, of who may still connect and which groups
-each may hear (a covered colleague going away or coming back), which also keeps
-their presence alive. No task and no periodic query per socket.
+each may hear (a covered colleague going away or coming back), which also stamps
+their presence and sweeps what dead processes left (events.presence). No task and
+no periodic query per socket.
 """
 
 import asyncio
@@ -24,10 +27,12 @@ from django.http import HttpRequest
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from channels_app.sessions import sessions_holding
 from conversations import access, selectors
 from core.loops import loop_local
 from crm.models import Advisor
-from events.presence import presence_connect, presence_disconnect, presence_refresh
+from events.groups import session_group
+from events.presence import Socket, presence_connect, presence_disconnect, presence_refresh
 from events.publish import event_message
 
 logger = logging.getLogger(__name__)
@@ -35,7 +40,7 @@ logger = logging.getLogger(__name__)
 # Under the 60 s idle timeout of common proxies (nginx, load balancers), with margin.
 HEARTBEAT_SECONDS = 25
 # How soon an open tab follows a change of access: deactivation, a covered colleague
-# going away or coming back. Also keeps presence counts alive (their TTL is 120 s).
+# going away or coming back. Also stamps presence (lapsed after events.presence.PRESENCE_TTL_SECONDS).
 ACCESS_REFRESH_SECONDS = 30
 # How far behind its cursor a reconnecting tab replays: longer than any transaction
 # that appends an event takes to commit, plus the clock skew between servers.
@@ -88,6 +93,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         self.advisor: Advisor | None = None
         self.language: str | None = None
         self.inbox_groups: list[str] = []
+        self.session_key: str | None = None
         self.sent = _RecentIds(SENT_IDS_KEPT)
         self.open_tabs: _OpenTabs | None = None
         self.counted_present = False
@@ -105,34 +111,36 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHORIZED, reason=reason)
             return
         self.advisor = advisor
+        self.session_key = self.scope["session"].session_key
         # Joined before the replay, so an event is either in the replay or queued live,
         # never in between. A channel-layer failure here fails the connection: the page
         # reconnects and catches up, instead of showing an inbox that is silently not live.
         self.inbox_groups = groups
         async with _membership_slot():
-            for group in groups:
+            for group in [*groups, session_group(self.session_key)]:
                 await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         since = self._since()
         if since is not None:
             await self._catch_up(since)
-        self.open_tabs = _OpenTabs.of_running_loop()
+        self.open_tabs = _open_tabs()
         self.open_tabs.add(self)
         self.counted_present = True
         async with _membership_slot():
-            await presence_connect(advisor_id=advisor.pk, agency_id=advisor.agency_id)
+            await presence_connect(socket=self.socket())
 
     async def disconnect(self, code):
         if self.open_tabs is not None:
             self.open_tabs.discard(self)
         async with _membership_slot():
-            for group in self.inbox_groups:
+            session = [session_group(self.session_key)] if self.session_key else []
+            for group in [*self.inbox_groups, *session]:
                 try:
                     await self.channel_layer.group_discard(group, self.channel_name)
                 except Exception:
                     logger.warning("Leaving group %s failed.", group, exc_info=True)
             if self.counted_present:
-                await presence_disconnect(advisor_id=self.advisor.pk, agency_id=self.advisor.agency_id)
+                await presence_disconnect(socket=self.socket())
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         """Push-only: a client may only ask "ping", answered "pong"; anything else is ignored."""
@@ -172,6 +180,9 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             self.sent.add(event["id"])
             await self.send_json(event)
 
+    def socket(self) -> Socket:
+        return Socket(self.channel_name, self.advisor.pk, self.advisor.agency_id)
+
     async def beat(self) -> None:
         try:
             await self.send_json({"type": "heartbeat", "at": timezone.now().isoformat()})
@@ -202,17 +213,27 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         self.inbox_groups = groups
 
     async def inbox_access(self, message) -> None:
-        """The advisor's availability, absence or deputies changed (`events.inbox_access`)."""
+        """The advisor's availability, absence or deputies changed, or their login did
+        (`events.inbox_access`): their access, and this socket's session, are read again."""
         if self.advisor is None:
             return
-        await self.apply_access(*await self._load(self.advisor.user_id))
+        await self.apply_access(*await self._load(self.advisor.user_id, session_key=self.session_key))
+
+    async def inbox_session_ended(self, message) -> None:
+        """The session this socket was opened with signed out (`events.inbox_access`)."""
+        if self.advisor is not None:
+            await self.apply_access(None, [])
 
     @database_sync_to_async
-    def _load(self, user_id: int) -> tuple[Advisor | None, list[str]]:
+    def _load(self, user_id: int, *, session_key: str | None = None) -> tuple[Advisor | None, list[str]]:
+        """The advisor who may connect and the groups they may hear; with `session_key`, only
+        while that session still signs them in (at connect, the auth middleware just checked)."""
         advisor = (
             Advisor.objects.select_related("user").filter(user_id=user_id, is_active=True, user__is_active=True).first()
         )
         if advisor is None:
+            return None, []
+        if session_key is not None and not sessions_holding(users_by_session={session_key: advisor.user}):
             return None, []
         return advisor, access.inbox_groups_for(advisor=advisor)
 
@@ -233,13 +254,14 @@ class _OpenTabs:
 
     - heartbeats: each tab beats once every HEARTBEAT_SECONDS, the tabs spread evenly
       over the interval, so thousands opened together do not beat together;
-    - access: every ACCESS_REFRESH_SECONDS, who may still connect and the groups each
-      advisor may hear are read for all of them at once, and their presence is kept alive.
+    - access: every ACCESS_REFRESH_SECONDS, who may still connect, whether each tab's
+      session still holds and the groups each advisor may hear are read for all of them
+      at once, and their presence is stamped.
+
+    The tasks run while there are tabs, and start again with the next one.
     """
 
     BEAT_SLOTS = 25
-
-    _by_loop: dict[asyncio.AbstractEventLoop, "_OpenTabs"] = {}
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
@@ -247,13 +269,6 @@ class _OpenTabs:
         self.beat_slots: list[set[InboxConsumer]] = [set() for _ in range(self.BEAT_SLOTS)]
         self.added = 0
         self.tasks: list[asyncio.Task] = []
-
-    @classmethod
-    def of_running_loop(cls) -> "_OpenTabs":
-        loop = asyncio.get_running_loop()
-        if loop not in cls._by_loop:
-            cls._by_loop[loop] = cls(loop)
-        return cls._by_loop[loop]
 
     def add(self, tab: InboxConsumer) -> None:
         self.tabs[tab.advisor.pk].add(tab)
@@ -271,12 +286,13 @@ class _OpenTabs:
         for slot in self.beat_slots:
             slot.discard(tab)
         if not self.tabs:
-            # Not the task calling (a refresh closing the last tab): it ends at its next turn.
+            # Not the task calling (a refresh closing the last tab): it ends at its next turn,
+            # seeing that it is no longer one of the tasks.
             current = asyncio.current_task()
             for task in self.tasks:
                 if task is not current:
                     task.cancel()
-            self._by_loop.pop(self.loop, None)
+            self.tasks = []
 
     async def _beat(self) -> None:
         for tick in itertools.count():
@@ -288,8 +304,11 @@ class _OpenTabs:
                 await asyncio.wait(beats, timeout=interval)
 
     async def _refresh(self) -> None:
-        while self.tabs:
+        this = asyncio.current_task()
+        while True:
             await asyncio.sleep(ACCESS_REFRESH_SECONDS)
+            if this not in self.tasks:
+                return
             try:
                 await self.refresh()
             except Exception:
@@ -300,15 +319,29 @@ class _OpenTabs:
     async def refresh(self) -> None:
         advisor_ids = list(self.tabs)
         access = await _access_of(advisor_ids)
+        holding = await _sessions_holding(
+            {
+                tab.session_key: access[advisor_id][0].user
+                for advisor_id in advisor_ids
+                if advisor_id in access
+                for tab in self.tabs.get(advisor_id, ())
+            }
+        )
         for advisor_id in advisor_ids:
             advisor, groups = access.get(advisor_id, (None, []))
             for tab in list(self.tabs.get(advisor_id, ())):
                 try:
-                    await tab.apply_access(advisor, groups)
+                    if tab.session_key in holding:
+                        await tab.apply_access(advisor, groups)
+                    else:
+                        await tab.apply_access(None, [])
                 except Exception:
                     logger.warning("Access of an inbox of advisor %s not refreshed.", advisor_id, exc_info=True)
-        await presence_refresh(advisor_ids=[advisor_id for advisor_id in advisor_ids if advisor_id in access])
+        await presence_refresh(sockets=[tab.socket() for tabs in self.tabs.values() for tab in tabs])
 
+
+# This event loop's open tabs (a server process runs one loop; tests start many).
+_open_tabs = loop_local(lambda: _OpenTabs(asyncio.get_running_loop()))
 
 # This event loop's limit on tabs joining or leaving groups at the same moment.
 _membership_slot = loop_local(lambda: asyncio.Semaphore(MEMBERSHIP_CONCURRENCY))
@@ -317,3 +350,8 @@ _membership_slot = loop_local(lambda: asyncio.Semaphore(MEMBERSHIP_CONCURRENCY))
 @database_sync_to_async
 def _access_of(advisor_ids: list[int]) -> dict[int, tuple[Advisor, list[str]]]:
     return access.inbox_access_for(advisor_ids=advisor_ids)
+
+
+@database_sync_to_async
+def _sessions_holding(users_by_session: dict) -> set[str]:
+    return sessions_holding(users_by_session=users_by_session) if users_by_session else set()

@@ -332,3 +332,13 @@ ATTITRE_WEBHOOK_DISPATCH_POLL_SECONDS = float(os.environ.get("ATTITRE_WEBHOOK_DI
 
 # Twilio's newer shared-key webhook signing (X-Twilio-Webhooks-Signature-Settings); optional.
 TWILIO_WEBHOOK_SHARED_KEY = os.environ.get("TWILIO_WEBHOOK_SHARED_KEY", "")
+
+# --- Twilio's webhooks in: the lean ASGI route (conversations/asgi.py), per web process ---
+# Threads for the route's database work.
+TWILIO_WEBHOOK_THREADS = int(os.environ.get("WEBHOOK_THREADS", "8"))
+# At most this many batches of each kind (inbound messages, status callbacks) in the
+# database at once, and this many requests each. One measured best on two cores with two
+# workers (bench/inbound.py: 467-503 msgs/s against 425-448 with two): larger batches,
+# fewer statements per message.
+TWILIO_WEBHOOK_BATCHES = int(os.environ.get("WEBHOOK_BATCHES", "1"))
+TWILIO_WEBHOOK_BATCH_SIZE = int(os.environ.get("WEBHOOK_BATCH_SIZE", "64"))

@@ -10,8 +10,7 @@ urlpatterns = [
     path("inbox/", include("conversations.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("webhooks/twilio/messages/", webhooks.twilio_messages, name="twilio-messages"),
-    path("webhooks/twilio/status/", webhooks.twilio_status, name="twilio-status"),
+    # Twilio's webhooks are not here: config.asgi serves them on the lean route (conversations/asgi.py).
     # Outbound attachments, fetched by Twilio through a signed, expiring token.
     path("webhooks/twilio/media/<str:token>/<str:filename>", webhooks.twilio_media, name="twilio-media"),
     path("admin/", admin.site.urls),

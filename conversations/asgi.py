@@ -1,9 +1,9 @@
 """The lean ASGI route for Twilio's webhooks.
 
 Twilio's webhooks are the hot path: Django's full request pipeline (thread hop,
-sync middleware, signals) costs more CPU than the work itself. This route parses
-the form, then makes one thread hop into the same `handle_*` functions the Django
-views call, so checks and behaviour are identical. Everything else goes to Django.
+sync middleware, signals) costs more CPU than the work itself. This route, the only
+one serving them (Django's URLs do not), reads the form, then makes one thread hop
+into `conversations.webhooks`' handlers. Everything else goes to Django.
 
 Inbound messages and status callbacks are stored with group commit: the requests
 that arrive while a batch is in the database wait for the next one, which stores
@@ -14,11 +14,12 @@ batch has committed.
 """
 
 import asyncio
+import functools
 import logging
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import close_old_connections
 from django.http import QueryDict
 
@@ -55,16 +56,16 @@ def _handle_batch_in_thread(handler, requests: list[tuple[str, str, bytes, dict]
         close_old_connections()
 
 
-# Own threads: each path's batches take at most BATCHES of them at once.
-_executor = ThreadPoolExecutor(max_workers=int(os.environ.get("WEBHOOK_THREADS", "8")), thread_name_prefix="webhook")
-_handle_batch = sync_to_async(_handle_batch_in_thread, thread_sensitive=False, executor=_executor)
+@functools.cache
+def _executor() -> ThreadPoolExecutor:
+    """The route's own threads, made on first use: a pool is sized once, by the setting
+    then. Each path's batches take at most TWILIO_WEBHOOK_BATCHES of them at once."""
+    return ThreadPoolExecutor(max_workers=settings.TWILIO_WEBHOOK_THREADS, thread_name_prefix="webhook")
 
-# At most this many batches of each path in the database at once per process, and this
-# many requests each. One per process measured best on two cores with two workers
-# (bench/inbound.py: 467-503 msgs/s against 425-448 with two): larger batches, fewer
-# statements per message.
-BATCHES = int(os.environ.get("WEBHOOK_BATCHES", "1"))
-BATCH_SIZE = int(os.environ.get("WEBHOOK_BATCH_SIZE", "64"))
+
+async def _handle_batch(handler, requests: list[tuple[str, str, bytes, dict]]) -> list[WebhookAnswer]:
+    hop = sync_to_async(_handle_batch_in_thread, thread_sensitive=False, executor=_executor())
+    return await hop(handler, requests)
 
 
 class _GroupCommit:
@@ -80,7 +81,7 @@ class _GroupCommit:
     async def submit(self, request: tuple[str, str, bytes, dict]) -> WebhookAnswer:
         future = asyncio.get_running_loop().create_future()
         self.pending.append((request, future))
-        if self.draining < BATCHES:
+        if self.draining < settings.TWILIO_WEBHOOK_BATCHES:
             self.draining += 1
             task = asyncio.create_task(self._drain())
             self.tasks.add(task)
@@ -90,7 +91,8 @@ class _GroupCommit:
     async def _drain(self) -> None:
         try:
             while self.pending:
-                batch, self.pending = self.pending[:BATCH_SIZE], self.pending[BATCH_SIZE:]
+                size = settings.TWILIO_WEBHOOK_BATCH_SIZE
+                batch, self.pending = self.pending[:size], self.pending[size:]
                 try:
                     answers = await self.store([request for request, _ in batch])
                 except BaseException:  # cancelled (server stopping): Twilio retries what was not answered
@@ -139,22 +141,30 @@ class TwilioWebhookRoute:
             return await _send(send, WebhookAnswer(415, b"Expected application/x-www-form-urlencoded."))
         body = await _read_body(receive)
         if body is None:
+            # The client went away mid-body: nobody to answer, and half a form is not a webhook.
+            return None
+        if body is _TOO_LARGE:
             return await _send(send, WebhookAnswer(413, b"Request body too large."))
         query_string = scope.get("query_string", b"").decode("latin-1")
         answer = await _batchers[scope["path"]]().submit((scope["path"], query_string, body, headers))
         await _send(send, answer)
 
 
-async def _read_body(receive) -> bytes | None:
+_TOO_LARGE = object()
+
+
+async def _read_body(receive) -> bytes | object | None:
+    """The whole body; _TOO_LARGE past MAX_BODY_BYTES (not read further); None when the
+    client disconnects first."""
     chunks, size = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b""
+            return None
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            return None
+            return _TOO_LARGE
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

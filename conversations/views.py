@@ -118,14 +118,9 @@ def thread_row(request: HttpRequest, advisor: Advisor, thread_id: int) -> HttpRe
 @require_GET
 @advisor_required
 def thread_detail(request: HttpRequest, advisor: Advisor, thread_id: int) -> HttpResponse:
+    # A GET writes nothing: the page, once shown, posts to thread-read that it was (inbox.js).
     detail = selectors.thread_detail_for_advisor(advisor=advisor, thread_id=thread_id)
-    thread = detail.thread
-    if thread.handler_id == advisor.pk and thread.unread_count:
-        # Opening the thread is reading it, for its handler (a colleague glancing at it is not).
-        thread_mark_read(thread=thread, by=advisor)
-        thread.unread_count = 0
-        detail.unread.pop(thread.pk, None)
-    return render(request, "inbox/thread.html", _thread_context(advisor, detail, thread))
+    return render(request, "inbox/thread.html", _thread_context(advisor, detail, detail.thread))
 
 
 def _thread_context(advisor: Advisor, detail: selectors.ThreadDetail, thread: Thread, **composer) -> dict:
@@ -223,7 +218,13 @@ def thread_note(request: HttpRequest, advisor: Advisor, thread_id: int) -> HttpR
 @require_POST
 @advisor_required
 def thread_read(request: HttpRequest, advisor: Advisor, thread_id: int) -> HttpResponse:
+    """The "Mark as read" button; or, with `shown`, the thread page reporting that it is on
+    screen (inbox.js), which reads the thread for its handler only: 204, no message."""
     thread = selectors.thread_for_advisor(advisor=advisor, thread_id=thread_id)
+    if request.POST.get("shown"):
+        if thread.handler_id == advisor.pk:
+            thread_mark_read(thread=thread, by=advisor)
+        return HttpResponse(status=204)
     thread_mark_read(thread=thread, by=advisor)
     messages.success(request, _("Marked as read."))
     return redirect(_thread_url(thread.pk))

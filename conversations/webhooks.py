@@ -1,8 +1,9 @@
 """What Twilio calls: its webhooks, and the route it fetches our outbound attachments from.
 
-Webhooks have one code path for the Django views and the lean ASGI route: `handle_*`
-take what both transports have (path, query string, form parameters, headers) and
-return the answer; they verify the signature before reading anything.
+The webhooks are served by the lean ASGI route alone (conversations/asgi.py, mounted by
+the project's ASGI application at MESSAGES_PATH and STATUS_PATH), not by Django's URLs:
+`handle_*` take what the route has (path, query string, form parameters, headers) and
+return the answers; they verify the signature before reading anything.
 """
 
 import logging
@@ -11,9 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST, require_safe
+from django.http import FileResponse, Http404, HttpRequest, QueryDict
+from django.views.decorators.http import require_safe
 
 from conversations.media import attachment_for_media_token
 from conversations.providers import twilio
@@ -29,6 +29,7 @@ from conversations.services import (
 logger = logging.getLogger(__name__)
 
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
+# Where Twilio posts, from the root of the site: the incoming-message webhook and the status callback.
 MESSAGES_PATH = "/webhooks/twilio/messages/"
 STATUS_PATH = "/webhooks/twilio/status/"
 
@@ -65,16 +66,12 @@ def _verify(*, path: str, query_string: str, params: QueryDict, headers: Mapping
 
 @dataclass(frozen=True)
 class WebhookRequest:
-    """What both transports have of a webhook request."""
+    """What the route has of a webhook request."""
 
     path: str
     query_string: str
     params: QueryDict
     headers: Mapping[str, str]
-
-
-def handle_twilio_inbound(*, path: str, query_string: str, params: QueryDict, headers) -> WebhookAnswer:
-    return handle_twilio_inbound_batch([WebhookRequest(path, query_string, params, headers)])[0]
 
 
 def handle_twilio_inbound_batch(requests: Sequence[WebhookRequest]) -> list[WebhookAnswer]:
@@ -83,7 +80,7 @@ def handle_twilio_inbound_batch(requests: Sequence[WebhookRequest]) -> list[Webh
     Each request is verified and parsed on its own: a forged or malformed one gets its
     403 or 400 and does not touch the others. If the shared transaction fails, each
     message is stored again on its own, so one bad message costs only its own answer
-    (a 500, which Twilio retries). A single request that fails raises, as before.
+    (a 500, which Twilio retries). A batch of one that fails raises: the route answers 500.
     """
 
     def answer(inbound, result: InboundResult) -> WebhookAnswer:
@@ -99,10 +96,6 @@ def handle_twilio_inbound_batch(requests: Sequence[WebhookRequest]) -> list[Webh
         answer=answer,
         what="message",
     )
-
-
-def handle_twilio_status(*, path: str, query_string: str, params: QueryDict, headers) -> WebhookAnswer:
-    return handle_twilio_status_batch([WebhookRequest(path, query_string, params, headers)])[0]
 
 
 def handle_twilio_status_batch(requests: Sequence[WebhookRequest]) -> list[WebhookAnswer]:
@@ -161,25 +154,6 @@ def log_failure(what: str, exc: BaseException) -> None:
     """Log a failure with its type and where it happened, never its message: a database
     error's message can quote the row, and with it a customer's text."""
     logger.error("%s: %s\n%s", what, type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)).rstrip())
-
-
-def _django_view(handler):
-    @csrf_exempt
-    @require_POST
-    def view(request):
-        answer = handler(
-            path=request.path,
-            query_string=request.META.get("QUERY_STRING", ""),
-            params=request.POST,
-            headers=request.headers,
-        )
-        return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
-
-    return view
-
-
-twilio_messages = _django_view(handle_twilio_inbound)
-twilio_status = _django_view(handle_twilio_status)
 
 
 @require_safe

@@ -40,3 +40,22 @@ class Event(models.Model):
 
     def __str__(self):
         return f"#{self.pk} {self.type}"
+
+
+class Presence(models.Model):
+    """An open inbox socket, for presence on the embedded default, which has no Redis
+    (events.presence): whose it is, and when its server process last stamped it."""
+
+    channel_name = models.CharField(_("channel name"), max_length=100, primary_key=True)
+    # Named, not imported, as on Event.
+    advisor = models.ForeignKey("crm.Advisor", on_delete=models.CASCADE, related_name="+")
+    agency = models.ForeignKey("crm.Agency", on_delete=models.CASCADE, related_name="+")
+    last_seen = models.DateTimeField(_("last seen"), db_index=True)
+
+    class Meta:
+        verbose_name = _("open inbox")
+        verbose_name_plural = _("open inboxes")
+        indexes = [models.Index(fields=["advisor", "last_seen"], name="events_presence_advisor_seen")]
+
+    def __str__(self):
+        return self.channel_name

@@ -122,6 +122,7 @@ SPECTACULAR_SETTINGS = {
 }
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/inbox/"
+REDIS_URL = ""
 PUBLIC_BASE_URL = "https://attitre.bank.example"
 DATABASE_PREPARED_STATEMENTS = True
 TWILIO_ACCOUNT_SID = ""
@@ -135,6 +136,9 @@ TWILIO_WHATSAPP_FROM = ""
 TWILIO_SMS_FROM = ""
 TWILIO_API_TIMEOUT = 10.0
 TWILIO_WEBHOOK_SHARED_KEY = ""
+TWILIO_WEBHOOK_THREADS = 8
+TWILIO_WEBHOOK_BATCHES = 1
+TWILIO_WEBHOOK_BATCH_SIZE = 64
 ATTITRE_MEDIA_URL_MAX_AGE_SECONDS = 12 * 3600
 ATTITRE_RATE_LIMIT_WHATSAPP = 80
 ATTITRE_RATE_LIMIT_SMS = 1
@@ -168,8 +172,6 @@ from conversations import webhooks
 
 urlpatterns = [
     path("inbox/", include("conversations.urls")),
-    path("webhooks/twilio/messages/", webhooks.twilio_messages, name="twilio-messages"),
-    path("webhooks/twilio/status/", webhooks.twilio_status, name="twilio-status"),
     path("webhooks/twilio/media/<str:token>/<str:filename>", webhooks.twilio_media, name="twilio-media"),
     path("api/", include("integrations.api.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
@@ -213,8 +215,10 @@ execute_from_command_line(sys.argv)
 
 # Run in the host project: where each piece comes from, and a few requests through it.
 PROBE = """
+import asyncio
 import json
 
+import httpx
 from django.contrib.staticfiles import finders
 from django.template.loader import get_template
 from django.test import Client
@@ -231,6 +235,15 @@ login = client.get("/accounts/login/")
 schema = client.get("/api/schema/")
 with translation.override("fr"):
     french = translation.gettext("dedicated advisor")
+
+
+async def unsigned_webhook():
+    transport = httpx.ASGITransport(app=bank.asgi.application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as asgi:
+        response = await asgi.post("/webhooks/twilio/messages/", data={"MessageSid": "SM" + "0" * 32})
+    return [response.status_code, response.text]
+
+
 print(json.dumps({
     "packages": [crm.__file__, conversations.__file__],
     "inbox": [client.get("/inbox/").status_code, client.get("/inbox/")["Location"]],
@@ -240,6 +253,7 @@ print(json.dumps({
     "schema": [schema.status_code, "customers_list" in schema.content.decode()],
     "admin_login": client.get("/admin/login/").status_code,
     "asgi": type(bank.asgi.application).__name__,
+    "webhook": asyncio.run(unsigned_webhook()),
     "french": french,
 }))
 """
@@ -302,4 +316,6 @@ def test_a_host_project_runs_on_the_installed_package(tmp_path):
     assert probe["schema"] == [200, True]
     assert probe["admin_login"] == 200
     assert probe["asgi"] == "ProtocolTypeRouter"
+    # Twilio's webhook is served by the host's ASGI application (the lean route), signature checked.
+    assert probe["webhook"] == [403, "Invalid or missing X-Twilio-Signature."]
     assert probe["french"] == "conseiller attitré"

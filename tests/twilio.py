@@ -1,14 +1,19 @@
 """Webhook payloads shaped like Twilio's documented examples, signed with the real
-RequestValidator (through the provider adapter)."""
+RequestValidator (through the provider adapter), and posted to the ASGI application
+production serves."""
 
+import asyncio
 import itertools
 import json
 from urllib.parse import urlencode
 
+import httpx
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.http import QueryDict
 
-from conversations.providers.twilio import sign
+from conversations.providers.twilio import parse_inbound, sign
+from conversations.services import InboundResult, inbound_message_receive
 
 ACCOUNT_SID = "AC" + "0" * 32
 BANK_WHATSAPP = "whatsapp:+33180000000"
@@ -129,11 +134,40 @@ def signature_for(path: str, params: dict, query: str = "", token: str | None = 
     return sign(url=url, params=query_dict, auth_token=token)
 
 
-def post_signed(client, path: str, params: dict, *, query: str = "", signature: str | None = None):
+def post_signed(path: str, params: dict, *, query: str = "", signature: str | None = None) -> httpx.Response:
     """POST form-encoded as Twilio does, with X-Twilio-Signature over the public URL."""
     if signature is None:
         signature = signature_for(path, params, query)
+    return request("POST", path, params, query=query, headers={"x-twilio-signature": signature})
+
+
+def request(method: str, path: str, params: dict | None = None, *, query: str = "", headers=None) -> httpx.Response:
+    """A request to config.asgi's application, which serves Twilio's webhooks on the lean route
+    (conversations/asgi.py), as in production. The route stores them from its own threads,
+    with their own database connections: the rows a test relies on must be committed
+    (`django_db(transaction=True)`)."""
     url = path + (f"?{query}" if query else "")
-    return client.post(
-        url, urlencode(params), content_type="application/x-www-form-urlencoded", HTTP_X_TWILIO_SIGNATURE=signature
-    )
+    body = urlencode(params) if params is not None else None
+    headers = {"content-type": "application/x-www-form-urlencoded", **(headers or {})}
+    return async_to_sync(_request)(method, url, body, headers)
+
+
+async def _request(method: str, url: str, body: str | None, headers: dict) -> httpx.Response:
+    from config.asgi import application
+
+    before = asyncio.all_tasks()
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+        response = await client.request(method, url, content=body, headers=headers)
+    # A server's event loop outlives its requests: what a request leaves running there (the
+    # live push after its commit) finishes before this loop is closed.
+    left = asyncio.all_tasks() - before - {asyncio.current_task()}
+    if left:
+        await asyncio.wait(left, timeout=10)
+    return response
+
+
+def receive(params: dict) -> InboundResult:
+    """The inbound service with a webhook's parameters, in the caller's transaction: for
+    tests that need a customer's message rather than a webhook."""
+    return inbound_message_receive(inbound=parse_inbound(QueryDict(urlencode(params))))

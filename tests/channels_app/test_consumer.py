@@ -3,6 +3,7 @@ session login, real events from the inbound service, the real channel layer."""
 
 import asyncio
 import threading
+import time
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
@@ -13,10 +14,10 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db import connection, connections, transaction
 from django.http import QueryDict
 from django.test import Client
+from django.utils import timezone
 
 from channels_app import consumers
 from config.asgi import application
@@ -24,11 +25,13 @@ from conversations.providers.twilio import parse_inbound
 from conversations.services import inbound_message_receive
 from crm.models import Advisor
 from crm.services import advisor_update
+from events import presence
 from events.groups import advisor_group
 from events.models import Event
-from events.presence import advisors_online, presence_key
+from events.presence import PRESENCE_TTL_SECONDS, Socket, advisors_online
 from tests import twilio
 from tests.factories import ContactPointFactory, CustomerFactory, add_deputy
+from tests.presence import forget_presence
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,10 +58,15 @@ def dora(alice):
     return customer
 
 
-def _session_cookie(user) -> str:
+def signed_in_browser(user) -> Client:
+    """A browser signed in as `user`: its own session."""
     client = Client()
     client.force_login(user)
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
+    return client
+
+
+def _session_cookie(user) -> str:
+    return signed_in_browser(user).cookies[settings.SESSION_COOKIE_NAME].value
 
 
 @pytest.fixture
@@ -66,8 +74,12 @@ async def open_inbox():
     """Opens a signed-in inbox tab; closes what is left open and forgets presence at the end."""
     opened: list[tuple[WebsocketCommunicator, int]] = []
 
-    async def open_(advisor: Advisor, *, since: int | None = None) -> WebsocketCommunicator:
-        cookie = await database_sync_to_async(_session_cookie)(advisor.user)
+    async def open_(
+        advisor: Advisor, *, since: int | None = None, browser: Client | None = None
+    ) -> WebsocketCommunicator:
+        """A tab of `browser` (by default, of a browser of its own)."""
+        browser = browser or await database_sync_to_async(signed_in_browser)(advisor.user)
+        cookie = browser.cookies[settings.SESSION_COOKIE_NAME].value
         headers = [ORIGIN, HOST, (b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode())]
         path = "/ws/inbox/" + (f"?since={since}" if since is not None else "")
         communicator = WebsocketCommunicator(application, path, headers=headers)
@@ -80,7 +92,7 @@ async def open_inbox():
     for communicator, _advisor_id in opened:
         if not communicator.future.done():
             await communicator.disconnect()
-    await sync_to_async(cache.delete_many)([presence_key(advisor_id) for _, advisor_id in opened])
+    await sync_to_async(forget_presence)()
 
 
 async def frames(communicator: WebsocketCommunicator, quiet: float = QUIET, at_most: float = 3.0) -> list[dict]:
@@ -365,29 +377,33 @@ async def test_deactivated_advisor_is_disconnected_at_the_next_access_refresh(op
     assert output == {"type": "websocket.close", "code": 4401}
 
 
-async def test_one_refresh_reads_the_access_of_every_open_tab_in_two_queries(open_inbox, alice, bob, sam):
+async def test_one_refresh_reads_the_access_of_every_open_tab_in_three_queries(open_inbox, alice, bob, sam):
     """However many tabs and advisors are connected, refreshing their access costs the same
-    two queries (the advisors, the deputyships): no per-socket database work."""
+    three queries (the advisors, the deputyships, the tabs' sessions): no per-socket
+    database work."""
     await database_sync_to_async(add_deputy)(alice, bob)
     for advisor in (alice, alice, bob, sam):
         await open_inbox(advisor)
-    watcher = consumers._OpenTabs._by_loop[asyncio.get_running_loop()]
+    watcher = consumers._open_tabs()
     assert {advisor_id: len(tabs) for advisor_id, tabs in watcher.tabs.items()} == {alice.pk: 2, bob.pk: 1, sam.pk: 1}
 
-    def count_queries() -> int:
+    def count_queries() -> tuple[int, int]:
         from django.test.utils import CaptureQueriesContext
 
         with CaptureQueriesContext(connection) as queries:
-            consumers.access.inbox_access_for(advisor_ids=list(watcher.tabs))
-        return len(queries)
+            found = consumers.access.inbox_access_for(advisor_ids=list(watcher.tabs))
+        with CaptureQueriesContext(connection) as session_queries:
+            users = {tab.session_key: found[id_][0].user for id_, tabs in watcher.tabs.items() for tab in tabs}
+            assert consumers.sessions_holding(users_by_session=users) == set(users)
+        return len(queries), len(session_queries)
 
-    assert await database_sync_to_async(count_queries)() == 2
+    assert await database_sync_to_async(count_queries)() == (2, 1)
     await set_availability(alice, "away")
-    await sync_to_async(cache.delete)(presence_key(bob.pk))  # as if the cache had restarted
+    await sync_to_async(forget_presence)([bob.pk])  # as if Redis had restarted
     await watcher.refresh()
     bob_tab = next(iter(watcher.tabs[bob.pk]))
     assert advisor_group(alice.pk) in bob_tab.inbox_groups
-    # The same refresh keeps presence alive, and counts again a tab whose count vanished.
+    # The same refresh stamps presence, and records again a tab whose entry vanished.
     assert await sync_to_async(advisors_online)(advisor_ids=[alice.pk, bob.pk, sam.pk]) == {alice.pk, bob.pk, sam.pk}
 
 
@@ -414,6 +430,51 @@ async def test_presence_reaches_the_supervisor_on_first_tab_and_last_tab_only(op
     assert presence(await frames(supervisor)) == [(alice.pk, False)]
     assert await sync_to_async(advisors_online)(advisor_ids=[alice.pk, bob.pk]) == {bob.pk}
     assert presence(await frames(colleague)) == []
+
+
+def presence_frames(received: list[dict]) -> list[tuple[int, bool]]:
+    return [(frame["advisor"], frame["online"]) for frame in received if frame["type"] == "presence"]
+
+
+async def test_an_advisor_whose_server_died_goes_offline_when_her_entry_lapses(open_inbox, alice, sam, monkeypatch):
+    """Alice's tab was on a server process that died: its entry is never stamped again. She
+    stays online until it lapses; then the next refresh of a live process sweeps it and
+    pushes "offline" to the supervisor, once, while the supervisor's own tab, stamped by
+    that refresh, stays online. The clock is moved, not waited for."""
+    now = [time.time()]
+    monkeypatch.setattr(presence, "clock", lambda: now[0])
+    supervisor = await open_inbox(sam)
+    await frames(supervisor, quiet=0.2)
+    await presence.presence_connect(socket=Socket("specific.dead-process!1", alice.pk, alice.agency_id))
+    assert presence_frames(await frames(supervisor, quiet=0.2)) == [(alice.pk, True)]
+    this_process = consumers._open_tabs()
+
+    now[0] += PRESENCE_TTL_SECONDS - 1
+    await this_process.refresh()
+    assert presence_frames(await frames(supervisor, quiet=0.2)) == []
+    assert await sync_to_async(advisors_online)(advisor_ids=[alice.pk, sam.pk]) == {alice.pk, sam.pk}
+
+    now[0] += 2
+    await this_process.refresh()
+    assert presence_frames(await frames(supervisor, quiet=0.2)) == [(alice.pk, False)]
+    assert await sync_to_async(advisors_online)(advisor_ids=[alice.pk, sam.pk]) == {sam.pk}
+    await this_process.refresh()
+    assert presence_frames(await frames(supervisor, quiet=0.2)) == []
+
+
+async def test_a_tab_whose_entry_was_swept_comes_back_online(open_inbox, alice, sam, monkeypatch):
+    """A process that stalled past the expiry had its tabs swept (offline announced); its
+    next refresh records them again and announces the advisor online again."""
+    now = [time.time()]
+    monkeypatch.setattr(presence, "clock", lambda: now[0])
+    supervisor = await open_inbox(sam)
+    await open_inbox(alice)
+    await frames(supervisor, quiet=0.2)
+    await sync_to_async(forget_presence)([alice.pk])  # swept by another process meanwhile
+
+    await consumers._open_tabs().refresh()
+    assert presence_frames(await frames(supervisor, quiet=0.2)) == [(alice.pk, True)]
+    assert await sync_to_async(advisors_online)(advisor_ids=[alice.pk]) == {alice.pk}
 
 
 async def test_client_frames_are_ignored_except_ping(open_inbox, alice):
@@ -472,3 +533,83 @@ async def test_deputy_tab_follows_an_absence_set_through_the_api_at_once(open_in
     probe["events"][0]["id"] += 1
     await get_channel_layer().group_send(advisor_group(alice.pk), probe)
     assert events_of(await frames(inbox, at_most=0.5)) == []
+
+
+async def closed_with(inbox: WebsocketCommunicator, timeout: float = 1) -> int:
+    """The code the server closes `inbox` with, within `timeout` (heartbeats skipped)."""
+    while (output := await inbox.receive_output(timeout=timeout))["type"] == "websocket.send":
+        pass
+    assert output["type"] == "websocket.close"
+    return output["code"]
+
+
+async def still_open(inbox: WebsocketCommunicator) -> bool:
+    await inbox.send_json_to({"type": "ping"})
+    return {"type": "pong"} in await frames(inbox, quiet=0.2)
+
+
+async def test_signing_out_closes_that_sessions_sockets_at_once(open_inbox, alice):
+    """POST /accounts/logout/ closes every socket of that session with 4401 at once (no
+    waiting for a refresh); her socket in another browser stays open."""
+    browser = await database_sync_to_async(signed_in_browser)(alice.user)
+    tabs = [await open_inbox(alice, browser=browser) for _ in range(2)]
+    elsewhere = await open_inbox(alice)
+
+    response = await database_sync_to_async(browser.post)("/accounts/logout/")
+    assert response.status_code == 200
+    assert [await closed_with(tab) for tab in tabs] == [4401, 4401]
+    assert await still_open(elsewhere)
+
+
+async def test_a_password_change_closes_the_users_sockets_at_once(open_inbox, alice):
+    """Alice changes her password in one browser: her other browser's session is over, its
+    socket closes at once with 4401. So does the changing browser's: its session key was
+    renewed, and the page reloads on 4401 (inbox.js), reconnecting with the new one."""
+    alice.user.set_password("old-password-1234")
+    await database_sync_to_async(alice.user.save)()
+    changing, other = [await database_sync_to_async(signed_in_browser)(alice.user) for _ in range(2)]
+    changing_tab, other_tab = await open_inbox(alice, browser=changing), await open_inbox(alice, browser=other)
+
+    form = {
+        "old_password": "old-password-1234",
+        "new_password1": "n3w-Passw0rd-5678",
+        "new_password2": "n3w-Passw0rd-5678",
+    }
+    response = await database_sync_to_async(changing.post)("/accounts/password_change/", form)
+    assert response.status_code == 302
+    assert await closed_with(other_tab) == 4401
+    assert await closed_with(changing_tab) == 4401
+    assert await still_open(await open_inbox(alice, browser=changing))
+
+
+async def test_a_deactivated_login_closes_its_sockets_at_once(open_inbox, alice, bob):
+    """Alice's login deactivated (the user admin, a script): her sockets close at once;
+    bob's stays open."""
+    tab, colleague = await open_inbox(alice), await open_inbox(bob)
+    user = alice.user
+    user.is_active = False
+    await database_sync_to_async(user.save)()
+    assert await closed_with(tab) == 4401
+    assert await still_open(colleague)
+
+
+async def test_the_access_refresh_closes_sockets_whose_session_expired_or_is_gone(open_inbox, alice):
+    """At the periodic refresh, a socket whose session expired, or was deleted (cleared,
+    ended elsewhere), is closed with 4401; one whose session holds stays open."""
+    from django.contrib.sessions.models import Session
+
+    expired, deleted, valid = [await database_sync_to_async(signed_in_browser)(alice.user) for _ in range(3)]
+    tabs = {
+        name: await open_inbox(alice, browser=b)
+        for name, b in (("expired", expired), ("deleted", deleted), ("valid", valid))
+    }
+    past = timezone.now() - timedelta(seconds=1)
+    key = settings.SESSION_COOKIE_NAME
+    await Session.objects.filter(session_key=expired.cookies[key].value).aupdate(expire_date=past)
+    await Session.objects.filter(session_key=deleted.cookies[key].value).adelete()
+    assert await still_open(tabs["expired"])  # nothing happens before the refresh
+
+    await consumers._open_tabs().refresh()
+    assert await closed_with(tabs["expired"]) == 4401
+    assert await closed_with(tabs["deleted"]) == 4401
+    assert await still_open(tabs["valid"])

@@ -93,6 +93,47 @@ async def test_oversized_body_is_a_413(camille_sync):
     assert await Message.objects.acount() == 0
 
 
+async def test_a_client_gone_mid_body_gets_no_answer_and_nothing_is_stored(camille_sync, monkeypatch):
+    """A request whose client disconnects before its body is complete is dropped: it is not
+    handed to a batch (as an empty body it used to be, and answered), nothing is stored,
+    nothing is sent back."""
+    sizes = batch_sizes(monkeypatch, "handle_twilio_inbound_batch")
+    params = twilio.whatsapp_text(body="Coupé en plein envoi")
+    body = urlencode(params).encode()
+    incoming = [
+        {"type": "http.request", "body": body[:40], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent = []
+
+    async def receive():
+        return incoming.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": MESSAGES,
+        "raw_path": MESSAGES.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"x-twilio-signature", twilio.signature_for(MESSAGES, params).encode()),
+        ],
+    }
+    await application(scope, receive, send)
+
+    assert (sent, sizes, incoming) == ([], [], [])
+    assert not await Message.objects.aexists()
+
+
 async def test_get_on_the_lean_route_is_a_405():
     """Only POST is served."""
     async with asgi_client() as client:
@@ -136,6 +177,17 @@ async def test_concurrent_webhooks_are_stored_in_shared_batches(camille_sync, mo
     assert await Message.objects.acount() == 20
     thread = await Thread.objects.aget()
     assert thread.unread_count == 20
+
+
+async def test_batch_settings_are_read_when_requests_arrive(camille_sync, monkeypatch, settings):
+    """TWILIO_WEBHOOK_BATCH_SIZE set after the route was imported still bounds its batches."""
+    settings.TWILIO_WEBHOOK_BATCH_SIZE = 3
+    sizes = batch_sizes(monkeypatch, "handle_twilio_inbound_batch")
+    responses = await asyncio.gather(*(post(twilio.whatsapp_text(body=f"Message {i}")) for i in range(12)))
+
+    assert [response.status_code for response in responses] == [200] * 12
+    assert sum(sizes) == 12
+    assert max(sizes) == 3
 
 
 @pytest.fixture

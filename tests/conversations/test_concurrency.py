@@ -1,7 +1,6 @@
 """Races between webhook deliveries, with real concurrent transactions on PostgreSQL."""
 
 import pytest
-from django.test import Client
 
 from conversations.models import Message, Thread
 from crm.models import ContactPoint
@@ -14,7 +13,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def post_concurrently(payloads: list[dict]) -> list[int]:
     return run_at_once(
-        [lambda params=params: twilio.post_signed(Client(), MESSAGES, params).status_code for params in payloads],
+        [lambda params=params: twilio.post_signed(MESSAGES, params).status_code for params in payloads],
         timeout=30,
     )
 
@@ -42,7 +41,7 @@ def test_first_messages_from_an_unknown_number_race_to_one_prospect_and_one_thre
 def test_messages_from_a_known_customer_at_once_each_count_on_the_locked_thread(camille):
     """Eight different messages from a customer whose thread exists, at once: the thread is
     locked by the statement that finds the customer, so no update is lost."""
-    twilio.post_signed(Client(), MESSAGES, twilio.whatsapp_text(body="Le premier"))
+    twilio.post_signed(MESSAGES, twilio.whatsapp_text(body="Le premier"))
     payloads = [twilio.whatsapp_text(body=f"Message {i}") for i in range(8)]
     assert post_concurrently(payloads) == [200] * 8
     thread = Thread.objects.get()

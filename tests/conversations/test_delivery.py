@@ -24,15 +24,13 @@ from tests import twilio
 from tests.queue import run_queued_tasks
 from tests.servers import CAMILLE, ServerThread, closed_port_url, self_signed_certificate, wait_for
 
-MESSAGES = "/webhooks/twilio/messages/"
 STATUS = "/webhooks/twilio/status/"
 
 
 @pytest.fixture
 def thread(camille):
     """Camille wrote on WhatsApp a minute ago (as far as both the app and Twilio know)."""
-    response = twilio.post_signed(Client(), MESSAGES, twilio.whatsapp_text(body="Bonjour"))
-    assert response.status_code == 200
+    twilio.receive(twilio.whatsapp_text(body="Bonjour"))
     OrmQ.objects.all().delete()
     return Thread.objects.get(customer=camille)
 
@@ -89,7 +87,7 @@ def test_status_callback_before_the_sid_is_saved_reconciles_by_our_id(live_app, 
         status="sending", sending_at=timezone.now() - timedelta(minutes=2), delivery_attempts=1
     )
     params = twilio.status_callback(sid="SM" + "f" * 32, status="sent")
-    response = twilio.post_signed(Client(), STATUS, params, query=f"m={message.pk}")
+    response = twilio.post_signed(STATUS, params, query=f"m={message.pk}")
     assert response.status_code == 204
 
     message_deliver(message_id=message.pk)

@@ -15,7 +15,8 @@ from tests.queue import run_queued_tasks
 
 MESSAGES = "/webhooks/twilio/messages/"
 JPEG = b"\xff\xd8\xff\xe0" + b"fake-jpeg-bytes" * 100
-pytestmark = pytest.mark.django_db
+# Through the ASGI application, whose webhook route stores from its own threads: committed rows.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class FakeTwilioMedia(BaseHTTPRequestHandler):
@@ -68,15 +69,15 @@ def media_server(settings):
     server.server_close()
 
 
-def receive_image(client, url: str, content_type: str = "image/jpeg") -> Attachment:
+def receive_image(url: str, content_type: str = "image/jpeg") -> Attachment:
     params = twilio.whatsapp_image(url=url, content_type=content_type)
-    assert twilio.post_signed(client, MESSAGES, params).status_code == 200
+    assert twilio.post_signed(MESSAGES, params).status_code == 200
     return Attachment.objects.get(message__provider_message_id=params["MessageSid"])
 
 
-def test_image_is_downloaded_with_basic_auth_into_storage(client, camille, media_server):
+def test_image_is_downloaded_with_basic_auth_into_storage(camille, media_server):
     """The task fetches the file with the account's credentials and stores it."""
-    attachment = receive_image(client, f"{media_server}/media/photo")
+    attachment = receive_image(f"{media_server}/media/photo")
     assert run_queued_tasks() == 1
     attachment.refresh_from_db()
     assert attachment.state == "stored"
@@ -87,18 +88,18 @@ def test_image_is_downloaded_with_basic_auth_into_storage(client, camille, media
     assert Event.objects.filter(type="attachment.updated", payload__attachment__state="stored").count() == 1
 
 
-def test_redirect_to_the_cdn_is_followed(client, camille, media_server):
+def test_redirect_to_the_cdn_is_followed(camille, media_server):
     """Twilio redirects media to its CDN; the redirect is followed."""
-    attachment = receive_image(client, f"{media_server}/media/redirect")
+    attachment = receive_image(f"{media_server}/media/redirect")
     run_queued_tasks()
     attachment.refresh_from_db()
     assert attachment.state == "stored"
     assert FakeTwilioMedia.requests == ["/media/redirect", "/cdn/photo"]
 
 
-def test_forged_media_host_is_refused_without_any_request(client, camille, media_server):
+def test_forged_media_host_is_refused_without_any_request(camille, media_server):
     """A MediaUrl outside Twilio's hosts is never fetched (no SSRF), and the message is kept."""
-    attachment = receive_image(client, "http://169.254.169.254/latest/meta-data/iam")
+    attachment = receive_image("http://169.254.169.254/latest/meta-data/iam")
     run_queued_tasks()
     attachment.refresh_from_db()
     assert attachment.state == "refused"
@@ -107,17 +108,17 @@ def test_forged_media_host_is_refused_without_any_request(client, camille, media
     assert Message.objects.filter(pk=attachment.message_id).exists()
 
 
-def test_https_is_required_for_twilio_hosts(client, camille, media_server):
+def test_https_is_required_for_twilio_hosts(camille, media_server):
     """Plain http to Twilio's real media host is refused."""
-    attachment = receive_image(client, "http://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1")
+    attachment = receive_image("http://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1")
     run_queued_tasks()
     attachment.refresh_from_db()
     assert (attachment.state, attachment.error) == ("refused", "media URL is not https")
 
 
-def test_content_type_outside_whatsapps_list_is_refused(client, camille, media_server):
+def test_content_type_outside_whatsapps_list_is_refused(camille, media_server):
     """A served type WhatsApp does not accept is refused and not stored."""
-    attachment = receive_image(client, f"{media_server}/media/exe", content_type="image/jpeg")
+    attachment = receive_image(f"{media_server}/media/exe", content_type="image/jpeg")
     run_queued_tasks()
     attachment.refresh_from_db()
     assert attachment.state == "refused"
@@ -125,28 +126,28 @@ def test_content_type_outside_whatsapps_list_is_refused(client, camille, media_s
     assert not attachment.file
 
 
-def test_file_over_the_size_limit_is_refused(client, camille, media_server, settings):
+def test_file_over_the_size_limit_is_refused(camille, media_server, settings):
     """A file over the limit (16 MB by default) is refused without being kept."""
     settings.TWILIO_MEDIA_MAX_BYTES = 1024
-    attachment = receive_image(client, f"{media_server}/media/big")
+    attachment = receive_image(f"{media_server}/media/big")
     run_queued_tasks()
     attachment.refresh_from_db()
     assert attachment.state == "refused"
     assert "larger than" in attachment.error
 
 
-def test_gone_media_is_refused_not_retried(client, camille, media_server):
+def test_gone_media_is_refused_not_retried(camille, media_server):
     """A 404 is final."""
-    attachment = receive_image(client, f"{media_server}/media/gone")
+    attachment = receive_image(f"{media_server}/media/gone")
     run_queued_tasks()
     attachment.refresh_from_db()
     assert attachment.state == "refused"
     assert Schedule.objects.count() == 0
 
 
-def test_passing_failure_is_retried_a_bounded_number_of_times(client, camille, media_server):
+def test_passing_failure_is_retried_a_bounded_number_of_times(camille, media_server):
     """A 503 schedules a retry with backoff; after the last attempt the attachment is failed, the message kept."""
-    attachment = receive_image(client, f"{media_server}/media/flaky")
+    attachment = receive_image(f"{media_server}/media/flaky")
     run_queued_tasks()
     attachment.refresh_from_db()
     assert (attachment.state, attachment.attempts) == ("pending", 1)
@@ -165,21 +166,21 @@ def test_passing_failure_is_retried_a_bounded_number_of_times(client, camille, m
     assert Message.objects.filter(pk=attachment.message_id).exists()
 
 
-def test_wrong_credentials_are_not_retried_forever(client, camille, media_server, settings):
+def test_wrong_credentials_are_not_retried_forever(camille, media_server, settings):
     """With the wrong credentials Twilio answers 401: retried, then failed."""
     settings.TWILIO_AUTH_TOKEN = "not-the-token"
     params = twilio.whatsapp_image(url=f"{media_server}/media/photo")
     signature = twilio.signature_for(MESSAGES, params, token="not-the-token")
-    twilio.post_signed(client, MESSAGES, params, signature=signature)
+    twilio.post_signed(MESSAGES, params, signature=signature)
     run_queued_tasks()
     attachment = Attachment.objects.get()
     assert attachment.error == "HTTP 401"
     assert attachment.state == "pending"
 
 
-def test_finished_attachment_is_not_fetched_again(client, camille, media_server):
+def test_finished_attachment_is_not_fetched_again(camille, media_server):
     """A duplicate task for a stored attachment does nothing."""
-    attachment = receive_image(client, f"{media_server}/media/photo")
+    attachment = receive_image(f"{media_server}/media/photo")
     run_queued_tasks()
     from conversations.tasks import attachment_download
 

@@ -15,14 +15,13 @@ from events.models import Event
 from tests import twilio
 from tests.queue import queued_funcs
 
-MESSAGES = "/webhooks/twilio/messages/"
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def thread(client, camille):
+def thread(camille):
     """Camille wrote on WhatsApp just now; her thread is Alice's."""
-    assert twilio.post_signed(client, MESSAGES, twilio.whatsapp_text(body="Bonjour")).status_code == 200
+    twilio.receive(twilio.whatsapp_text(body="Bonjour"))
     OrmQ.objects.all().delete()
     return Thread.objects.get(customer=camille)
 
@@ -84,9 +83,9 @@ def test_reply_moves_the_thread_to_waiting_on_the_customer(thread, alice):
     assert event.payload["thread_summary"]["status"] == "waiting"
 
 
-def test_default_channel_is_the_customers_last_and_another_can_be_chosen(thread, alice, client):
+def test_default_channel_is_the_customers_last_and_another_can_be_chosen(thread, alice):
     """The reply goes where the customer last wrote (SMS here) unless the advisor picks another channel."""
-    assert twilio.post_signed(client, MESSAGES, twilio.sms(body="Par SMS")).status_code == 200
+    twilio.receive(twilio.sms(body="Par SMS"))
     thread.refresh_from_db()
     by_default = message_send(thread=thread, author=alice, body="Réponse")
     chosen = message_send(thread=thread, author=alice, body="Réponse", channel="whatsapp")

@@ -9,14 +9,13 @@ from crm.services import customer_create
 from tests import twilio
 from tests.factories import AdvisorFactory, AgencyFactory, add_deputy
 
-MESSAGES = "/webhooks/twilio/messages/"
 pytestmark = pytest.mark.django_db
 
 
-def send(client, body="Bonjour", sender="+33612345678"):
+def send(body="Bonjour", sender="+33612345678"):
+    """A WhatsApp message through the inbound service, which routes it; its thread."""
     params = twilio.whatsapp_text(body=body, sender=sender)
-    response = twilio.post_signed(client, MESSAGES, params)
-    assert response.status_code == 200
+    twilio.receive(params)
     return Thread.objects.select_related("handler__user").get(messages__provider_message_id=params["MessageSid"])
 
 
@@ -25,14 +24,14 @@ def chloe(agency):
     return AdvisorFactory(user__username="chloe", agency=agency)
 
 
-def test_dedicated_advisor_handles_when_available(client, camille, alice):
+def test_dedicated_advisor_handles_when_available(camille, alice):
     """Routing rule 1: the dedicated advisor, when available."""
-    thread = send(client)
+    thread = send()
     assert thread.handler == alice
     assert thread.routing_reason == "dedicated advisor"
 
 
-def test_first_available_deputy_when_dedicated_is_out_of_office(client, camille, alice, bob, chloe):
+def test_first_available_deputy_when_dedicated_is_out_of_office(camille, alice, bob, chloe):
     """Out of office: the first available deputy in order handles it, and the reason says why."""
     add_deputy(alice, bob, position=0)
     add_deputy(alice, chloe, position=1)
@@ -41,14 +40,14 @@ def test_first_available_deputy_when_dedicated_is_out_of_office(client, camille,
     alice.out_of_office_until = timezone.make_aware(timezone.datetime(2026, 12, 1, 9, 0)) + timedelta(days=3650)
     alice.save()
 
-    thread = send(client)
+    thread = send()
     assert thread.handler == bob
     assert thread.routing_reason.startswith("deputy of alice: out of office until ")
     thread.customer.refresh_from_db()
     assert thread.customer.dedicated_advisor == alice  # the dedicated advisor stays
 
 
-def test_deputy_order_skips_absent_deputies(client, camille, alice, bob, chloe):
+def test_deputy_order_skips_absent_deputies(camille, alice, bob, chloe):
     """An absent first deputy is skipped for the next one."""
     add_deputy(alice, bob, position=0)
     add_deputy(alice, chloe, position=1)
@@ -57,12 +56,12 @@ def test_deputy_order_skips_absent_deputies(client, camille, alice, bob, chloe):
     bob.is_active = False
     bob.save()
 
-    thread = send(client)
+    thread = send()
     assert thread.handler == chloe
     assert thread.routing_reason == "deputy of alice: away"
 
 
-def test_pool_when_no_deputy_is_available(client, camille, alice, bob):
+def test_pool_when_no_deputy_is_available(camille, alice, bob):
     """No deputy present: the thread goes to the agency pool (no handler)."""
     add_deputy(alice, bob)
     alice.is_active = False
@@ -70,24 +69,24 @@ def test_pool_when_no_deputy_is_available(client, camille, alice, bob):
     bob.availability = "away"
     bob.save()
 
-    thread = send(client)
+    thread = send()
     assert thread.handler is None
     assert thread.agency == alice.agency
     assert thread.routing_reason == "pool: no deputy available (alice: inactive)"
 
 
-def test_thread_returns_to_dedicated_advisor_at_next_message_after_return(client, camille, alice, bob):
+def test_thread_returns_to_dedicated_advisor_at_next_message_after_return(camille, alice, bob):
     """Back from absence, the dedicated advisor takes the thread at the next inbound message."""
     add_deputy(alice, bob)
     alice.availability = "away"
     alice.save()
-    assert send(client, "Premier").handler == bob
+    assert send("Premier").handler == bob
 
-    assert send(client, "Toujours absente ?").handler == bob  # still away: the deputy keeps it
+    assert send("Toujours absente ?").handler == bob  # still away: the deputy keeps it
 
     alice.availability = "available"
     alice.save()
-    thread = send(client, "Vous êtes revenue ?")
+    thread = send("Vous êtes revenue ?")
     assert thread.handler == alice
     assert thread.routing_reason == "dedicated advisor"
     assert list(thread.events.filter(type="thread.assigned").values_list("payload__handler", flat=True)) == [
@@ -96,12 +95,12 @@ def test_thread_returns_to_dedicated_advisor_at_next_message_after_return(client
     ]
 
 
-def test_unknown_number_creates_prospect_in_default_agency_pool(client, agency, settings):
+def test_unknown_number_creates_prospect_in_default_agency_pool(agency, settings):
     """An unknown number creates a prospect contact and a pooled thread in the default agency."""
     other = AgencyFactory(code="en-ligne", name="Centre en ligne")
     settings.ATTITRE_DEFAULT_AGENCY_CODE = "en-ligne"
 
-    thread = send(client, "Bonjour, je voudrais ouvrir un compte", sender="+33699887766")
+    thread = send("Bonjour, je voudrais ouvrir un compte", sender="+33699887766")
     prospect = ContactPoint.objects.get(address="+33699887766")
     assert prospect.customer is None
     assert prospect.kind == "whatsapp"
@@ -113,35 +112,35 @@ def test_unknown_number_creates_prospect_in_default_agency_pool(client, agency, 
     assert thread.routing_reason == "unknown number"
 
 
-def test_unknown_number_without_default_agency_setting_uses_first_agency(client, agency):
+def test_unknown_number_without_default_agency_setting_uses_first_agency(agency):
     """With no ATTITRE_DEFAULT_AGENCY_CODE, the first agency's pool takes unknown numbers."""
-    thread = send(client, sender="+33699887766")
+    thread = send(sender="+33699887766")
     assert thread.agency == agency
 
 
-def test_a_second_message_from_a_prospect_reuses_its_thread(client, agency):
+def test_a_second_message_from_a_prospect_reuses_its_thread(agency):
     """A prospect writing twice stays in one thread."""
-    send(client, "Un", sender="+33699887766")
-    send(client, "Deux", sender="+33699887766")
+    send("Un", sender="+33699887766")
+    send("Deux", sender="+33699887766")
     assert Thread.objects.count() == 1
     assert Thread.objects.get().unread_count == 2
 
 
-def test_customer_without_dedicated_advisor_goes_to_pool(client, agency):
+def test_customer_without_dedicated_advisor_goes_to_pool(agency):
     """A customer with no dedicated advisor lands in their agency's pool."""
     customer = customer_create(
         customer_number="FR00000099", first_name="Léa", last_name="Roux", agency=agency, advisor=None
     )
     ContactPoint.objects.create(customer=customer, kind="whatsapp", address="+33611112222")
-    thread = send(client, sender="+33611112222")
+    thread = send(sender="+33611112222")
     assert thread.handler is None
     assert thread.routing_reason == "pool: the customer has no dedicated advisor"
 
 
-def test_out_of_office_period_in_the_past_or_future_does_not_count(client, camille, alice, bob):
+def test_out_of_office_period_in_the_past_or_future_does_not_count(camille, alice, bob):
     """Only a current out-of-office period makes the advisor absent."""
     add_deputy(alice, bob)
     alice.out_of_office_from = timezone.now() + timedelta(days=2)
     alice.out_of_office_until = timezone.now() + timedelta(days=5)
     alice.save()
-    assert send(client).handler == alice
+    assert send().handler == alice

@@ -193,13 +193,13 @@ def test_phone_state_can_be_set_for_tests(simulator):
 
 
 @pytest.mark.django_db
-def test_phones_come_from_the_customers_with_camille_first(client, camille, bob):
+def test_phones_come_from_the_customers_with_camille_first(camille, bob):
     """The simulator knows the customers' numbers, names and last WhatsApp message; Camille is shown first."""
     from tests.factories import ContactPointFactory, CustomerFactory
 
     other = CustomerFactory(first_name="Julien", last_name="Moreau", dedicated_advisor=bob, agency=bob.agency)
     ContactPointFactory(customer=other, kind="whatsapp", address="+33698765432")
-    twilio.post_signed(client, "/webhooks/twilio/messages/", twilio.whatsapp_text(body="Bonjour"))
+    twilio.receive(twilio.whatsapp_text(body="Bonjour"))
     phones = phones_from_database(shown=1)
     assert [(p.number, p.name, p.shown) for p in phones] == [
         (CAMILLE, "Camille Martin", True),

@@ -11,7 +11,8 @@ from events.models import Event
 from tests import twilio
 
 STATUS = "/webhooks/twilio/status/"
-pytestmark = pytest.mark.django_db
+# Through the ASGI application, whose webhook route stores from its own threads: committed rows.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -30,15 +31,15 @@ def outbound(camille, alice):
     )
 
 
-def callback(client, message, status, query="", **extra):
+def callback(message, status, query="", **extra):
     params = twilio.status_callback(sid=message.provider_message_id, status=status, **extra)
-    return twilio.post_signed(client, STATUS, params, query=query)
+    return twilio.post_signed(STATUS, params, query=query)
 
 
-def test_status_moves_forward(client, outbound):
+def test_status_moves_forward(outbound):
     """delivered then read: the message ends read, with both timestamps."""
-    assert callback(client, outbound, "delivered").status_code == 204
-    assert callback(client, outbound, "read").status_code == 204
+    assert callback(outbound, "delivered").status_code == 204
+    assert callback(outbound, "read").status_code == 204
     outbound.refresh_from_db()
     assert outbound.status == "read"
     assert outbound.delivered_at is not None and outbound.read_at is not None
@@ -49,30 +50,30 @@ def test_status_moves_forward(client, outbound):
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(["sent", "delivered", "read"])))
-def test_callbacks_in_any_order_end_at_the_furthest_status(client, outbound, order):
+def test_callbacks_in_any_order_end_at_the_furthest_status(outbound, order):
     """Twilio does not order callbacks: whatever the order, the message ends at 'read'."""
     Message.objects.filter(pk=outbound.pk).update(status="sending")
     for status in order:
-        assert callback(client, outbound, status).status_code == 204
+        assert callback(outbound, status).status_code == 204
     outbound.refresh_from_db()
     assert outbound.status == "read"
     assert outbound.read_at is not None and outbound.delivered_at is not None and outbound.sent_at is not None
 
 
-def test_late_sent_after_read_changes_nothing(client, outbound):
+def test_late_sent_after_read_changes_nothing(outbound):
     """A late 'sent' after 'read' leaves the message read and publishes nothing."""
-    callback(client, outbound, "read")
+    callback(outbound, "read")
     events_before = Event.objects.count()
-    callback(client, outbound, "sent")
+    callback(outbound, "sent")
     outbound.refresh_from_db()
     assert outbound.status == "read"
     assert Event.objects.count() == events_before
 
 
-def test_failure_is_terminal_and_keeps_its_error_code(client, outbound):
+def test_failure_is_terminal_and_keeps_its_error_code(outbound):
     """failed keeps ErrorCode and the channel's reason; later callbacks don't resurrect it."""
-    callback(client, outbound, "failed", ErrorCode="63016", ChannelStatusMessage="Outside the 24h window")
-    callback(client, outbound, "delivered")
+    callback(outbound, "failed", ErrorCode="63016", ChannelStatusMessage="Outside the 24h window")
+    callback(outbound, "delivered")
     outbound.refresh_from_db()
     assert outbound.status == "failed"
     assert outbound.error_code == "63016"
@@ -80,89 +81,89 @@ def test_failure_is_terminal_and_keeps_its_error_code(client, outbound):
     assert outbound.failed_at is not None
 
 
-def test_undelivered_is_terminal(client, outbound):
+def test_undelivered_is_terminal(outbound):
     """undelivered is terminal too."""
-    callback(client, outbound, "undelivered", ErrorCode="30008")
-    callback(client, outbound, "read")
+    callback(outbound, "undelivered", ErrorCode="30008")
+    callback(outbound, "read")
     outbound.refresh_from_db()
     assert (outbound.status, outbound.error_code) == ("undelivered", "30008")
 
 
-def test_failed_after_read_is_ignored(client, outbound):
+def test_failed_after_read_is_ignored(outbound):
     """A message the customer read cannot fail afterwards."""
-    callback(client, outbound, "read")
-    callback(client, outbound, "failed", ErrorCode="30008")
+    callback(outbound, "read")
+    callback(outbound, "failed", ErrorCode="30008")
     outbound.refresh_from_db()
     assert outbound.status == "read"
     assert outbound.error_code == ""
 
 
-def test_unknown_message_sid_is_answered_and_logged(client, db, caplog):
+def test_unknown_message_sid_is_answered_and_logged(db, caplog):
     """A callback for a MessageSid we never sent is a 2xx (so Twilio stops) and a log line."""
     params = twilio.status_callback(sid=twilio.new_sid(), status="delivered")
     with caplog.at_level(logging.INFO):
-        response = twilio.post_signed(client, STATUS, params)
+        response = twilio.post_signed(STATUS, params)
     assert response.status_code == 204
     assert "unknown message" in caplog.text
 
 
-def test_callback_before_the_sid_was_saved_matches_our_id(client, outbound):
+def test_callback_before_the_sid_was_saved_matches_our_id(outbound):
     """Our own message id in the callback URL matches a message whose SID we never saved."""
     sid = outbound.provider_message_id
     Message.objects.filter(pk=outbound.pk).update(provider_message_id=None, status="sending")
     params = twilio.status_callback(sid=sid, status="delivered")
-    response = twilio.post_signed(client, STATUS, params, query=f"m={outbound.pk}")
+    response = twilio.post_signed(STATUS, params, query=f"m={outbound.pk}")
     assert response.status_code == 204
     outbound.refresh_from_db()
     assert (outbound.status, outbound.provider_message_id) == ("delivered", sid)
 
 
-def test_our_id_with_a_different_sid_is_not_applied(client, outbound):
+def test_our_id_with_a_different_sid_is_not_applied(outbound):
     """A callback naming our id but another message's SID touches nothing."""
     params = twilio.status_callback(sid=twilio.new_sid(), status="failed", ErrorCode="30008")
-    twilio.post_signed(client, STATUS, params, query=f"m={outbound.pk}")
+    twilio.post_signed(STATUS, params, query=f"m={outbound.pk}")
     outbound.refresh_from_db()
     assert outbound.status == "sent"
 
 
-def test_status_callback_signature_is_verified(client, outbound):
+def test_status_callback_signature_is_verified(outbound):
     """A forged status callback is a 403 and changes nothing."""
     params = twilio.status_callback(sid=outbound.provider_message_id, status="failed")
-    response = twilio.post_signed(client, STATUS, params, signature="Zm9yZ2Vk")
+    response = twilio.post_signed(STATUS, params, signature="Zm9yZ2Vk")
     assert response.status_code == 403
     outbound.refresh_from_db()
     assert outbound.status == "sent"
 
 
-def test_status_callback_without_status_is_a_400(client, outbound):
+def test_status_callback_without_status_is_a_400(outbound):
     """A signed callback without MessageStatus is a 400 with its reason."""
     params = twilio.status_callback(sid=outbound.provider_message_id, status="")
     params.pop("MessageStatus")
     params.pop("SmsStatus")
-    response = twilio.post_signed(client, STATUS, params)
+    response = twilio.post_signed(STATUS, params)
     assert response.status_code == 400
     assert response.content == b"MessageStatus is missing."
 
 
-def test_unknown_status_value_changes_nothing(client, outbound):
+def test_unknown_status_value_changes_nothing(outbound):
     """A status value we don't know (Twilio adds some) is accepted and ignored."""
-    assert callback(client, outbound, "partially_delivered").status_code == 204
+    assert callback(outbound, "partially_delivered").status_code == 204
     outbound.refresh_from_db()
     assert outbound.status == "sent"
 
 
-def test_failure_without_twilio_text_gets_the_advisor_reason(client, outbound):
+def test_failure_without_twilio_text_gets_the_advisor_reason(outbound):
     """A failed callback with only an ErrorCode stores the same readable reason as a refused send."""
-    callback(client, outbound, "undelivered", ErrorCode="63016")
+    callback(outbound, "undelivered", ErrorCode="63016")
     outbound.refresh_from_db()
     assert outbound.error_code == "63016"
     assert outbound.error_message == "Outside WhatsApp's 24-hour window: send an approved template."
 
 
-def test_undelivered_21610_opts_the_contact_point_out(client, outbound):
+def test_undelivered_21610_opts_the_contact_point_out(outbound):
     """Twilio reports 21610 in a callback: the contact point is opted out as when Twilio refuses the
     send, the change is published, and the next reply there is refused for consent."""
-    assert callback(client, outbound, "undelivered", ErrorCode="21610").status_code == 204
+    assert callback(outbound, "undelivered", ErrorCode="21610").status_code == 204
     contact = ContactPoint.objects.get(pk=outbound.contact_point_id)
     assert (contact.consent, contact.consent_source) == ("opted_out", "Twilio error 21610: the recipient unsubscribed")
     event = Event.objects.get(type="consent.changed")
@@ -178,16 +179,16 @@ def test_undelivered_21610_opts_the_contact_point_out(client, outbound):
     assert "Twilio error 21610: the recipient unsubscribed" in refused.value.message
 
 
-def test_replayed_21610_does_not_undo_a_later_opt_in(client, outbound):
+def test_replayed_21610_does_not_undo_a_later_opt_in(outbound):
     """Only the callback that fails the message opts out: a replay after the customer wrote START changes nothing."""
-    callback(client, outbound, "undelivered", ErrorCode="21610")
+    callback(outbound, "undelivered", ErrorCode="21610")
     contact_point_set_consent(contact_point=outbound.contact_point, consent="opted_in", source="START")
-    callback(client, outbound, "undelivered", ErrorCode="21610")
+    callback(outbound, "undelivered", ErrorCode="21610")
     assert ContactPoint.objects.get(pk=outbound.contact_point_id).consent == "opted_in"
 
 
-def test_other_failures_leave_consent_alone(client, outbound):
+def test_other_failures_leave_consent_alone(outbound):
     """A failure with another code does not touch the contact point's consent."""
-    callback(client, outbound, "undelivered", ErrorCode="30008")
+    callback(outbound, "undelivered", ErrorCode="30008")
     assert ContactPoint.objects.get(pk=outbound.contact_point_id).consent != "opted_out"
     assert not Event.objects.filter(type="consent.changed").exists()

@@ -8,6 +8,8 @@ from html import unescape
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations.models import Attachment, Message, MessageTemplate, Note, Thread
@@ -25,10 +27,9 @@ DELIVER = "conversations.tasks.message_deliver"
 XSS = "<img src=x onerror=alert(1)>"
 
 
-def receive(client, body: str = "Bonjour, ma carte est bloquée", sender: str = CAMILLE, **extra) -> Message:
-    """A WhatsApp message arrives through the real webhook."""
-    response = twilio.post_signed(client, "/webhooks/twilio/messages/", twilio.whatsapp_text(body=body, sender=sender))
-    assert response.status_code == 200, response.content
+def receive(body: str = "Bonjour, ma carte est bloquée", sender: str = CAMILLE) -> Message:
+    """A WhatsApp message arrives, through the inbound service."""
+    twilio.receive(twilio.whatsapp_text(body=body, sender=sender))
     return Message.objects.select_related("thread").latest("pk")
 
 
@@ -46,14 +47,14 @@ def flashes(response) -> list[str]:
 
 
 @pytest.fixture
-def camille_thread(client, camille) -> Thread:
-    return receive(client).thread
+def camille_thread(camille) -> Thread:
+    return receive().thread
 
 
 @pytest.fixture
-def pool_thread(client, agency) -> Thread:
+def pool_thread(agency) -> Thread:
     """An unknown number: a prospect thread in the (only, hence default) agency's pool."""
-    thread = receive(client, body="Bonjour, je voudrais ouvrir un compte", sender=UNKNOWN).thread
+    thread = receive(body="Bonjour, je voudrais ouvrir un compte", sender=UNKNOWN).thread
     assert thread.prospect_id and thread.handler_id is None
     return thread
 
@@ -273,12 +274,36 @@ def test_thread_page_shows_timeline_card_and_composer(client, alice, bob, camill
     assert '<option value="sms">SMS · +33612345678</option>' in html
 
 
-def test_thread_page_marks_read_for_the_handler_only(client, alice, sam, camille_thread):
-    """Opening the thread reads it for its handler; a supervisor glancing at it does not."""
-    signed_in(client, sam).get(f"/inbox/threads/{camille_thread.pk}/")
+def test_opening_a_thread_writes_nothing(client, alice, camille_thread):
+    """A GET never writes: the handler opening their unread thread changes no row and
+    appends no event; the page says it is unread until it reports being shown."""
+    events = Event.objects.count()
+    signed_in(client, alice)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(f"/inbox/threads/{camille_thread.pk}/")
+    assert response.status_code == 200
+    writes = [q["sql"] for q in queries if not q["sql"].lstrip().upper().startswith(("SELECT", "SAVEPOINT", "RELEASE"))]
+    assert writes == []
     assert Thread.objects.get(pk=camille_thread.pk).unread_count == 1
-    signed_in(client, alice).get(f"/inbox/threads/{camille_thread.pk}/")
+    assert Event.objects.count() == events
+    assert f'data-read-url="/inbox/threads/{camille_thread.pk}/read/"' in response.content.decode()
+
+
+def test_the_page_shown_reads_the_thread_for_its_handler_only(client, alice, sam, camille_thread):
+    """The thread page, once shown, posts `shown` to the read URL (inbox.js): for its handler
+    that reads it and publishes the change; a supervisor glancing at it reads nothing. Both
+    get a 204 and no message on their next page."""
+    url = f"/inbox/threads/{camille_thread.pk}/read/"
+    page = signed_in(client, sam).get(f"/inbox/threads/{camille_thread.pk}/")
+    assert "data-read-url" not in page.content.decode()
+    assert client.post(url, {"shown": "1"}).status_code == 204
+    assert Thread.objects.get(pk=camille_thread.pk).unread_count == 1
+
+    assert signed_in(client, alice).post(url, {"shown": "1"}).status_code == 204
     assert Thread.objects.get(pk=camille_thread.pk).unread_count == 0
+    read = Event.objects.filter(type="thread.updated").latest("pk")
+    assert (read.payload["change"], read.payload["by"]) == ("read", alice.pk)
+    assert flashes(client.get(f"/inbox/threads/{camille_thread.pk}/")) == []
 
 
 def test_thread_page_shows_media_location_consent_and_delivery(client, alice, camille, camille_thread):
@@ -475,7 +500,7 @@ def test_a_deputy_covering_the_absent_advisor_and_a_supervisor_may_link(client, 
     alice.save()
     for who, sender in ((bob, "+33699000011"), (sam, "+33699000012")):
         dora = CustomerFactory(dedicated_advisor=alice, agency=agency)
-        thread = receive(client, sender=sender).thread
+        thread = receive(sender=sender).thread
         link(signed_in(client, who), thread, dora.customer_number)
         assert ContactPoint.objects.get(address=sender).customer_id == dora.pk
 
@@ -485,7 +510,7 @@ def test_a_linked_number_never_receives_the_customers_replies_until_confirmed(cl
     reply still goes to Camille's own number; the stranger's message opened no window there."""
     camille_thread.last_whatsapp_inbound_at = timezone.now() - timedelta(hours=30)
     camille_thread.save(update_fields=["last_whatsapp_inbound_at"])
-    stranger = receive(client, body="C'est Camille, mon nouveau numéro", sender=UNKNOWN).thread
+    stranger = receive(body="C'est Camille, mon nouveau numéro", sender=UNKNOWN).thread
     signed_in(client, alice)
     link(client, stranger, camille.customer_number)
     thread = Thread.objects.get(pk=camille_thread.pk)
@@ -782,7 +807,7 @@ def test_actions_need_post(client, alice, camille_thread):
 
 
 def test_customer_text_is_escaped(client, alice, camille):
-    thread = receive(client, body=XSS).thread
+    thread = receive(body=XSS).thread
     Customer.objects.filter(pk=camille.pk).update(first_name="<script>alert(2)</script>")
     signed_in(client, alice)
     for url in ("/inbox/", f"/inbox/threads/{thread.pk}/row/", f"/inbox/threads/{thread.pk}/"):

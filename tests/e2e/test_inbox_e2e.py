@@ -54,7 +54,9 @@ def post_whatsapp(base_url: str, body: str) -> None:
     assert response.status_code == 200, response.text
 
 
-def test_inbound_message_appears_live_in_the_advisors_inbox_only(live_server_url, alice, bob, camille, browser):
+def test_inbound_message_appears_live_in_the_advisors_inbox_only(
+    live_server_url, alice, bob, camille, browser, orm_beside_browser
+):
     from playwright.sync_api import expect
 
     alice_page, alice_problems = sign_in(browser, live_server_url, "alice")
@@ -75,11 +77,14 @@ def test_inbound_message_appears_live_in_the_advisors_inbox_only(live_server_url
     assert BODY not in bob_page.content()
     expect(bob_page.locator("#thread-list .thread-row")).to_have_count(0)
 
-    # The thread page: opened by its handler it is read; a new message is appended live.
+    # The thread page: shown to its handler it is read (the page reports it; its GET wrote
+    # nothing), and the live update drops the count; a new message is appended live.
     row.get_by_role("link").click()
     alice_page.wait_for_url(re.compile(r".*/inbox/threads/\d+/$"))
     expect(alice_page.locator("#timeline")).to_contain_text(BODY)
     expect(alice_page).to_have_title("Camille Martin · Attitré")
+    expect(alice_page.locator("#thread-header")).not_to_contain_text("Mark as read")
+    assert Thread.objects.get(customer=camille).unread_count == 0
     post_whatsapp(live_server_url, SECOND_BODY)
     expect(alice_page.locator("#timeline .message").last).to_contain_text(SECOND_BODY, timeout=LIVE_SECONDS * 1000)
     expect(alice_page.locator("#thread-header")).to_contain_text("Mark as read")
@@ -133,4 +138,20 @@ def test_reply_goes_out_and_its_delivered_tick_arrives_live(
     assert page.evaluate("window.attitreSamePage") is True
     expect(page.locator("#live-status")).to_have_text("Live: connected")
     page.screenshot(path=SCREENSHOTS / "attitre-reply.png", full_page=True)
+    assert problems == []
+
+
+def test_signing_out_in_one_tab_closes_the_others_at_once(live_server_url, alice, browser):
+    """Alice signs out in one tab: the server closes her other tab's socket at once (not at
+    the next 30 s refresh), and that tab shows the login page."""
+    from playwright.sync_api import expect
+
+    first, problems = sign_in(browser, live_server_url, "alice")
+    second = first.context.new_page()
+    second.goto(f"{live_server_url}/inbox/")
+    second.wait_for_selector('#live-status[data-state="connected"]', timeout=LIVE_SECONDS * 1000)
+
+    second.get_by_role("button", name="Sign out").click()
+    first.wait_for_url(re.compile(r".*/accounts/login/\?next=/inbox/$"), timeout=LIVE_SECONDS * 1000)
+    expect(first.get_by_role("button", name="Sign in")).to_be_visible()
     assert problems == []

@@ -14,7 +14,8 @@ from tests import twilio
 from tests.factories import add_deputy
 
 MESSAGES = "/webhooks/twilio/messages/"
-pytestmark = pytest.mark.django_db
+# Webhooks go through the ASGI application, whose route commits from its own threads.
+webhook_db = pytest.mark.django_db(transaction=True)
 
 
 def listen(*groups: str) -> str:
@@ -51,17 +52,14 @@ def _flush_layer():
     yield
 
 
-def test_events_reach_the_handler_after_commit_and_not_other_advisors(
-    client, camille, alice, bob, sam, django_capture_on_commit_callbacks
-):
-    """After commit, alice's group and the supervisors get the message; bob's group gets nothing."""
+@webhook_db
+def test_events_reach_the_handler_after_commit_and_not_other_advisors(camille, alice, bob, sam):
+    """After the webhook commits, alice's group and the supervisors get the message; bob's group gets nothing."""
     alice_channel = listen(advisor_group(alice.pk))
     bob_channel = listen(advisor_group(bob.pk), pool_group(bob.agency_id))
     supervisor_channel = listen(supervision_group(sam.agency_id))
 
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        twilio.post_signed(client, MESSAGES, twilio.whatsapp_text(body="Bonjour Alice"))
-    assert callbacks, "the push waits for the commit"
+    assert twilio.post_signed(MESSAGES, twilio.whatsapp_text(body="Bonjour Alice")).status_code == 200
 
     alice_events = received(alice_channel)
     assert [e["type"] for e in alice_events] == ["thread.assigned", "message.created"]
@@ -73,35 +71,35 @@ def test_events_reach_the_handler_after_commit_and_not_other_advisors(
     assert [e["type"] for e in received(supervisor_channel)] == ["thread.assigned", "message.created"]
 
 
-def test_pooled_thread_events_reach_the_pool(client, camille, alice, bob, django_capture_on_commit_callbacks):
+@webhook_db
+def test_pooled_thread_events_reach_the_pool(camille, alice, bob):
     """A thread in the pool is published to the agency pool group."""
     alice.availability = "away"
     alice.save()
     pool_channel = listen(pool_group(alice.agency_id))
-    with django_capture_on_commit_callbacks(execute=True):
-        twilio.post_signed(client, MESSAGES, twilio.whatsapp_text())
+    twilio.post_signed(MESSAGES, twilio.whatsapp_text())
     assert "message.created" in [e["type"] for e in received(pool_channel)]
 
 
-def test_deputy_handling_gets_events_and_dedicated_advisor_too(
-    client, camille, alice, bob, django_capture_on_commit_callbacks
-):
+@webhook_db
+def test_deputy_handling_gets_events_and_dedicated_advisor_too(camille, alice, bob):
     """Covered by a deputy, the event reaches the deputy (handler) and the dedicated advisor's group."""
     add_deputy(alice, bob)
     alice.availability = "away"
     alice.save()
     alice_channel = listen(advisor_group(alice.pk))
     bob_channel = listen(advisor_group(bob.pk))
-    with django_capture_on_commit_callbacks(execute=True):
-        twilio.post_signed(client, MESSAGES, twilio.whatsapp_text())
+    twilio.post_signed(MESSAGES, twilio.whatsapp_text())
     assert "message.created" in [e["type"] for e in received(bob_channel)]
     assert "message.created" in [e["type"] for e in received(alice_channel)]
 
 
-def test_nothing_is_pushed_when_the_transaction_rolls_back(client, camille, alice):
+@pytest.mark.django_db
+def test_nothing_is_pushed_when_the_transaction_rolls_back(camille, alice):
     """Without a commit (the test transaction never commits), the event exists only inside it."""
     alice_channel = listen(advisor_group(alice.pk))
-    twilio.post_signed(client, MESSAGES, twilio.whatsapp_text())
+    twilio.receive(twilio.whatsapp_text())
+    assert Event.objects.filter(type="message.created").exists()
     assert received(alice_channel) == []
 
 
@@ -111,9 +109,8 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_dead_redis_never_fails_the_webhook(
-    client, camille, alice, settings, caplog, django_capture_on_commit_callbacks
-):
+@webhook_db
+def test_dead_redis_never_fails_the_webhook(camille, alice, settings, caplog):
     """Redis down during a webhook: 200, the message and its events are stored, a warning is logged."""
     settings.CHANNEL_LAYERS = {
         "default": {
@@ -130,8 +127,8 @@ def test_dead_redis_never_fails_the_webhook(
         }
     }
     params = twilio.whatsapp_text(body="Redis est en panne")
-    with caplog.at_level(logging.WARNING), django_capture_on_commit_callbacks(execute=True):
-        response = twilio.post_signed(client, MESSAGES, params)
+    with caplog.at_level(logging.WARNING):
+        response = twilio.post_signed(MESSAGES, params)
     assert response.status_code == 200
     assert Message.objects.filter(provider_message_id=params["MessageSid"]).exists()
     assert Event.objects.filter(type="message.created").count() == 1
@@ -139,14 +136,15 @@ def test_dead_redis_never_fails_the_webhook(
     assert "Redis est en panne" not in caplog.text
 
 
-def test_pool_hears_when_a_thread_leaves_it(client, camille, alice, bob, django_capture_on_commit_callbacks):
+@pytest.mark.django_db
+def test_pool_hears_when_a_thread_leaves_it(camille, alice, bob, django_capture_on_commit_callbacks):
     """A pooled thread claimed by an advisor tells the pool, so colleagues' Pool tabs drop it."""
     from conversations.models import Thread
     from conversations.services import thread_claim
 
     alice.availability = "away"
     alice.save()
-    twilio.post_signed(client, MESSAGES, twilio.whatsapp_text())
+    twilio.receive(twilio.whatsapp_text())
     pool_channel = listen(pool_group(alice.agency_id))
     with django_capture_on_commit_callbacks(execute=True):
         thread_claim(thread=Thread.objects.get(), advisor=bob)

@@ -16,6 +16,7 @@ const SEEN_IDS_KEPT = 5000;
 const WAITING_REFRESH_MS = 30000;
 const CURSOR_KEY = "attitre.inbox.cursor";
 const CLOSE_UNAUTHORIZED = 4401;
+const RELOAD_GUARD_MS = 10000;
 
 const ROW_EVENTS = new Set(["message.created", "thread.updated", "thread.assigned", "note.created", "customer.reassigned"]);
 const TIMELINE_EVENTS = new Set([
@@ -83,10 +84,14 @@ function connect() {
   socket.addEventListener("close", (event) => {
     if (live.socket !== socket) return;
     if (event.code === CLOSE_UNAUTHORIZED) {
-      // Signed out, or no longer an active advisor: the login page says what to do.
+      // The socket's session ended (signed out, expired, password changed) or the advisor
+      // may no longer connect. Reloading lets the server say which: the page again when
+      // this browser is still signed in (its session renewed), else the login page or the
+      // reason. Refused right after a full load, the login page, never a reload loop.
       live.socket = null;
       clearTimeout(live.watchdog);
-      location.assign(page()?.dataset.loginUrl || "/accounts/login/");
+      if (performance.now() < RELOAD_GUARD_MS) location.assign(page()?.dataset.loginUrl || "/accounts/login/");
+      else location.reload();
       return;
     }
     drop(socket);
@@ -314,6 +319,21 @@ async function refreshPart(elementId, urlKey) {
   activate(part);
 }
 
+// Opening a thread (a GET) writes nothing: once the page is on screen it tells the server,
+// which reads the thread if this advisor handles it. Once per page shown.
+function reportShown() {
+  const main = page();
+  if (!main || !main.dataset.readUrl || main.dataset.shownReported) return;
+  if (document.visibilityState !== "visible") return; // a background tab: when it comes to the front
+  main.dataset.shownReported = "1";
+  fetch(main.dataset.readUrl, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "X-CSRFToken": main.dataset.csrfToken || "" },
+    body: new URLSearchParams({ shown: "1" }),
+  }).catch((error) => console.warn("The thread was not marked read; its button still can.", error));
+}
+
 // --- Unread count in the title ----------------------------------------------------
 
 function seedUnread(main) {
@@ -437,6 +457,7 @@ function pageShown() {
   renderCounters();
   const timeline = document.getElementById("timeline");
   if (timeline) timeline.scrollTop = timeline.scrollHeight;
+  reportShown();
   if (!live.socket && !live.reconnectTimer) connect();
 }
 
@@ -466,7 +487,9 @@ function start() {
   document.addEventListener("input", composerInput);
   window.addEventListener("online", reconnectNow);
   document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible") reconnectNow();
+    if (document.visibilityState !== "visible") return;
+    reconnectNow();
+    reportShown();
   });
   setInterval(renderWaiting, WAITING_REFRESH_MS);
 }
