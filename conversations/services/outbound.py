@@ -30,7 +30,6 @@ from conversations.models import Attachment, Channel, Message, MessageTemplate, 
 from conversations.payloads import message_payload, message_status_payload, thread_summary
 from conversations.providers import twilio
 from conversations.providers.base import OutboundRequest, SendFailed
-from conversations.rate_limit import rate_limit_wait
 from conversations.services.inbound import contact_point_opt_out_if_unsubscribed
 from core.compiled import PreparedQuery
 from crm.models import Advisor, ContactPoint
@@ -51,7 +50,6 @@ AMBIGUOUS_CHECK_AFTER = timedelta(seconds=60)
 # A message `sending` without a provider id for longer than this is not in flight any more
 # (well above TWILIO_API_TIMEOUT): its worker died or its call went unanswered.
 SENDING_STALE_AFTER = timedelta(seconds=45)
-RATE_LIMIT_MAX_WAIT = 20.0
 TEMPLATE_VARIABLE = re.compile(r"\{\{\s*(\d+)\s*\}\}")
 MB = 1024 * 1024
 
@@ -454,16 +452,6 @@ def message_deliver(*, message_id: int) -> Message | None:
     if message.status == Message.Status.SENDING and not message.provider_message_id:
         message = _reclaim_if_stale(message)
     if message.status != Message.Status.QUEUED:
-        return message
-
-    limit = (
-        settings.ATTITRE_RATE_LIMIT_WHATSAPP if message.channel == Channel.WHATSAPP else settings.ATTITRE_RATE_LIMIT_SMS
-    )
-    if limit > 0 and not rate_limit_wait(
-        key=f"{message.channel}:{twilio.sender_for(message.channel)}", limit=limit, max_wait=RATE_LIMIT_MAX_WAIT
-    ):
-        # Still over the limit: back of the queue rather than holding a worker.
-        _enqueue_delivery(message.pk)
         return message
 
     now = timezone.now()
