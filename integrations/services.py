@@ -29,9 +29,9 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_q.models import Schedule
 from django_q.tasks import async_task
 
+from core.tasks import enqueue
 from crm.models import Agency
 from events.models import Event
 from integrations.models import ApiKey, WebhookCursor, WebhookDelivery, WebhookEndpoint
@@ -320,14 +320,7 @@ def _after_failure(delivery: WebhookDelivery, error: str) -> WebhookDelivery:
             retry = WebhookDelivery.objects.create(
                 endpoint_id=delivery.endpoint_id, event_id=delivery.event_id, attempt=delivery.attempt + 1
             )
-            Schedule.objects.create(
-                func=DELIVER_TASK,
-                args=str(retry.pk),
-                schedule_type=Schedule.ONCE,
-                repeats=1,
-                next_run=next_retry_at,
-                name=f"webhook-delivery-{retry.pk}",
-            )
+            enqueue(DELIVER_TASK, retry.pk, group="webhooks", delay=next_retry_at - now)
         return _finish(delivery, state=WebhookDelivery.State.FAILED, error=error, next_retry_at=next_retry_at)
 
 

@@ -21,8 +21,6 @@ from django.db import connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django_q.models import Schedule
-from django_q.tasks import async_task
 
 from conversations.access import thread_audience
 from conversations.media import attachment_media_url
@@ -32,6 +30,7 @@ from conversations.providers import twilio
 from conversations.providers.base import OutboundRequest, SendFailed
 from conversations.services.inbound import contact_point_opt_out_if_unsubscribed
 from core.compiled import PreparedQuery
+from core.tasks import enqueue
 from crm.models import Advisor, ContactPoint
 from events.models import Event
 from events.publish import publish_event
@@ -191,9 +190,9 @@ def message_send(
     return message
 
 
-def _enqueue_delivery(message_id: int) -> None:
+def _enqueue_delivery(message_id: int, *, delay: timedelta | None = None) -> None:
     # Successful deliveries are not kept as task results: the message row is the record.
-    async_task(DELIVER_TASK, message_id, q_options={"group": "outbound", "save": False})
+    enqueue(DELIVER_TASK, message_id, group="outbound", delay=delay)
 
 
 def _party_name(thread: Thread) -> str:
@@ -514,7 +513,7 @@ def _reclaim_if_stale(message: Message) -> Message:
 def _after_failure(message: Message, failure: SendFailed) -> Message:
     if failure.ambiguous:
         # Twilio may have taken it: a status callback (?m=<id>) would tell. Check later, never resend now.
-        _schedule_delivery(message, after=AMBIGUOUS_CHECK_AFTER, reason="check")
+        _enqueue_delivery(message.pk, delay=AMBIGUOUS_CHECK_AFTER)
         logger.warning(
             "Message %s: no clear answer from Twilio (attempt %s); checking again in %ss.",
             message.pk,
@@ -535,7 +534,7 @@ def _after_failure(message: Message, failure: SendFailed) -> Message:
         )
         message.status = Message.Status.QUEUED
         delay = RETRY_BACKOFF_SECONDS[min(message.delivery_attempts - 1, len(RETRY_BACKOFF_SECONDS) - 1)]
-        _schedule_delivery(message, after=timedelta(seconds=delay), reason="retry")
+        _enqueue_delivery(message.pk, delay=timedelta(seconds=delay))
         logger.info(
             "Message %s: Twilio unavailable (%s, attempt %s); retry in %ss.",
             message.pk,
@@ -547,17 +546,6 @@ def _after_failure(message: Message, failure: SendFailed) -> Message:
     message = _fail(message, code=failure.code, text=failure.message)
     contact_point_opt_out_if_unsubscribed(message=message, error_code=failure.code)
     return message
-
-
-def _schedule_delivery(message: Message, *, after: timedelta, reason: str) -> None:
-    Schedule.objects.create(
-        func=DELIVER_TASK,
-        args=str(message.pk),
-        schedule_type=Schedule.ONCE,
-        repeats=1,
-        next_run=timezone.now() + after,
-        name=f"message-{message.pk}-{reason}-{message.delivery_attempts}",
-    )
 
 
 def _fail(message: Message, *, code: str, text: str) -> Message:

@@ -21,7 +21,7 @@ from conversations.services.outbound import MAX_DELIVERY_ATTEMPTS
 from crm.models import ContactPoint
 from events.models import Event
 from tests import twilio
-from tests.queue import run_queued_tasks
+from tests.queue import run_queued_tasks, waiting_tasks
 from tests.servers import CAMILLE, ServerThread, closed_port_url, self_signed_certificate, wait_for
 
 MESSAGES = "/webhooks/twilio/messages/"
@@ -208,7 +208,7 @@ def assert_failed(message: Message, code: str, text: str) -> None:
         "error_code": code,
         "error_message": message.error_message,
     }
-    assert Schedule.objects.count() == 0
+    assert not OrmQ.objects.exists()
 
 
 @pytest.mark.django_db
@@ -262,24 +262,23 @@ def test_final_twilio_errors_fail_with_a_specific_message(simulator, thread, ali
 @pytest.mark.parametrize("spec", [{"code": 63018, "status": 429}, {"http_status": 429}, {"http_status": 503}])
 @pytest.mark.django_db
 def test_passing_errors_are_retried_with_backoff_then_fail(simulator, thread, alice, spec):
-    """Rate limits and 5xx put the message back in the queue with a later retry; after the last attempt it fails."""
+    """Rate limits and 5xx put the message back in the queue with a task delayed by 15 s,
+    then 1 min, 4 min, 15 min; after the last attempt it fails. No Schedule is written."""
     simulator.phones[CAMILLE].faults = [dict(spec) for _ in range(MAX_DELIVERY_ATTEMPTS)]
     message = deliver(send(thread, alice))
     assert (message.status, message.delivery_attempts) == ("queued", 1)
-    retry = Schedule.objects.get()
-    assert (retry.func, retry.args, retry.schedule_type) == (
-        "conversations.tasks.message_deliver",
-        str(message.pk),
-        "O",
-    )
-    assert timedelta(seconds=10) < retry.next_run - timezone.now() <= timedelta(seconds=15)
+    [(func, args, run_after)] = waiting_tasks()
+    assert (func, args) == ("conversations.tasks.message_deliver", (message.pk,))
+    assert timedelta(seconds=14) < run_after - timezone.now() <= timedelta(seconds=15)
 
     for _ in range(MAX_DELIVERY_ATTEMPTS - 1):
         message_deliver(message_id=message.pk)
     message.refresh_from_db()
     assert (message.status, message.delivery_attempts) == ("failed", MAX_DELIVERY_ATTEMPTS)
     assert "Gave up after 5 attempts" in message.error_message
-    assert Schedule.objects.count() == MAX_DELIVERY_ATTEMPTS - 1
+    delays = [(run_after - timezone.now()).total_seconds() for _, _, run_after in waiting_tasks()]
+    assert delays == pytest.approx([15, 60, 240, 900], abs=5)
+    assert not Schedule.objects.exists()
     assert simulator.log == []
 
 
@@ -301,7 +300,7 @@ def test_unreachable_twilio_is_retried(simulator, thread, alice, settings):
     settings.TWILIO_API_BASE_URL = closed_port_url()
     message = deliver(send(thread, alice))
     assert (message.status, message.delivery_attempts) == ("queued", 1)
-    assert Schedule.objects.count() == 1
+    assert len(waiting_tasks()) == 1
 
 
 def test_a_server_whose_certificate_does_not_verify_gets_nothing(simulator, thread, alice, settings, tmp_path):
@@ -319,13 +318,14 @@ def test_a_server_whose_certificate_does_not_verify_gets_nothing(simulator, thre
 
 @pytest.mark.django_db
 def test_read_timeout_is_not_resent_at_once_but_checked_a_minute_later(simulator, thread, alice):
-    """No answer in time: Twilio may have it. The message stays sending, a check is scheduled in about 60 s;
-    with no callback by then, it is sent again."""
+    """No answer in time: Twilio may have it. The message stays sending, a check is queued for 60 s
+    later; with no callback by then, it is sent again."""
     fault(simulator, delay=3)  # the SDK's timeout is 2 s in these tests
     message = deliver(send(thread, alice))
     assert (message.status, message.provider_message_id) == ("sending", None)
-    check = Schedule.objects.get()
-    assert timedelta(seconds=55) < check.next_run - timezone.now() <= timedelta(seconds=60)
+    [(_, args, run_after)] = waiting_tasks()
+    assert args == (message.pk,)
+    assert timedelta(seconds=55) < run_after - timezone.now() <= timedelta(seconds=60)
 
     message_deliver(message_id=message.pk)  # a duplicate right away does nothing
     assert Message.objects.get(pk=message.pk).delivery_attempts == 1
@@ -355,7 +355,8 @@ def test_broken_connection_after_sending_is_treated_as_ambiguous(simulator, thre
     fault(simulator, drop=True)
     message = deliver(send(thread, alice))
     assert (message.status, message.delivery_attempts) == ("sending", 1)
-    assert Schedule.objects.get().name == f"message-{message.pk}-check-1"
+    [(_, args, run_after)] = waiting_tasks()
+    assert args == (message.pk,) and run_after - timezone.now() > timedelta(seconds=55)
 
 
 @pytest.mark.django_db
