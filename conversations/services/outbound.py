@@ -11,6 +11,7 @@ provider for it, and maps the provider's answer onto the message.
 import logging
 import mimetypes
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePath
@@ -116,7 +117,10 @@ def message_send(
     channel: str | None = None,
 ) -> Message:
     """Send a reply to the thread's customer; refused with SendRefused (nothing stored) when
-    the provider would refuse it. Returns the message, `queued`, its delivery enqueued."""
+    the provider would refuse it. Returns the message, `queued`, its delivery enqueued.
+
+    Its files are stored before its transaction: called inside a caller's transaction that
+    later rolls back, they stay behind (the inbox and the API call it on its own)."""
     body = (body or "").strip()
     attachments = list(attachments or ())
     if template is not None and body:
@@ -139,6 +143,30 @@ def message_send(
             code="attachment_type",
         )
 
+    media = [_media_of(upload) for upload in attachments]
+    # Checked before the files are stored, on the channel the reply will most likely take;
+    # checked again under the lock, where the channel is settled.
+    _check_media(channel or thread.last_inbound_channel or Channel.WHATSAPP, media)
+    # Stored before the thread is locked (with S3 each file is a network call), and deleted
+    # again if the reply is refused under the lock or its transaction fails.
+    files = _store_files(media)
+    try:
+        return _record_reply(
+            thread=thread,
+            author=author,
+            body=body,
+            media=media,
+            files=files,
+            template=template,
+            variables=variables,
+            channel=channel,
+        )
+    except BaseException:
+        _delete_files(files)
+        raise
+
+
+def _record_reply(*, thread, author, body, media, files, template, variables, channel) -> Message:
     now = timezone.now()
     with transaction.atomic():
         thread = (
@@ -149,7 +177,6 @@ def message_send(
         channel = channel or thread.last_inbound_channel or Channel.WHATSAPP
         contact = _contact_point_for(thread, channel)
         _check_consent(thread, contact)
-        media = [_media_of(upload) for upload in attachments]
         _check_media(channel, media)
         content_variables = {}
         if template is not None:
@@ -172,7 +199,9 @@ def message_send(
             template=template,
             template_variables=content_variables,
         )
-        stored = [_store_attachment(message, position, *item) for position, item in enumerate(media)]
+        for attachment in files:
+            attachment.message = message
+            attachment.save()
 
         thread.last_activity_at = now
         thread.last_message_preview = body[:PREVIEW_LENGTH] if body else _("📎 Attachment")
@@ -182,7 +211,7 @@ def message_send(
         publish_event(
             type=Event.Type.MESSAGE_CREATED,
             thread=thread,
-            payload={"message": message_payload(message, stored), "thread_summary": thread_summary(thread)},
+            payload={"message": message_payload(message, files), "thread_summary": thread_summary(thread)},
             audience=thread_audience(thread),
         )
         # The ORM broker writes the task in this transaction: no message, no send; no send lost.
@@ -293,9 +322,9 @@ def _media_of(upload) -> tuple:
 
 
 def _check_media(channel: str, media: list[tuple]) -> None:
-    if not media:
+    rule = MEDIA_RULES.get(channel)
+    if not media or rule is None:  # a channel we cannot reply on is refused by _contact_point_for
         return
-    rule = MEDIA_RULES[channel]
     label = Channel(channel).label
     if len(media) > rule.max_files:
         raise SendRefused(
@@ -330,14 +359,33 @@ def _check_media(channel: str, media: list[tuple]) -> None:
         )
 
 
-def _store_attachment(message: Message, position: int, upload, name: str, content_type: str, size: int):
-    attachment = Attachment(
-        message=message, position=position, content_type=content_type, size=size, state=Attachment.State.STORED
-    )
-    extension = PurePath(name).suffix.lower() or mimetypes.guess_extension(content_type) or ""
-    attachment.file.save(f"{message.pk}-{position}{extension}", upload, save=False)
-    attachment.save()
-    return attachment
+def _store_files(media: list[tuple]) -> list[Attachment]:
+    """Each upload written to storage, as the attachment it will be (not saved yet)."""
+    # No message id yet: a random stem names the files, the position orders them.
+    stem = uuid.uuid4().hex
+    files = []
+    try:
+        for position, (upload, name, content_type, size) in enumerate(media):
+            attachment = Attachment(
+                position=position, content_type=content_type, size=size, state=Attachment.State.STORED
+            )
+            extension = PurePath(name).suffix.lower() or mimetypes.guess_extension(content_type) or ""
+            attachment.file.save(f"{stem}-{position}{extension}", upload, save=False)
+            files.append(attachment)
+    except BaseException:
+        _delete_files(files)
+        raise
+    return files
+
+
+def _delete_files(files: list[Attachment]) -> None:
+    for attachment in files:
+        name = attachment.file.name
+        try:
+            attachment.file.delete(save=False)
+        except Exception:
+            # The reply's own failure is what the caller must see; a stray file is only logged.
+            logger.exception("Could not delete the stored file %s of a reply that was not sent.", name)
 
 
 def _template_numbers(template: MessageTemplate) -> list[str]:
