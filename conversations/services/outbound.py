@@ -1,8 +1,8 @@
 """Sending to the customer: what an advisor's reply must satisfy, storing it, and its
 delivery to the provider exactly once.
 
-`message_send` checks everything a provider would refuse (consent, WhatsApp's
-24-hour window, sizes, template variables) and stores the message `queued` with
+`message_send` checks everything a provider would refuse (consent, the channel's
+free-text window, sizes, template variables) and stores the message `queued` with
 its delivery task in the same transaction. `message_deliver` (run by the task)
 claims the message with a conditional UPDATE, so only one worker ever calls the
 provider for it, and maps the provider's answer onto the message.
@@ -12,7 +12,6 @@ import logging
 import mimetypes
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePath
 
@@ -20,15 +19,16 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.utils import timezone
+from django.utils.text import get_text_list
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from conversations.access import thread_audience
 from conversations.media import attachment_media_url
-from conversations.models import Attachment, Channel, Message, MessageTemplate, Thread
+from conversations.models import Attachment, Message, MessageTemplate, Thread
 from conversations.payloads import message_payload, message_status_payload, thread_summary
-from conversations.providers import twilio
 from conversations.providers.base import OutboundRequest, SendFailed
+from conversations.providers.registry import CHANNELS, MB, REPLY_CHANNELS, ChannelSpec, default_reply_channel
 from conversations.services.inbound import contact_point_opt_out_if_unsubscribed
 from core.compiled import PreparedQuery
 from core.tasks import enqueue
@@ -40,8 +40,6 @@ logger = logging.getLogger(__name__)
 
 BODY_MAX_LENGTH = 1600
 PREVIEW_LENGTH = 200
-WHATSAPP_WINDOW = timedelta(hours=24)
-SENDABLE_CHANNELS = (Channel.WHATSAPP, Channel.SMS)
 DELIVER_TASK = "conversations.tasks.message_deliver"
 MAX_DELIVERY_ATTEMPTS = 5
 RETRY_BACKOFF_SECONDS = (15, 60, 240, 900)
@@ -51,31 +49,6 @@ AMBIGUOUS_CHECK_AFTER = timedelta(seconds=60)
 # (well above TWILIO_API_TIMEOUT): its worker died or its call went unanswered.
 SENDING_STALE_AFTER = timedelta(seconds=45)
 TEMPLATE_VARIABLE = re.compile(r"\{\{\s*(\d+)\s*\}\}")
-MB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class MediaRule:
-    types: frozenset[str]
-    max_files: int
-    max_total: int
-    max_per_type: dict
-
-
-WHATSAPP_IMAGES = frozenset({"image/jpeg", "image/png", "image/webp"})
-MEDIA_RULES = {
-    # WhatsApp: one file per message; images up to 5 MB, anything else up to 16 MB.
-    Channel.WHATSAPP: MediaRule(
-        types=twilio.ALLOWED_MEDIA_TYPES,
-        max_files=1,
-        max_total=16 * MB,
-        max_per_type={content_type: 5 * MB for content_type in WHATSAPP_IMAGES},
-    ),
-    # MMS: the images every carrier renders, 5 MB in all.
-    Channel.SMS: MediaRule(
-        types=frozenset({"image/jpeg", "image/png", "image/gif"}), max_files=10, max_total=5 * MB, max_per_type={}
-    ),
-}
 # What a template variable may be filled from: never an arbitrary attribute path.
 TEMPLATE_SOURCES = {
     "customer.first_name": lambda customer, advisor, agency: customer.first_name if customer else "",
@@ -146,7 +119,7 @@ def message_send(
     media = [_media_of(upload) for upload in attachments]
     # Checked before the files are stored, on the channel the reply will most likely take;
     # checked again under the lock, where the channel is settled.
-    _check_media(channel or thread.last_inbound_channel or Channel.WHATSAPP, media)
+    _check_media(_channel_for(channel, thread), media)
     # Stored before the thread is locked (with S3 each file is a network call), and deleted
     # again if the reply is refused under the lock or its transaction fails.
     files = _store_files(media)
@@ -174,16 +147,16 @@ def _record_reply(*, thread, author, body, media, files, template, variables, ch
             .select_related("customer", "prospect", "agency")
             .get(pk=thread.pk)
         )
-        channel = channel or thread.last_inbound_channel or Channel.WHATSAPP
-        contact = _contact_point_for(thread, channel)
+        channel = _channel_for(channel, thread)
+        spec, contact = _contact_point_for(thread, channel)
         _check_consent(thread, contact)
         _check_media(channel, media)
         content_variables = {}
         if template is not None:
             content_variables = _checked_template_variables(template, thread, author, variables)
             body = _render(template.body, content_variables)
-        elif channel == Channel.WHATSAPP:
-            _check_whatsapp_window(thread, now)
+        else:
+            _check_free_text_window(spec, thread, now)
 
         message = Message.objects.create(
             thread=thread,
@@ -192,7 +165,7 @@ def _record_reply(*, thread, author, body, media, files, template, variables, ch
             contact_point=contact,
             author=author,
             body=body,
-            provider=twilio.PROVIDER,
+            provider=spec.provider.name,
             status=Message.Status.QUEUED,
             created_at=now,
             queued_at=now,
@@ -230,11 +203,20 @@ def _party_name(thread: Thread) -> str:
     return thread.prospect.display_name or thread.prospect.address
 
 
-def _contact_point_for(thread: Thread, channel: str) -> ContactPoint:
-    if channel not in SENDABLE_CHANNELS:
+def _channel_for(requested: str | None, thread: Thread) -> str:
+    """The channel asked for, else the one the customer last wrote on, else the default."""
+    return requested or thread.last_inbound_channel or default_reply_channel().channel
+
+
+def _contact_point_for(thread: Thread, channel: str) -> tuple[ChannelSpec, ContactPoint]:
+    spec = CHANNELS.get(channel)
+    if spec is None or not spec.replies:
         raise SendRefused(
-            _("Replies on %(channel)s are not available; choose WhatsApp or SMS.")
-            % {"channel": Channel(channel).label if channel in Channel.values else channel},
+            _("Replies on %(channel)s are not available; choose %(channels)s.")
+            % {
+                "channel": spec.label if spec else channel,
+                "channels": get_text_list([reply.label for reply in REPLY_CHANNELS], _("or")),
+            },
             code="channel_unsupported",
         )
     if thread.customer_id:
@@ -246,7 +228,7 @@ def _contact_point_for(thread: Thread, channel: str) -> ContactPoint:
                     "%(name)s's %(channel)s number %(address)s was linked to them from the pool and is not "
                     "confirmed yet; their dedicated advisor must confirm it is theirs before anything is sent there."
                 )
-                % {"name": _party_name(thread), "channel": Channel(channel).label, "address": points[0].address},
+                % {"name": _party_name(thread), "channel": spec.label, "address": points[0].address},
                 code="contact_point_unconfirmed",
             )
     else:
@@ -254,7 +236,7 @@ def _contact_point_for(thread: Thread, channel: str) -> ContactPoint:
     if not candidates:
         raise SendRefused(
             _("%(name)s has no %(channel)s number; choose another channel.")
-            % {"name": _party_name(thread), "channel": Channel(channel).label},
+            % {"name": _party_name(thread), "channel": spec.label},
             code="no_contact_point",
         )
     if len(candidates) > 1:
@@ -267,8 +249,8 @@ def _contact_point_for(thread: Thread, channel: str) -> ContactPoint:
         )
         for candidate in candidates:
             if candidate.pk == last_used:
-                return candidate
-    return candidates[0]
+                return spec, candidate
+    return spec, candidates[0]
 
 
 def _check_consent(thread: Thread, contact: ContactPoint) -> None:
@@ -287,20 +269,22 @@ def _check_consent(thread: Thread, contact: ContactPoint) -> None:
         )
 
 
-def whatsapp_free_text_allowed(*, thread: Thread, now=None) -> bool:
-    """WhatsApp's 24-hour rule: free text only within 24 h of the customer's last WhatsApp message."""
-    last = thread.last_whatsapp_inbound_at
-    return last is not None and (now or timezone.now()) - last <= WHATSAPP_WINDOW
+def free_text_allowed(*, thread: Thread, channel: str, now=None) -> bool:
+    """Whether free text may go to the thread's customer on `channel`: always, unless the
+    channel has a free-text window (WhatsApp: 24 h after the customer's last message on it)."""
+    spec = CHANNELS[channel]
+    return spec.free_text_allowed(last_inbound_at=getattr(thread, spec.last_inbound_field), now=now or timezone.now())
 
 
-def _check_whatsapp_window(thread: Thread, now) -> None:
-    if whatsapp_free_text_allowed(thread=thread, now=now):
+def _check_free_text_window(spec: ChannelSpec, thread: Thread, now) -> None:
+    if spec.free_text_allowed(last_inbound_at=getattr(thread, spec.last_inbound_field), now=now):
         return
-    last = thread.last_whatsapp_inbound_at
+    last = getattr(thread, spec.last_inbound_field)
     name = _party_name(thread)
     if last is None:
-        text = _("%(name)s has not written on WhatsApp yet; WhatsApp only allows an approved template.") % {
-            "name": name
+        text = _("%(name)s has not written on %(channel)s yet; %(channel)s only allows an approved template.") % {
+            "name": name,
+            "channel": spec.label,
         }
     else:
         hours = int((now - last).total_seconds() // 3600)
@@ -308,11 +292,10 @@ def _check_whatsapp_window(thread: Thread, now) -> None:
             age = ngettext("%(count)d h", "%(count)d h", hours) % {"count": hours}
         else:
             age = ngettext("%(count)d day", "%(count)d days", hours // 24) % {"count": hours // 24}
-        text = _("%(name)s's last WhatsApp message is %(age)s old; WhatsApp only allows an approved template now.") % {
-            "name": name,
-            "age": age,
-        }
-    raise SendRefused(text, code="outside_whatsapp_window")
+        text = _(
+            "%(name)s's last %(channel)s message is %(age)s old; %(channel)s only allows an approved template now."
+        ) % {"name": name, "channel": spec.label, "age": age}
+    raise SendRefused(text, code=spec.free_text_window.refusal_code)
 
 
 def _media_of(upload) -> tuple:
@@ -322,10 +305,15 @@ def _media_of(upload) -> tuple:
 
 
 def _check_media(channel: str, media: list[tuple]) -> None:
-    rule = MEDIA_RULES.get(channel)
-    if not media or rule is None:  # a channel we cannot reply on is refused by _contact_point_for
+    spec = CHANNELS.get(channel)
+    if not media or spec is None or not spec.replies:  # no reply at all there: _contact_point_for says so
         return
-    label = Channel(channel).label
+    rule, label = spec.media, spec.label
+    if rule is None:
+        raise SendRefused(
+            _("%(channel)s replies cannot carry files; send the text alone.") % {"channel": label},
+            code="attachment_type",
+        )
     if len(media) > rule.max_files:
         raise SendRefused(
             ngettext(
@@ -509,7 +497,7 @@ def message_deliver(*, message_id: int) -> Message | None:
 
     # The network call happens outside any transaction.
     try:
-        accepted = twilio.send_message(_outbound_request(message))
+        accepted = CHANNELS[message.channel].provider.send(_outbound_request(message))
     except SendFailed as failure:
         return _after_failure(message, failure)
     # A status callback carrying ?m=<id> may have set the id already: keep it.
