@@ -6,7 +6,7 @@ Run inside bench/serve.sh (`make bench-outbound`), which recreates the bench dat
 loads the demo and starts the shipped server. This script then
   1. starts the simulator (`manage.py simulator`, its own process) and has every demo
      customer write on WhatsApp through it, which opens the 24-hour windows;
-  2. starts `manage.py qcluster` with the rate limit lifted;
+  2. starts `manage.py qcluster` (no pacing of ours: Twilio queues per sender);
   3. queues N replies through `message_send` in one transaction (so they appear at once);
   4. waits until every one is `delivered`, and reports msgs/s, the time to the last
      hand-over to Twilio and to the last "delivered", and checks at the simulator that
@@ -122,8 +122,6 @@ def main() -> None:
         "TWILIO_API_BASE_URL": simulator_url,
         "TWILIO_WHATSAPP_FROM": "whatsapp:+33180000000",
         "TWILIO_SMS_FROM": "+33180000000",
-        "ATTITRE_RATE_LIMIT_WHATSAPP": "0",
-        "ATTITRE_RATE_LIMIT_SMS": "0",
         "Q_WORKERS": str(args.workers),
     }
     processes = []

@@ -248,9 +248,6 @@ TWILIO_WHATSAPP_FROM = os.environ.get("TWILIO_WHATSAPP_FROM", "")
 TWILIO_SMS_FROM = os.environ.get("TWILIO_SMS_FROM", "")
 # The SDK has no timeout by default; a hung call would hold a worker forever.
 TWILIO_API_TIMEOUT = float(os.environ.get("TWILIO_API_TIMEOUT", "10"))
-# Sends per second per sender (0 = unlimited): Twilio's WhatsApp default, an SMS long code.
-ATTITRE_RATE_LIMIT_WHATSAPP = int(os.environ.get("ATTITRE_RATE_LIMIT_WHATSAPP", "80"))
-ATTITRE_RATE_LIMIT_SMS = int(os.environ.get("ATTITRE_RATE_LIMIT_SMS", "1"))
 # Unknown numbers land in this agency's pool (its code); the first agency if unset.
 ATTITRE_DEFAULT_AGENCY_CODE = os.environ.get("ATTITRE_DEFAULT_AGENCY_CODE", "")
 # Phone numbers written without a country prefix are read in this region.

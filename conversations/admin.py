@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from conversations.models import Message, MessageTemplate, Note, Thread
+from conversations.providers.registry import LAST_INBOUND_FIELDS
 from conversations.services.customers import customer_reassign
 from crm.addresses import normalize_address, normalize_phone
 from crm.admin_site import (
@@ -80,10 +81,7 @@ class ThreadAdmin(ReadOnlyAdminMixin, AgencyScopedAdminMixin, SupervisedAdminMix
                     "waiting_since",
                     "unread_count",
                     "last_inbound_channel",
-                    "last_whatsapp_inbound_at",
-                    "last_sms_inbound_at",
-                    "last_email_inbound_at",
-                    "last_webchat_inbound_at",
+                    *LAST_INBOUND_FIELDS,
                     "created_at",
                 )
             },

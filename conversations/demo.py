@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations.models import Message, MessageTemplate, Thread
+from conversations.providers.registry import CHANNELS
 from crm.addresses import normalize_phone
 from crm.models import Advisor, Agency, ClosedDay, ContactPoint, Customer, Deputyship, OpeningHours
 from crm.services import contact_point_create, customer_create
@@ -557,8 +558,10 @@ def _ensure_conversation(conversation: Conversation, customer: Customer, anchor:
         handler=advisor,
         routing_reason=_("dedicated advisor"),
         routed_at=start,
-        last_whatsapp_inbound_at=max((m.created_at for m in inbound if m.channel == WHATSAPP), default=None),
-        last_sms_inbound_at=max((m.created_at for m in inbound if m.channel == SMS), default=None),
+        **{
+            spec.last_inbound_field: max((m.created_at for m in inbound if m.channel == spec.channel), default=None)
+            for spec in CHANNELS.values()
+        },
         last_inbound_channel=inbound[-1].channel if inbound else "",
         last_activity_at=last.created_at,
         last_message_preview=last.body[:200],

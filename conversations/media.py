@@ -12,14 +12,13 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.http import Http404
 from django.urls import reverse
-from django.utils import timezone
-from django_q.models import Schedule
 
 from conversations.access import thread_audience
 from conversations.models import Attachment, Message, Thread
 from conversations.payloads import attachment_payload
 from conversations.providers import twilio
 from conversations.providers.base import MediaRefused, MediaUnavailable
+from core.tasks import enqueue
 from events.models import Event
 from events.publish import publish_event
 
@@ -52,13 +51,13 @@ def attachment_fetch(*, attachment_id: int) -> Attachment | None:
         if attachment.attempts >= MAX_ATTEMPTS:
             return _finish(attachment, state=Attachment.State.FAILED, error=str(exc))
         delay = BACKOFF_SECONDS[min(attachment.attempts - 1, len(BACKOFF_SECONDS) - 1)]
-        Schedule.objects.create(
-            func="conversations.tasks.attachment_download",
-            args=str(attachment.pk),
-            schedule_type=Schedule.ONCE,
-            repeats=1,
-            next_run=timezone.now() + timedelta(seconds=delay),
-            name=f"attachment-{attachment.pk}-retry-{attachment.attempts}",
+        # Results kept, as for the first attempt (conversations.services.inbound).
+        enqueue(
+            "conversations.tasks.attachment_download",
+            attachment.pk,
+            group="media",
+            delay=timedelta(seconds=delay),
+            save=True,
         )
         Attachment.objects.filter(pk=attachment.pk).update(error=str(exc)[:500])
         logger.info("Attachment %s download failed (%s); retry in %ss.", attachment.pk, exc, delay)

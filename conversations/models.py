@@ -68,9 +68,6 @@ class Thread(models.Model):
     def __str__(self):
         return str(self.customer or self.prospect)
 
-    def last_inbound_at(self, channel: str):
-        return getattr(self, f"last_{channel}_inbound_at", None)
-
 
 class Message(models.Model):
     class Direction(models.TextChoices):

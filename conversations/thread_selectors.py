@@ -11,11 +11,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
+from django.utils.text import get_text_list
+from django.utils.translation import gettext as _
 
 from conversations.access import customer_visibility_q, thread_visibility_q
-from conversations.models import Attachment, Channel, Message, MessageTemplate, Note, Thread
+from conversations.models import Attachment, Message, MessageTemplate, Note, Thread
+from conversations.providers.registry import CHANNELS, REPLY_CHANNELS
 from conversations.selectors import InboxTab, thread_list_for_advisor
-from conversations.services.outbound import SENDABLE_CHANNELS, TEMPLATE_VARIABLE, template_variables_for
+from conversations.services.outbound import TEMPLATE_VARIABLE, template_variables_for
 from crm.addresses import normalize_phone
 from crm.models import Advisor, ContactPoint, Customer, Deputyship
 from events.models import Event
@@ -101,8 +104,10 @@ class Composer:
     channels: list[ReplyChannel]
     # The channel message_send would pick: the customer's last one when they can be answered there.
     default_channel: str
-    # Empty when the party has no WhatsApp number (templates are WhatsApp's).
+    # Empty when the party has no number on a channel that takes approved templates (WhatsApp).
     templates: list[TemplateChoice]
+    # The channels replies go on, in words ("WhatsApp or SMS"), for a party with none of them.
+    reply_channel_names: str = ""
 
 
 @dataclass(frozen=True)
@@ -272,14 +277,14 @@ def _contact_points(thread: Thread) -> list[ContactPoint]:
 
 def _reply_channels(thread: Thread, contact_points: list[ContactPoint]) -> list[ReplyChannel]:
     channels = []
-    for kind in SENDABLE_CHANNELS:
+    for spec in REPLY_CHANNELS:
         # A number linked from the pool and not confirmed yet is never offered as a reply address.
-        points = [point for point in contact_points if point.kind == kind and point.confirmed]
+        points = [point for point in contact_points if point.kind == spec.channel and point.confirmed]
         if points:
             channels.append(
                 ReplyChannel(
-                    value=kind,
-                    label=Channel(kind).label,
+                    value=spec.channel,
+                    label=spec.label,
                     addresses=", ".join(point.address for point in points),
                     opted_out=all(point.consent == ContactPoint.Consent.OPTED_OUT for point in points),
                 )
@@ -321,18 +326,19 @@ def _template_choices(*, thread: Thread, advisor: Advisor) -> list[TemplateChoic
 
 
 def reply_composer(*, thread: Thread, advisor: Advisor, contact_points: list[ContactPoint]) -> Composer:
-    """What the reply composer offers: the party's channels (WhatsApp and SMS) and, when they
-    have a WhatsApp number, the active approved templates, their language first. One query."""
+    """What the reply composer offers: the party's channels advisors can reply on (WhatsApp
+    and SMS) and, when one of them takes approved templates, the active templates, their
+    language first. One query."""
     channels = _reply_channels(thread, contact_points)
     values = [channel.value for channel in channels]
-    default = thread.last_inbound_channel if thread.last_inbound_channel in values else ""
-    if not default:
-        default = Channel.WHATSAPP if Channel.WHATSAPP in values else (values[0] if values else "")
-    has_whatsapp = Channel.WHATSAPP in values
+    # The customer's last channel, else the first in the registry's order of preference.
+    default = thread.last_inbound_channel if thread.last_inbound_channel in values else (values[0] if values else "")
+    takes_templates = any(CHANNELS[value].templates for value in values)
     return Composer(
         channels=channels,
         default_channel=default,
-        templates=_template_choices(thread=thread, advisor=advisor) if has_whatsapp else [],
+        templates=_template_choices(thread=thread, advisor=advisor) if takes_templates else [],
+        reply_channel_names=get_text_list([spec.label for spec in REPLY_CHANNELS], _("or")),
     )
 
 

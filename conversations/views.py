@@ -29,10 +29,12 @@ from conversations.forms import (
     TemplateReplyForm,
     TransferForm,
 )
-from conversations.models import Channel, Thread
+from conversations.models import Thread
+from conversations.providers.registry import WINDOW_REFUSALS, template_channel
 from conversations.selectors import InboxTab
 from conversations.services import (
     SendRefused,
+    free_text_allowed,
     message_send,
     note_add,
     prospect_link_to_customer,
@@ -40,15 +42,12 @@ from conversations.services import (
     thread_mark_read,
     thread_set_status,
     thread_transfer,
-    whatsapp_free_text_allowed,
 )
 from conversations.services.customers import contact_point_confirm
 from crm.models import Advisor
 
 THREAD_PARTS = {"header": "inbox/_thread_header.html", "card": "inbox/_customer_card.html"}
 # Served inline; anything else is downloaded, so that a file never runs as a page of ours.
-# The refusal after which only an approved template can go out: the composer opens them.
-WINDOW_CLOSED = "outside_whatsapp_window"
 INLINE_CONTENT_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
 
 
@@ -124,8 +123,9 @@ def thread_detail(request: HttpRequest, advisor: Advisor, thread_id: int) -> Htt
 
 
 def _thread_context(advisor: Advisor, detail: selectors.ThreadDetail, thread: Thread, **composer) -> dict:
-    # Outside WhatsApp's 24-hour window the templates are all an advisor can send: show them at once.
-    composer.setdefault("templates_open", not whatsapp_free_text_allowed(thread=thread))
+    # Outside the templates' channel's window (WhatsApp's 24 hours) they are all an advisor
+    # can send there: show them at once.
+    composer.setdefault("templates_open", not free_text_allowed(thread=thread, channel=template_channel().channel))
     return {"advisor": advisor, "detail": detail, "thread": thread, **composer}
 
 
@@ -342,7 +342,7 @@ def thread_reply(request: HttpRequest, advisor: Advisor, thread_id: int) -> Http
             advisor,
             thread.pk,
             refusal.messages,
-            templates_open=refusal.code == WINDOW_CLOSED,
+            templates_open=refusal.code in WINDOW_REFUSALS,
             body=body,
             channel=channel,
         )
@@ -358,13 +358,13 @@ def thread_reply_template(request: HttpRequest, advisor: Advisor, thread_id: int
     if not form.is_valid():
         return _reply_refused(request, advisor, thread.pk, _form_reasons(form), templates_open=True)
     try:
-        # Approved templates are WhatsApp's, whatever channel the customer last used.
+        # Approved templates go on their channel (WhatsApp), whatever channel the customer last used.
         message_send(
             thread=thread,
             author=advisor,
             template=form.cleaned_data["template"],
             variables=form.cleaned_data["variables"],
-            channel=Channel.WHATSAPP,
+            channel=template_channel().channel,
         )
     except SendRefused as refusal:
         return _reply_refused(request, advisor, thread.pk, refusal.messages, templates_open=True)
@@ -389,7 +389,7 @@ def thread_message_retry(request: HttpRequest, advisor: Advisor, thread_id: int,
         )
     except SendRefused as refusal:
         return _reply_refused(
-            request, advisor, failed.thread_id, refusal.messages, templates_open=refusal.code == WINDOW_CLOSED
+            request, advisor, failed.thread_id, refusal.messages, templates_open=refusal.code in WINDOW_REFUSALS
         )
     messages.success(request, _("Sent again as a new message; the failed one stays in the conversation."))
     return redirect(_thread_url(failed.thread_id))

@@ -276,10 +276,6 @@ class ContactPoint(models.Model):
     def is_prospect(self) -> bool:
         return self.customer_id is None
 
-    @property
-    def is_phone(self) -> bool:
-        return self.kind in (self.Kind.WHATSAPP, self.Kind.SMS)
-
 
 class AdvisorAssignment(models.Model):
     """Who was a customer's dedicated advisor, from when to when, and why."""

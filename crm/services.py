@@ -75,18 +75,31 @@ def customer_create(
     reason: str = "",
     **fields,
 ) -> Customer:
-    """Create a customer and open their assignment history."""
+    """Create a customer and open their assignment history; a customer number already
+    taken is refused (`customer_number_taken`)."""
+    customer = Customer(
+        customer_number=customer_number.strip(),
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        agency=agency,
+        dedicated_advisor=advisor,
+        **fields,
+    )
+    # The unique constraint decides whether the number is free: a query first would let two
+    # concurrent creations both see it free, and the second fail with an IntegrityError.
+    customer.full_clean(validate_unique=False)
     with transaction.atomic():
-        customer = Customer(
-            customer_number=customer_number.strip(),
-            first_name=first_name.strip(),
-            last_name=last_name.strip(),
-            agency=agency,
-            dedicated_advisor=advisor,
-            **fields,
-        )
-        customer.full_clean()
-        customer.save()
+        try:
+            with transaction.atomic():
+                customer.save()
+        except IntegrityError as exc:
+            if Customer.objects.filter(customer_number=customer.customer_number).exists():
+                raise _field_error(
+                    "customer_number",
+                    _("Customer number %(number)s is already taken.") % {"number": customer.customer_number},
+                    code="customer_number_taken",
+                ) from exc
+            raise
         AdvisorAssignment.objects.create(
             customer=customer, advisor=advisor, reason=reason or _("Customer created"), changed_by=created_by
         )
@@ -107,12 +120,6 @@ def customer_create_with_contact_points(
     **fields,
 ) -> Customer:
     """A customer and their addresses, all or nothing."""
-    if Customer.objects.filter(customer_number=customer_number.strip()).exists():
-        raise _field_error(
-            "customer_number",
-            _("Customer number %(number)s is already taken.") % {"number": customer_number},
-            code="customer_number_taken",
-        )
     with transaction.atomic():
         customer = customer_create(
             customer_number=customer_number,

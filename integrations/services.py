@@ -12,6 +12,7 @@ unique in the database, which makes a reread harmless.
 import hashlib
 import hmac
 import ipaddress
+import itertools
 import json
 import logging
 import secrets
@@ -25,13 +26,13 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_q.models import Schedule
 from django_q.tasks import async_task
 
+from core.tasks import enqueue
 from crm.models import Agency
 from events.models import Event
 from integrations.models import ApiKey, WebhookCursor, WebhookDelivery, WebhookEndpoint
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 KEY_BYTES = 32
 PREFIX_LENGTH = 8
+PREFIX_ATTEMPTS = 5
 DELIVER_TASK = "integrations.tasks.webhook_deliver"
 CURSOR_NAME = "events"
 DISPATCH_BATCH = 500
@@ -75,19 +77,24 @@ def api_key_create(
         )
     if not scopes:
         raise _field_error("scopes", _("Give the key at least one scope."), code="scope_required")
-    while True:
+    # The prefix (48 random bits) finds the key on each request, so it is unique; the
+    # constraint decides, and a key drawn with a taken prefix is drawn again.
+    for attempt in itertools.count(1):
         key = secrets.token_urlsafe(KEY_BYTES)
-        if not ApiKey.objects.filter(prefix=key[:PREFIX_LENGTH]).exists():
-            break
-    api_key = ApiKey.objects.create(
-        name=name,
-        prefix=key[:PREFIX_LENGTH],
-        hashed_key=hash_key(key),
-        scopes=sorted(set(scopes)),
-        agency=agency,
-        created_by=created_by,
-    )
-    return api_key, key
+        try:
+            with transaction.atomic():
+                api_key = ApiKey.objects.create(
+                    name=name,
+                    prefix=key[:PREFIX_LENGTH],
+                    hashed_key=hash_key(key),
+                    scopes=sorted(set(scopes)),
+                    agency=agency,
+                    created_by=created_by,
+                )
+            return api_key, key
+        except IntegrityError:
+            if attempt == PREFIX_ATTEMPTS or not ApiKey.objects.filter(prefix=key[:PREFIX_LENGTH]).exists():
+                raise
 
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
@@ -320,14 +327,7 @@ def _after_failure(delivery: WebhookDelivery, error: str) -> WebhookDelivery:
             retry = WebhookDelivery.objects.create(
                 endpoint_id=delivery.endpoint_id, event_id=delivery.event_id, attempt=delivery.attempt + 1
             )
-            Schedule.objects.create(
-                func=DELIVER_TASK,
-                args=str(retry.pk),
-                schedule_type=Schedule.ONCE,
-                repeats=1,
-                next_run=next_retry_at,
-                name=f"webhook-delivery-{retry.pk}",
-            )
+            enqueue(DELIVER_TASK, retry.pk, group="webhooks", delay=next_retry_at - now)
         return _finish(delivery, state=WebhookDelivery.State.FAILED, error=error, next_retry_at=next_retry_at)
 
 

@@ -5,8 +5,15 @@ back through django-q2's broker and signing); only the worker process is replace
 this loop so that tests stay fast and deterministic.
 """
 
+import os
 import pydoc
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
 
+from django.conf import settings
+from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
@@ -14,6 +21,16 @@ from django_q.signing import SignedPackage
 
 def queued_funcs() -> list[str]:
     return [SignedPackage.loads(payload)["func"] for payload in OrmQ.objects.values_list("payload", flat=True)]
+
+
+def waiting_tasks() -> list[tuple[str, tuple, object]]:
+    """The tasks queued for later (core.tasks.enqueue with a delay), soonest first: (func,
+    args, the time they run after)."""
+    waiting = []
+    for lock, payload in OrmQ.objects.filter(lock__gt=timezone.now()).order_by("lock").values_list("lock", "payload"):
+        task = SignedPackage.loads(payload)
+        waiting.append((task["func"], task["args"], lock))
+    return waiting
 
 
 def run_queued_tasks(max_rounds: int = 10) -> int:
@@ -31,3 +48,25 @@ def run_queued_tasks(max_rounds: int = 10) -> int:
             broker.acknowledge(ack_id)
             ran += 1
     return ran
+
+
+@contextmanager
+def real_cluster(**env):
+    """`manage.py qcluster` in its own process, on the test database (PostgreSQL), until
+    the block ends."""
+    database = settings.DATABASES["default"]
+    url = (
+        f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST'] or '127.0.0.1'}:"
+        f"{database['PORT'] or 5432}/{database['NAME']}"
+    )
+    cluster = subprocess.Popen(  # noqa: S603
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "DATABASE_URL": url, "DEBUG": "1", **env},
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        yield cluster
+    finally:
+        cluster.terminate()
+        cluster.wait(timeout=30)

@@ -89,8 +89,6 @@ def simulator(settings):
     settings.TWILIO_SMS_FROM = twilio.BANK_SMS
     settings.TWILIO_MESSAGING_SERVICE_SID = ""
     settings.TWILIO_API_TIMEOUT = 2
-    settings.ATTITRE_RATE_LIMIT_WHATSAPP = 0
-    settings.ATTITRE_RATE_LIMIT_SMS = 0
     if settings.PUBLIC_BASE_URL.startswith("https://"):
         settings.PUBLIC_BASE_URL = closed_port_url()
     sim = Simulator(

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 
 class WebhookRejected(Exception):
@@ -102,3 +103,13 @@ class ContentTemplate:
     name: str
     language: str
     body: str
+
+
+class ChannelAdapter(Protocol):
+    """What sending on a channel needs of its provider (conversations/providers/registry.py)."""
+
+    # Stored as Message.provider: the provider whose ids the message's status callbacks carry.
+    name: str
+
+    def send(self, request: OutboundRequest) -> SendAccepted:
+        """Hand one message over; raises SendFailed."""

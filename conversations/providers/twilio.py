@@ -1,4 +1,5 @@
-"""The Twilio adapter: webhook signatures, webhook payloads, media downloads.
+"""The Twilio adapter: webhook signatures, webhook payloads, media downloads, templates,
+and sending on the channels it carries (`TwilioChannel`, set up in registry.py).
 
 This package is the only place that imports `twilio`.
 """
@@ -7,6 +8,7 @@ import functools
 import json
 import logging
 import ssl
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode, urlsplit
 
@@ -36,6 +38,7 @@ from conversations.providers.base import (
     WebhookRejected,
 )
 from crm.addresses import parse_twilio_address
+from crm.models import ContactPoint
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +190,9 @@ def parse_status(params, query) -> StatusUpdate:
 def _callback_reason(raw: dict, error_code: str) -> str:
     if not error_code.isdigit():
         return ""
-    channel = "whatsapp" if (raw.get("ChannelPrefix") or raw.get("From") or "").startswith("whatsapp") else "sms"
+    # The channel is the prefix of Twilio's address (`whatsapp:+33…`); a bare number is SMS.
+    prefix = (raw.get("From") or "").rpartition(":")[0]
+    channel = raw.get("ChannelPrefix") or prefix or ContactPoint.Kind.SMS
     return error_reason(code=int(error_code), channel=channel)
 
 
@@ -338,24 +343,29 @@ def client() -> Client:
     )
 
 
-def sender_for(channel: str) -> str:
-    """Who a message on `channel` is sent from: the Messaging Service, else the channel's number."""
-    if settings.TWILIO_MESSAGING_SERVICE_SID:
-        return settings.TWILIO_MESSAGING_SERVICE_SID
-    return settings.TWILIO_WHATSAPP_FROM if channel == "whatsapp" else settings.TWILIO_SMS_FROM
+@dataclass(frozen=True)
+class TwilioChannel:
+    """A channel Twilio carries, as the channel registry sets it up: how Twilio writes its
+    addresses (`whatsapp:+33…`, a bare number for SMS) and which setting names the bank's
+    number on it."""
+
+    address_prefix: str
+    sender_setting: str
+    name: str = PROVIDER
+
+    def send(self, request: OutboundRequest) -> SendAccepted:
+        return send_message(request, via=self)
 
 
-def _to(request: OutboundRequest) -> str:
-    return f"whatsapp:{request.address}" if request.channel == "whatsapp" else request.address
-
-
-def send_message(request: OutboundRequest) -> SendAccepted:
-    """Hand one message to Twilio (Messages.json through the SDK); raises SendFailed."""
-    params = {"to": _to(request), "status_callback": request.status_callback}
+def send_message(request: OutboundRequest, *, via: TwilioChannel) -> SendAccepted:
+    """Hand one message to Twilio (Messages.json through the SDK) on the channel `via`;
+    raises SendFailed. It goes from the Messaging Service when one is set, else from the
+    channel's own number."""
+    params = {"to": f"{via.address_prefix}{request.address}", "status_callback": request.status_callback}
     if settings.TWILIO_MESSAGING_SERVICE_SID:
         params["messaging_service_sid"] = settings.TWILIO_MESSAGING_SERVICE_SID
     else:
-        params["from_"] = sender_for(request.channel)
+        params["from_"] = getattr(settings, via.sender_setting)
     if request.content_sid:
         params["content_sid"] = request.content_sid
         params["content_variables"] = json.dumps(request.content_variables, ensure_ascii=False)
@@ -388,11 +398,8 @@ def error_reason(*, code: int, channel: str) -> str:
     if code == 21610:
         return _("The customer opted out of messages from this number (STOP); they must write START first.")
     if code in RECIPIENT_CODES:
-        return (
-            _("Not a valid WhatsApp recipient: check the customer's number.")
-            if channel == "whatsapp"
-            else _("Not a valid SMS recipient: check the customer's number.")
-        )
+        label = ContactPoint.Kind(channel).label if channel in ContactPoint.Kind.values else channel
+        return _("Not a valid %(channel)s recipient: check the customer's number.") % {"channel": label}
     if code == 63014:
         return _("The customer has blocked messages from this number.")
     if code == 30007:

@@ -13,10 +13,10 @@ from conversations.services.inbound import (
 )
 from conversations.services.outbound import (
     SendRefused,
+    free_text_allowed,
     message_deliver,
     message_send,
     template_variables_for,
-    whatsapp_free_text_allowed,
 )
 from conversations.services.threads import (
     note_add,
@@ -30,6 +30,7 @@ from conversations.services.threads import (
 __all__ = [
     "InboundResult",
     "consent_keyword",
+    "free_text_allowed",
     "inbound_message_receive",
     "inbound_messages_receive",
     "SendRefused",
@@ -44,5 +45,4 @@ __all__ = [
     "thread_set_status",
     "template_variables_for",
     "thread_transfer",
-    "whatsapp_free_text_allowed",
 ]

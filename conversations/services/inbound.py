@@ -12,9 +12,10 @@ from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from conversations.access import left_behind, thread_audience
-from conversations.models import Attachment, Channel, Message, Thread
+from conversations.models import Attachment, Message, Thread
 from conversations.payloads import message_payload, message_status_payload, thread_summary
 from conversations.providers.base import InboundMessage, StatusUpdate
+from conversations.providers.registry import CHANNELS, LAST_INBOUND_FIELDS
 from conversations.routing import RoutingDecision, route_customer_thread, route_prospect_thread
 from conversations.services.customers import contact_point_set_consent
 from core.compiled import CompiledInsert, CompiledUpdate, PreparedQuery
@@ -160,7 +161,7 @@ _update_thread_on_inbound = CompiledUpdate(
         "waiting_since",
         "status",
         "unread_count",
-        *(f"last_{channel}_inbound_at" for channel in Channel.values),
+        *LAST_INBOUND_FIELDS,
     ],
 )
 
@@ -365,7 +366,7 @@ class _InboundBatch:
             thread.routed_at = now
         thread.handler = decision.handler
         thread.routing_reason = decision.reason
-        setattr(thread, f"last_{inbound.channel}_inbound_at", now)
+        setattr(thread, CHANNELS[inbound.channel].last_inbound_field, now)
         thread.last_inbound_channel = inbound.channel
         thread.last_activity_at = now
         thread.last_message_preview = _preview(inbound)

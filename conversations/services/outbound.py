@@ -1,8 +1,8 @@
 """Sending to the customer: what an advisor's reply must satisfy, storing it, and its
 delivery to the provider exactly once.
 
-`message_send` checks everything a provider would refuse (consent, WhatsApp's
-24-hour window, sizes, template variables) and stores the message `queued` with
+`message_send` checks everything a provider would refuse (consent, the channel's
+free-text window, sizes, template variables) and stores the message `queued` with
 its delivery task in the same transaction. `message_deliver` (run by the task)
 claims the message with a conditional UPDATE, so only one worker ever calls the
 provider for it, and maps the provider's answer onto the message.
@@ -11,7 +11,7 @@ provider for it, and maps the provider's answer onto the message.
 import logging
 import mimetypes
 import re
-from dataclasses import dataclass
+import uuid
 from datetime import timedelta
 from pathlib import PurePath
 
@@ -19,20 +19,19 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.utils import timezone
+from django.utils.text import get_text_list
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django_q.models import Schedule
-from django_q.tasks import async_task
 
 from conversations.access import thread_audience
 from conversations.media import attachment_media_url
-from conversations.models import Attachment, Channel, Message, MessageTemplate, Thread
+from conversations.models import Attachment, Message, MessageTemplate, Thread
 from conversations.payloads import message_payload, message_status_payload, thread_summary
-from conversations.providers import twilio
 from conversations.providers.base import OutboundRequest, SendFailed
-from conversations.rate_limit import rate_limit_wait
+from conversations.providers.registry import CHANNELS, MB, REPLY_CHANNELS, ChannelSpec, default_reply_channel
 from conversations.services.inbound import contact_point_opt_out_if_unsubscribed
 from core.compiled import PreparedQuery
+from core.tasks import enqueue
 from crm.models import Advisor, ContactPoint
 from events.models import Event
 from events.publish import publish_event
@@ -41,8 +40,6 @@ logger = logging.getLogger(__name__)
 
 BODY_MAX_LENGTH = 1600
 PREVIEW_LENGTH = 200
-WHATSAPP_WINDOW = timedelta(hours=24)
-SENDABLE_CHANNELS = (Channel.WHATSAPP, Channel.SMS)
 DELIVER_TASK = "conversations.tasks.message_deliver"
 MAX_DELIVERY_ATTEMPTS = 5
 RETRY_BACKOFF_SECONDS = (15, 60, 240, 900)
@@ -51,33 +48,7 @@ AMBIGUOUS_CHECK_AFTER = timedelta(seconds=60)
 # A message `sending` without a provider id for longer than this is not in flight any more
 # (well above TWILIO_API_TIMEOUT): its worker died or its call went unanswered.
 SENDING_STALE_AFTER = timedelta(seconds=45)
-RATE_LIMIT_MAX_WAIT = 20.0
 TEMPLATE_VARIABLE = re.compile(r"\{\{\s*(\d+)\s*\}\}")
-MB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class MediaRule:
-    types: frozenset[str]
-    max_files: int
-    max_total: int
-    max_per_type: dict
-
-
-WHATSAPP_IMAGES = frozenset({"image/jpeg", "image/png", "image/webp"})
-MEDIA_RULES = {
-    # WhatsApp: one file per message; images up to 5 MB, anything else up to 16 MB.
-    Channel.WHATSAPP: MediaRule(
-        types=twilio.ALLOWED_MEDIA_TYPES,
-        max_files=1,
-        max_total=16 * MB,
-        max_per_type={content_type: 5 * MB for content_type in WHATSAPP_IMAGES},
-    ),
-    # MMS: the images every carrier renders, 5 MB in all.
-    Channel.SMS: MediaRule(
-        types=frozenset({"image/jpeg", "image/png", "image/gif"}), max_files=10, max_total=5 * MB, max_per_type={}
-    ),
-}
 # What a template variable may be filled from: never an arbitrary attribute path.
 TEMPLATE_SOURCES = {
     "customer.first_name": lambda customer, advisor, agency: customer.first_name if customer else "",
@@ -119,7 +90,10 @@ def message_send(
     channel: str | None = None,
 ) -> Message:
     """Send a reply to the thread's customer; refused with SendRefused (nothing stored) when
-    the provider would refuse it. Returns the message, `queued`, its delivery enqueued."""
+    the provider would refuse it. Returns the message, `queued`, its delivery enqueued.
+
+    Its files are stored before its transaction: called inside a caller's transaction that
+    later rolls back, they stay behind (the inbox and the API call it on its own)."""
     body = (body or "").strip()
     attachments = list(attachments or ())
     if template is not None and body:
@@ -142,6 +116,30 @@ def message_send(
             code="attachment_type",
         )
 
+    media = [_media_of(upload) for upload in attachments]
+    # Checked before the files are stored, on the channel the reply will most likely take;
+    # checked again under the lock, where the channel is settled.
+    _check_media(_channel_for(channel, thread), media)
+    # Stored before the thread is locked (with S3 each file is a network call), and deleted
+    # again if the reply is refused under the lock or its transaction fails.
+    files = _store_files(media)
+    try:
+        return _record_reply(
+            thread=thread,
+            author=author,
+            body=body,
+            media=media,
+            files=files,
+            template=template,
+            variables=variables,
+            channel=channel,
+        )
+    except BaseException:
+        _delete_files(files)
+        raise
+
+
+def _record_reply(*, thread, author, body, media, files, template, variables, channel) -> Message:
     now = timezone.now()
     with transaction.atomic():
         thread = (
@@ -149,17 +147,16 @@ def message_send(
             .select_related("customer", "prospect", "agency")
             .get(pk=thread.pk)
         )
-        channel = channel or thread.last_inbound_channel or Channel.WHATSAPP
-        contact = _contact_point_for(thread, channel)
+        channel = _channel_for(channel, thread)
+        spec, contact = _contact_point_for(thread, channel)
         _check_consent(thread, contact)
-        media = [_media_of(upload) for upload in attachments]
         _check_media(channel, media)
         content_variables = {}
         if template is not None:
             content_variables = _checked_template_variables(template, thread, author, variables)
             body = _render(template.body, content_variables)
-        elif channel == Channel.WHATSAPP:
-            _check_whatsapp_window(thread, now)
+        else:
+            _check_free_text_window(spec, thread, now)
 
         message = Message.objects.create(
             thread=thread,
@@ -168,14 +165,16 @@ def message_send(
             contact_point=contact,
             author=author,
             body=body,
-            provider=twilio.PROVIDER,
+            provider=spec.provider.name,
             status=Message.Status.QUEUED,
             created_at=now,
             queued_at=now,
             template=template,
             template_variables=content_variables,
         )
-        stored = [_store_attachment(message, position, *item) for position, item in enumerate(media)]
+        for attachment in files:
+            attachment.message = message
+            attachment.save()
 
         thread.last_activity_at = now
         thread.last_message_preview = body[:PREVIEW_LENGTH] if body else _("📎 Attachment")
@@ -185,7 +184,7 @@ def message_send(
         publish_event(
             type=Event.Type.MESSAGE_CREATED,
             thread=thread,
-            payload={"message": message_payload(message, stored), "thread_summary": thread_summary(thread)},
+            payload={"message": message_payload(message, files), "thread_summary": thread_summary(thread)},
             audience=thread_audience(thread),
         )
         # The ORM broker writes the task in this transaction: no message, no send; no send lost.
@@ -193,9 +192,9 @@ def message_send(
     return message
 
 
-def _enqueue_delivery(message_id: int) -> None:
+def _enqueue_delivery(message_id: int, *, delay: timedelta | None = None) -> None:
     # Successful deliveries are not kept as task results: the message row is the record.
-    async_task(DELIVER_TASK, message_id, q_options={"group": "outbound", "save": False})
+    enqueue(DELIVER_TASK, message_id, group="outbound", delay=delay)
 
 
 def _party_name(thread: Thread) -> str:
@@ -204,11 +203,20 @@ def _party_name(thread: Thread) -> str:
     return thread.prospect.display_name or thread.prospect.address
 
 
-def _contact_point_for(thread: Thread, channel: str) -> ContactPoint:
-    if channel not in SENDABLE_CHANNELS:
+def _channel_for(requested: str | None, thread: Thread) -> str:
+    """The channel asked for, else the one the customer last wrote on, else the default."""
+    return requested or thread.last_inbound_channel or default_reply_channel().channel
+
+
+def _contact_point_for(thread: Thread, channel: str) -> tuple[ChannelSpec, ContactPoint]:
+    spec = CHANNELS.get(channel)
+    if spec is None or not spec.replies:
         raise SendRefused(
-            _("Replies on %(channel)s are not available; choose WhatsApp or SMS.")
-            % {"channel": Channel(channel).label if channel in Channel.values else channel},
+            _("Replies on %(channel)s are not available; choose %(channels)s.")
+            % {
+                "channel": spec.label if spec else channel,
+                "channels": get_text_list([reply.label for reply in REPLY_CHANNELS], _("or")),
+            },
             code="channel_unsupported",
         )
     if thread.customer_id:
@@ -220,7 +228,7 @@ def _contact_point_for(thread: Thread, channel: str) -> ContactPoint:
                     "%(name)s's %(channel)s number %(address)s was linked to them from the pool and is not "
                     "confirmed yet; their dedicated advisor must confirm it is theirs before anything is sent there."
                 )
-                % {"name": _party_name(thread), "channel": Channel(channel).label, "address": points[0].address},
+                % {"name": _party_name(thread), "channel": spec.label, "address": points[0].address},
                 code="contact_point_unconfirmed",
             )
     else:
@@ -228,7 +236,7 @@ def _contact_point_for(thread: Thread, channel: str) -> ContactPoint:
     if not candidates:
         raise SendRefused(
             _("%(name)s has no %(channel)s number; choose another channel.")
-            % {"name": _party_name(thread), "channel": Channel(channel).label},
+            % {"name": _party_name(thread), "channel": spec.label},
             code="no_contact_point",
         )
     if len(candidates) > 1:
@@ -241,8 +249,8 @@ def _contact_point_for(thread: Thread, channel: str) -> ContactPoint:
         )
         for candidate in candidates:
             if candidate.pk == last_used:
-                return candidate
-    return candidates[0]
+                return spec, candidate
+    return spec, candidates[0]
 
 
 def _check_consent(thread: Thread, contact: ContactPoint) -> None:
@@ -261,20 +269,22 @@ def _check_consent(thread: Thread, contact: ContactPoint) -> None:
         )
 
 
-def whatsapp_free_text_allowed(*, thread: Thread, now=None) -> bool:
-    """WhatsApp's 24-hour rule: free text only within 24 h of the customer's last WhatsApp message."""
-    last = thread.last_whatsapp_inbound_at
-    return last is not None and (now or timezone.now()) - last <= WHATSAPP_WINDOW
+def free_text_allowed(*, thread: Thread, channel: str, now=None) -> bool:
+    """Whether free text may go to the thread's customer on `channel`: always, unless the
+    channel has a free-text window (WhatsApp: 24 h after the customer's last message on it)."""
+    spec = CHANNELS[channel]
+    return spec.free_text_allowed(last_inbound_at=getattr(thread, spec.last_inbound_field), now=now or timezone.now())
 
 
-def _check_whatsapp_window(thread: Thread, now) -> None:
-    if whatsapp_free_text_allowed(thread=thread, now=now):
+def _check_free_text_window(spec: ChannelSpec, thread: Thread, now) -> None:
+    if spec.free_text_allowed(last_inbound_at=getattr(thread, spec.last_inbound_field), now=now):
         return
-    last = thread.last_whatsapp_inbound_at
+    last = getattr(thread, spec.last_inbound_field)
     name = _party_name(thread)
     if last is None:
-        text = _("%(name)s has not written on WhatsApp yet; WhatsApp only allows an approved template.") % {
-            "name": name
+        text = _("%(name)s has not written on %(channel)s yet; %(channel)s only allows an approved template.") % {
+            "name": name,
+            "channel": spec.label,
         }
     else:
         hours = int((now - last).total_seconds() // 3600)
@@ -282,11 +292,10 @@ def _check_whatsapp_window(thread: Thread, now) -> None:
             age = ngettext("%(count)d h", "%(count)d h", hours) % {"count": hours}
         else:
             age = ngettext("%(count)d day", "%(count)d days", hours // 24) % {"count": hours // 24}
-        text = _("%(name)s's last WhatsApp message is %(age)s old; WhatsApp only allows an approved template now.") % {
-            "name": name,
-            "age": age,
-        }
-    raise SendRefused(text, code="outside_whatsapp_window")
+        text = _(
+            "%(name)s's last %(channel)s message is %(age)s old; %(channel)s only allows an approved template now."
+        ) % {"name": name, "channel": spec.label, "age": age}
+    raise SendRefused(text, code=spec.free_text_window.refusal_code)
 
 
 def _media_of(upload) -> tuple:
@@ -296,10 +305,15 @@ def _media_of(upload) -> tuple:
 
 
 def _check_media(channel: str, media: list[tuple]) -> None:
-    if not media:
+    spec = CHANNELS.get(channel)
+    if not media or spec is None or not spec.replies:  # no reply at all there: _contact_point_for says so
         return
-    rule = MEDIA_RULES[channel]
-    label = Channel(channel).label
+    rule, label = spec.media, spec.label
+    if rule is None:
+        raise SendRefused(
+            _("%(channel)s replies cannot carry files; send the text alone.") % {"channel": label},
+            code="attachment_type",
+        )
     if len(media) > rule.max_files:
         raise SendRefused(
             ngettext(
@@ -333,14 +347,33 @@ def _check_media(channel: str, media: list[tuple]) -> None:
         )
 
 
-def _store_attachment(message: Message, position: int, upload, name: str, content_type: str, size: int):
-    attachment = Attachment(
-        message=message, position=position, content_type=content_type, size=size, state=Attachment.State.STORED
-    )
-    extension = PurePath(name).suffix.lower() or mimetypes.guess_extension(content_type) or ""
-    attachment.file.save(f"{message.pk}-{position}{extension}", upload, save=False)
-    attachment.save()
-    return attachment
+def _store_files(media: list[tuple]) -> list[Attachment]:
+    """Each upload written to storage, as the attachment it will be (not saved yet)."""
+    # No message id yet: a random stem names the files, the position orders them.
+    stem = uuid.uuid4().hex
+    files = []
+    try:
+        for position, (upload, name, content_type, size) in enumerate(media):
+            attachment = Attachment(
+                position=position, content_type=content_type, size=size, state=Attachment.State.STORED
+            )
+            extension = PurePath(name).suffix.lower() or mimetypes.guess_extension(content_type) or ""
+            attachment.file.save(f"{stem}-{position}{extension}", upload, save=False)
+            files.append(attachment)
+    except BaseException:
+        _delete_files(files)
+        raise
+    return files
+
+
+def _delete_files(files: list[Attachment]) -> None:
+    for attachment in files:
+        name = attachment.file.name
+        try:
+            attachment.file.delete(save=False)
+        except Exception:
+            # The reply's own failure is what the caller must see; a stray file is only logged.
+            logger.exception("Could not delete the stored file %s of a reply that was not sent.", name)
 
 
 def _template_numbers(template: MessageTemplate) -> list[str]:
@@ -456,16 +489,6 @@ def message_deliver(*, message_id: int) -> Message | None:
     if message.status != Message.Status.QUEUED:
         return message
 
-    limit = (
-        settings.ATTITRE_RATE_LIMIT_WHATSAPP if message.channel == Channel.WHATSAPP else settings.ATTITRE_RATE_LIMIT_SMS
-    )
-    if limit > 0 and not rate_limit_wait(
-        key=f"{message.channel}:{twilio.sender_for(message.channel)}", limit=limit, max_wait=RATE_LIMIT_MAX_WAIT
-    ):
-        # Still over the limit: back of the queue rather than holding a worker.
-        _enqueue_delivery(message.pk)
-        return message
-
     now = timezone.now()
     if not _claim([Message.Status.SENDING, now, message.pk, Message.Status.QUEUED]):
         return message
@@ -474,7 +497,7 @@ def message_deliver(*, message_id: int) -> Message | None:
 
     # The network call happens outside any transaction.
     try:
-        accepted = twilio.send_message(_outbound_request(message))
+        accepted = CHANNELS[message.channel].provider.send(_outbound_request(message))
     except SendFailed as failure:
         return _after_failure(message, failure)
     # A status callback carrying ?m=<id> may have set the id already: keep it.
@@ -526,7 +549,7 @@ def _reclaim_if_stale(message: Message) -> Message:
 def _after_failure(message: Message, failure: SendFailed) -> Message:
     if failure.ambiguous:
         # Twilio may have taken it: a status callback (?m=<id>) would tell. Check later, never resend now.
-        _schedule_delivery(message, after=AMBIGUOUS_CHECK_AFTER, reason="check")
+        _enqueue_delivery(message.pk, delay=AMBIGUOUS_CHECK_AFTER)
         logger.warning(
             "Message %s: no clear answer from Twilio (attempt %s); checking again in %ss.",
             message.pk,
@@ -547,7 +570,7 @@ def _after_failure(message: Message, failure: SendFailed) -> Message:
         )
         message.status = Message.Status.QUEUED
         delay = RETRY_BACKOFF_SECONDS[min(message.delivery_attempts - 1, len(RETRY_BACKOFF_SECONDS) - 1)]
-        _schedule_delivery(message, after=timedelta(seconds=delay), reason="retry")
+        _enqueue_delivery(message.pk, delay=timedelta(seconds=delay))
         logger.info(
             "Message %s: Twilio unavailable (%s, attempt %s); retry in %ss.",
             message.pk,
@@ -559,17 +582,6 @@ def _after_failure(message: Message, failure: SendFailed) -> Message:
     message = _fail(message, code=failure.code, text=failure.message)
     contact_point_opt_out_if_unsubscribed(message=message, error_code=failure.code)
     return message
-
-
-def _schedule_delivery(message: Message, *, after: timedelta, reason: str) -> None:
-    Schedule.objects.create(
-        func=DELIVER_TASK,
-        args=str(message.pk),
-        schedule_type=Schedule.ONCE,
-        repeats=1,
-        next_run=timezone.now() + after,
-        name=f"message-{message.pk}-{reason}-{message.delivery_attempts}",
-    )
 
 
 def _fail(message: Message, *, code: str, text: str) -> Message:

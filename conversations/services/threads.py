@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from conversations.access import customer_visibility_q, left_behind, thread_audience
 from conversations.models import Message, Note, Thread
 from conversations.payloads import thread_summary
+from conversations.providers.registry import LAST_INBOUND_FIELDS
 from crm.models import Advisor, ContactPoint, Customer
 from events.models import Event
 from events.publish import publish_event
@@ -206,7 +207,7 @@ def prospect_link_to_customer(*, thread: Thread, customer: Customer, by: Advisor
                 prospect=None,
                 agency=customer.agency,
                 last_inbound_channel="",
-                **{f"last_{channel}_inbound_at": None for channel in ContactPoint.Kind.values},
+                **dict.fromkeys(LAST_INBOUND_FIELDS),
             )
             target = _locked(thread)
         else:

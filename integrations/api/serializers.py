@@ -12,7 +12,7 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.pagination import CursorPagination
 
 from conversations.models import Attachment, Channel, Message, MessageTemplate, Thread
-from conversations.services.outbound import SENDABLE_CHANNELS
+from conversations.providers.registry import REPLY_CHANNELS
 from crm.addresses import normalize_address, normalize_phone
 from crm.models import Advisor, ContactPoint, Customer
 from events.models import Event
@@ -443,7 +443,7 @@ class MessageFilter(serializers.Serializer):
 class MessageSendInput(serializers.Serializer):
     body = serializers.CharField(required=False, default="", allow_blank=True, max_length=4096)
     channel = serializers.ChoiceField(
-        choices=[(channel.value, channel.label) for channel in SENDABLE_CHANNELS],
+        choices=[(spec.channel, spec.label) for spec in REPLY_CHANNELS],
         required=False,
         allow_null=True,
         default=None,

@@ -5,13 +5,14 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.utils import timezone
 from django_q.models import Schedule
 
 from conversations.media import MAX_ATTEMPTS
 from conversations.models import Attachment, Message
 from events.models import Event
 from tests import twilio
-from tests.queue import run_queued_tasks
+from tests.queue import run_queued_tasks, waiting_tasks
 
 MESSAGES = "/webhooks/twilio/messages/"
 JPEG = b"\xff\xd8\xff\xe0" + b"fake-jpeg-bytes" * 100
@@ -142,18 +143,18 @@ def test_gone_media_is_refused_not_retried(camille, media_server):
     run_queued_tasks()
     attachment.refresh_from_db()
     assert attachment.state == "refused"
-    assert Schedule.objects.count() == 0
+    assert waiting_tasks() == []
 
 
 def test_passing_failure_is_retried_a_bounded_number_of_times(camille, media_server):
-    """A 503 schedules a retry with backoff; after the last attempt the attachment is failed, the message kept."""
+    """A 503 queues a retry 30 s later, then 2 min, 10 min; after the last attempt the
+    attachment is failed, the message kept. No Schedule is written."""
     attachment = receive_image(f"{media_server}/media/flaky")
     run_queued_tasks()
     attachment.refresh_from_db()
     assert (attachment.state, attachment.attempts) == ("pending", 1)
-    retry = Schedule.objects.get()
-    assert retry.func == "conversations.tasks.attachment_download"
-    assert retry.schedule_type == Schedule.ONCE
+    [(func, args, _)] = waiting_tasks()
+    assert (func, args) == ("conversations.tasks.attachment_download", (attachment.pk,))
 
     from conversations.tasks import attachment_download
 
@@ -162,7 +163,9 @@ def test_passing_failure_is_retried_a_bounded_number_of_times(camille, media_ser
     attachment.refresh_from_db()
     assert (attachment.state, attachment.attempts) == ("failed", MAX_ATTEMPTS)
     assert attachment.error == "HTTP 503"
-    assert Schedule.objects.count() == MAX_ATTEMPTS - 1
+    delays = [(run_after - timezone.now()).total_seconds() for _, _, run_after in waiting_tasks()]
+    assert delays == pytest.approx([30, 120, 600], abs=5)
+    assert not Schedule.objects.exists()
     assert Message.objects.filter(pk=attachment.message_id).exists()
 
 

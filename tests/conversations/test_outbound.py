@@ -1,15 +1,17 @@
 """Sending a reply: what is refused (nothing stored, nothing enqueued) and what is stored and enqueued."""
 
 from datetime import timedelta
+from pathlib import Path, PurePath
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 from django_q.models import OrmQ
 
 from conversations.models import Attachment, Message, MessageTemplate, Thread
-from conversations.services import SendRefused, message_send, template_variables_for
+from conversations.services import SendRefused, message_send, outbound, template_variables_for
 from crm.models import ContactPoint
 from events.models import Event
 from tests import twilio
@@ -37,13 +39,22 @@ def template(db):
     )
 
 
+def stored_files() -> list[str]:
+    return sorted(path.name for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file())
+
+
 def refused(code: str, **kwargs) -> SendRefused:
     with pytest.raises(SendRefused) as caught:
         message_send(**kwargs)
     assert caught.value.code == code
     assert Message.objects.filter(direction="outbound").count() == 0
     assert OrmQ.objects.count() == 0
+    assert stored_files() == []
     return caught.value
+
+
+def pdf(name: str = "releve.pdf") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, b"%PDF-1.4 " + b"x" * 100, content_type="application/pdf")
 
 
 def age_whatsapp(thread: Thread, delta: timedelta) -> None:
@@ -175,11 +186,35 @@ def test_email_replies_are_not_available(thread, alice):
 
 def test_whatsapp_attachment_is_stored_with_the_message(thread, alice):
     """An accepted file is stored and listed with the message."""
-    pdf = SimpleUploadedFile("releve.pdf", b"%PDF-1.4 " + b"x" * 100, content_type="application/pdf")
-    message = message_send(thread=thread, author=alice, body="Votre relevé", attachments=[pdf])
+    message = message_send(thread=thread, author=alice, body="Votre relevé", attachments=[pdf()])
     attachment = Attachment.objects.get(message=message)
     assert (attachment.content_type, attachment.state, attachment.size) == ("application/pdf", "stored", 109)
-    assert attachment.file.name.endswith(f"{message.pk}-0.pdf")
+    assert attachment.file.name.startswith("attachments/") and attachment.file.name.endswith("-0.pdf")
+    assert stored_files() == [PurePath(attachment.file.name).name]
+    assert attachment.file.read() == b"%PDF-1.4 " + b"x" * 100
+
+
+def test_a_reply_refused_under_the_lock_leaves_no_file(thread, alice):
+    """The files are stored before the thread is locked; a refusal found under the lock
+    (here: WhatsApp's window closed) deletes them again."""
+    age_whatsapp(thread, timedelta(hours=30))
+    refused("outside_whatsapp_window", thread=thread, author=alice, body="Votre relevé", attachments=[pdf()])
+
+
+def test_a_reply_whose_transaction_fails_leaves_no_file(thread, alice, monkeypatch):
+    """The database fails after the files were stored (here: enqueueing the delivery): the
+    transaction rolls back and the files are deleted; the error reaches the caller."""
+
+    def broken_queue(message_id, **options):
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr(outbound, "_enqueue_delivery", broken_queue)
+    photos = [SimpleUploadedFile(f"{n}.jpg", b"\xff\xd8\xff", content_type="image/jpeg") for n in (1, 2)]
+    with pytest.raises(OperationalError):
+        message_send(thread=thread, author=alice, body="Deux photos", attachments=photos, channel="sms")
+    assert not Message.objects.filter(direction="outbound").exists()
+    assert not Attachment.objects.exists()
+    assert stored_files() == []
 
 
 def test_attachment_type_whatsapp_refuses(thread, alice):

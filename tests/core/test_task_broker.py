@@ -1,15 +1,10 @@
 """The task broker: django-q2's ORM broker, claiming and acknowledging with one statement each
 on PostgreSQL. Tasks are enqueued by django-q2 itself, in the caller's transaction."""
 
-import os
-import subprocess
-import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django_q.brokers import get_broker
@@ -20,9 +15,9 @@ from django_q.tasks import async_task
 
 from core.task_broker import OrmBroker
 from tests.concurrency import run_at_once
+from tests.queue import real_cluster
 
 pytestmark = pytest.mark.django_db
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def enqueue(count: int) -> list[str]:
@@ -140,22 +135,10 @@ def test_a_real_cluster_runs_what_was_enqueued(tmp_path):
     marker_dir = tmp_path / "ran"
     marker_dir.mkdir()
     task_ids = [async_task("tests.tasks_for_cluster.touch", str(marker_dir), n) for n in range(12)]
-    database = settings.DATABASES["default"]
-    url = (
-        f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST'] or '127.0.0.1'}:"
-        f"{database['PORT'] or 5432}/{database['NAME']}"
-    )
-    env = {**os.environ, "DATABASE_URL": url, "Q_WORKERS": "2", "Q_BULK": "4", "DEBUG": "1"}
-    cluster = subprocess.Popen(  # noqa: S603
-        [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
-    )
-    try:
+    with real_cluster(Q_WORKERS="2", Q_BULK="4"):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (OrmQ.objects.exists() or len(list(marker_dir.iterdir())) < 12):
             time.sleep(0.2)
-    finally:
-        cluster.terminate()
-        cluster.wait(timeout=30)
 
     assert sorted(int(path.name) for path in marker_dir.iterdir()) == list(range(12))
     assert all(path.read_text() == "1" for path in marker_dir.iterdir())

@@ -3,8 +3,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from conversations.models import Message, Thread
-from crm.models import AdvisorAssignment, ContactPoint
-from crm.services import contact_point_create, customer_create
+from crm.models import AdvisorAssignment, ContactPoint, Customer
+from crm.services import contact_point_create, customer_create, customer_create_with_contact_points
+from tests.concurrency import run_at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -94,6 +95,52 @@ def test_customer_create_opens_the_assignment_history(agency, alice, sam):
         "Ouverture de compte",
         sam.user,
     )
+
+
+def create(agency, advisor, number: str, contact_points=()):
+    return customer_create_with_contact_points(
+        customer_number=number,
+        first_name="Inès",
+        last_name="Moreau",
+        agency=agency,
+        advisor=advisor,
+        contact_points=list(contact_points),
+        created_by=None,
+        source="test",
+    )
+
+
+def assert_number_taken(error: ValidationError, number: str) -> None:
+    [field_error] = error.error_dict["customer_number"]
+    assert field_error.code == "customer_number_taken"
+    assert field_error.messages == [f"Customer number {number} is already taken."]
+
+
+def test_a_taken_customer_number_is_refused_with_its_code(agency, alice):
+    """A second customer with a number already taken (whatever the spaces around it) is
+    refused on the field, `customer_number_taken`; nothing of it is stored."""
+    create(agency, alice, "FR777")
+    with pytest.raises(ValidationError) as error:
+        create(agency, alice, " FR777 ", contact_points=[{"kind": "sms", "address": "+33781223344"}])
+    assert_number_taken(error.value, "FR777")
+    assert Customer.objects.filter(customer_number="FR777").count() == 1
+    assert AdvisorAssignment.objects.count() == 1
+    assert not ContactPoint.objects.filter(address="+33781223344").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_creations_of_one_number_make_one_customer(agency, alice):
+    """Two creations of the same number at the same instant (two API calls): the database's
+    constraint lets one through and the other gets the field error, never an IntegrityError."""
+    outcomes = run_at_once([lambda: create(agency, alice, "FR888")] * 2)
+
+    created = [outcome for outcome in outcomes if isinstance(outcome, Customer)]
+    refused = [outcome for outcome in outcomes if isinstance(outcome, ValidationError)]
+    assert (len(created), len(refused)) == (1, 1), outcomes
+    assert_number_taken(refused[0], "FR888")
+    assert list(Customer.objects.filter(customer_number="FR888")) == created
+    assert AdvisorAssignment.objects.filter(customer__customer_number="FR888").count() == 1
 
 
 def test_only_one_current_assignment_is_enforced_by_the_database(camille, alice, bob):

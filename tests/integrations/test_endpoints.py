@@ -94,6 +94,28 @@ def test_a_taken_number_rolls_back_the_customer(key_client, camille, alice):
     assert not Customer.objects.filter(customer_number="C44").exists()
 
 
+def test_a_taken_customer_number_is_a_409(key_client, camille, alice):
+    """A customer number already taken is a 409 naming the field, and nothing is created."""
+    before = Customer.objects.count()
+    response = key_client.post(
+        "/api/v1/customers/",
+        {
+            "customer_number": camille.customer_number,
+            "first_name": "Léa",
+            "last_name": "Roux",
+            "dedicated_advisor": alice.pk,
+        },
+        format="json",
+    )
+    assert response.status_code == 409
+    assert response.json() == {
+        "code": "customer_number_taken",
+        "detail": f"Customer number {camille.customer_number} is already taken.",
+        "fields": {"customer_number": [f"Customer number {camille.customer_number} is already taken."]},
+    }
+    assert Customer.objects.count() == before
+
+
 def test_non_json_and_malformed_bodies_are_400(key_client):
     """Bad JSON is a 400 in the same shape, not a 500."""
     response = key_client.generic("POST", "/api/v1/customers/", "{not json", content_type="application/json")

@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import json
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -13,7 +14,7 @@ from conversations.models import Thread
 from conversations.services import thread_set_status
 from integrations.models import WebhookDelivery, WebhookEndpoint
 from integrations.services import WebhookRefused, webhook_deliver, webhook_dispatch_pending, webhook_url_check
-from tests.queue import run_queued_tasks
+from tests.queue import run_queued_tasks, waiting_tasks
 
 pytestmark = pytest.mark.django_db
 SECRET = "whsec-test-0123456789"
@@ -75,10 +76,12 @@ def test_signed_delivery_is_retried_after_a_failure(receiver, thread, alice):
     assert (first.state, first.status_code) == ("failed", 500)
     assert first.next_retry_at is not None
     retry = WebhookDelivery.objects.get(endpoint=endpoint, attempt=2)
-    schedule = Schedule.objects.get(name=f"webhook-delivery-{retry.pk}")
-    assert (schedule.func, schedule.schedule_type) == ("integrations.tasks.webhook_deliver", Schedule.ONCE)
+    [(func, args, run_after)] = waiting_tasks()
+    assert (func, args) == ("integrations.tasks.webhook_deliver", (retry.pk,))
+    assert abs(run_after - first.next_retry_at) < timedelta(seconds=1)
+    assert not Schedule.objects.exists()
 
-    webhook_deliver(delivery_id=retry.pk)  # what the schedule runs
+    webhook_deliver(delivery_id=retry.pk)  # what the delayed task runs
     retry.refresh_from_db()
     assert (retry.state, retry.status_code) == ("succeeded", 200)
     assert retry.duration_ms is not None
