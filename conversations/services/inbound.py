@@ -153,7 +153,8 @@ _update_thread_on_inbound = CompiledUpdate(
     Thread,
     [
         "handler",
-        "routing_reason",
+        "routing_reason_code",
+        "routing_reason_params",
         "routed_at",
         "last_inbound_channel",
         "last_activity_at",
@@ -393,7 +394,8 @@ class _InboundBatch:
                     "thread_summary": thread_summary(thread),
                     "previous_handler": previous_handler_id,
                     "handler": thread.handler_id,
-                    "reason": thread.routing_reason,
+                    "reason": thread.routing_reason_code,
+                    "reason_params": thread.routing_reason_params,
                 },
                 extra_groups=left_behind(previous_handler_id, thread, was_in_pool=was_in_pool),
             )

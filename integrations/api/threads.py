@@ -39,6 +39,8 @@ THREAD_EXAMPLE = OpenApiExample(
         "status": "open",
         "handler": 7,
         "routing_reason": "dedicated advisor",
+        "routing_reason_code": "dedicated",
+        "routing_reason_params": {},
         "routed_at": "2026-11-23T09:00:00+01:00",
         "last_activity_at": "2026-11-23T09:00:00+01:00",
         "last_message_preview": "Bonjour, ma carte est bloquée",

@@ -85,7 +85,11 @@ def sam_client(client, sam):
 
 @pytest.fixture
 def thread(camille, alice):
-    thread = ThreadFactory(customer=camille, routing_reason="dedicated advisor present")
+    thread = ThreadFactory(
+        customer=camille,
+        routing_reason_code="transferred",
+        routing_reason_params={"by": "bob", "reason": "crédit immobilier"},
+    )
     InboundMessageFactory(thread=thread)
     NoteFactory(thread=thread, author=alice)
     EventFactory(thread=thread)
@@ -139,7 +143,7 @@ def test_supervisor_cannot_edit_conversations_or_the_event_log(sam_client, threa
         assert sam_client.post(admin_url(obj, "delete")).status_code == 403
     page = sam_client.get(admin_url(thread)).content.decode()
     assert 'name="_save"' not in page
-    assert "dedicated advisor present" in page  # the routing reason
+    assert "transferred by bob: crédit immobilier" in page  # the routing reason, written when shown
 
 
 @pytest.mark.parametrize("url", [reverse("admin:index"), CUSTOMERS])

@@ -266,6 +266,19 @@ def test_thread_status_transfer_and_claim(key_client, thread, alice, bob):
     assert response.json()["code"] == "already_handled"
 
 
+def test_thread_routing_reason_as_a_code_its_parameters_and_a_sentence(key_client, thread, alice, bob):
+    """The API gives the routing decision as a code and parameters (for programs) and as a
+    sentence in the caller's language (for people)."""
+    url = f"/api/v1/threads/{thread.pk}/"
+    key_client.post(f"{url}transfer/", {"to": bob.pk, "reason": "Crédit", "as_advisor": alice.pk}, format="json")
+    body = key_client.get(url).json()
+    assert body["routing_reason_code"] == "transferred"
+    assert body["routing_reason_params"] == {"by": alice.user.username, "reason": "Crédit"}
+    assert body["routing_reason"] == f"transferred by {alice.user.username}: Crédit"
+    french = key_client.get(url, HTTP_ACCEPT_LANGUAGE="fr").json()
+    assert french["routing_reason"] == f"transférée par {alice.user.username} : Crédit"
+
+
 def test_thread_filters(key_client, thread, alice):
     assert [t["id"] for t in key_client.get(f"/api/v1/threads/?handler={alice.pk}").json()["results"]] == [thread.pk]
     assert key_client.get("/api/v1/threads/?handler=none").json()["results"] == []
