@@ -234,6 +234,22 @@ def test_bad_advisor_input_is_a_400(key_client, alice, body, field):
         assert field in response.json()["fields"]
 
 
+def test_a_reversed_absence_is_refused_with_its_constraints_code(key_client, alice):
+    """The database's rule answers: its message and code, nothing written."""
+    body = {"out_of_office_from": "2026-12-02T00:00:00Z", "out_of_office_until": "2026-12-01T00:00:00Z"}
+    response = key_client.patch(f"/api/v1/advisors/{alice.pk}/", body, format="json")
+    assert (response.status_code, response.json()["code"]) == (400, "absence_order")
+    assert response.json()["detail"] == "The absence must end after it starts."
+    alice.refresh_from_db()
+    assert alice.out_of_office_from is None
+
+
+def test_a_deputy_listed_twice_is_refused(key_client, alice, bob):
+    response = key_client.patch(f"/api/v1/advisors/{alice.pk}/", {"deputies": [bob.pk, bob.pk]}, format="json")
+    assert (response.status_code, response.json()["code"]) == (400, "deputy_duplicate")
+    assert not Deputyship.objects.filter(advisor=alice).exists()
+
+
 def test_own_deputy_is_refused(key_client, alice):
     response = key_client.patch(f"/api/v1/advisors/{alice.pk}/", {"deputies": [alice.pk]}, format="json")
     assert response.status_code == 400
