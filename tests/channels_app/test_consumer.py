@@ -2,6 +2,7 @@
 session login, real events from the inbound service, the real channel layer."""
 
 import asyncio
+import itertools
 import threading
 import time
 from datetime import datetime, timedelta
@@ -102,6 +103,67 @@ async def frames(communicator: WebsocketCommunicator, quiet: float = QUIET, at_m
     while asyncio.get_running_loop().time() < deadline and not await communicator.receive_nothing(timeout=quiet):
         received.append(await communicator.receive_json_from())
     return received
+
+
+_barriers = itertools.count()
+
+
+async def until_barrier(communicator: WebsocketCommunicator, advisor: Advisor) -> list[dict]:
+    """The frames before a barrier sent now to the advisor's own group: everything the
+    channel layer delivered to the tab before it, and what the tab sent on its own (its
+    handlers run one at a time, in order). Waits for nothing but that frame."""
+    barrier = {"type": "barrier", "n": next(_barriers)}
+    await get_channel_layer().group_send(advisor_group(advisor.pk), {"type": "inbox.events", "events": [barrier]})
+    received = []
+    while (frame := await communicator.receive_json_from(timeout=10)) != barrier:
+        received.append(frame)
+    return received
+
+
+class Clock:
+    """Stands for asyncio.sleep in the open tabs' two tasks (heartbeats, access refresh):
+    a task's sleep ends when the test ticks it, and `tick` returns once that task has done
+    its round and sleeps again. Nothing waits on the wall clock."""
+
+    def __init__(self):
+        self.sleepers: list[tuple[float, asyncio.Future]] = []
+        self.changed = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        entry = (seconds, asyncio.get_running_loop().create_future())
+        self.sleepers.append(entry)
+        self.changed.set()
+        try:
+            await entry[1]
+        finally:
+            if entry in self.sleepers:
+                self.sleepers.remove(entry)
+
+    async def _sleeper(self, seconds: float) -> tuple[float, asyncio.Future]:
+        async with asyncio.timeout(10):  # a broken test fails instead of hanging; nothing is timed
+            while (entry := next((entry for entry in self.sleepers if entry[0] == seconds), None)) is None:
+                self.changed.clear()
+                await self.changed.wait()
+        return entry
+
+    async def tick(self, seconds: float, times: int = 1) -> None:
+        """The task sleeping `seconds` does `times` rounds."""
+        for _ in range(times):
+            entry = await self._sleeper(seconds)
+            self.sleepers.remove(entry)
+            entry[1].set_result(None)
+            await self._sleeper(seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(consumers._OpenTabs, "sleep", staticmethod(clock.sleep))
+    return clock
+
+
+def beat_interval() -> float:
+    return consumers.HEARTBEAT_SECONDS / consumers._OpenTabs.BEAT_SLOTS
 
 
 def events_of(received: list[dict]) -> list[dict]:
@@ -334,45 +396,48 @@ async def test_too_many_missed_events_ask_the_page_to_reload(open_inbox, alice, 
     assert received[0]["message"]
 
 
-async def test_heartbeat_keeps_an_idle_connection_alive(open_inbox, alice, monkeypatch):
+async def test_heartbeat_keeps_an_idle_connection_alive(open_inbox, alice, clock):
     """An idle tab receives a heartbeat frame with the server time at every interval."""
-    monkeypatch.setattr(consumers, "HEARTBEAT_SECONDS", 0.1)
     inbox = await open_inbox(alice)
-    heartbeats = [frame for frame in await frames(inbox, at_most=0.6) if frame["type"] == "heartbeat"]
+    await until_barrier(inbox, alice)
+    await clock.tick(beat_interval(), times=2 * consumers._OpenTabs.BEAT_SLOTS)
+    heartbeats = [frame for frame in await until_barrier(inbox, alice) if frame["type"] == "heartbeat"]
     await inbox.disconnect()
-    assert len(heartbeats) >= 4
+    assert len(heartbeats) == 2
     assert datetime.fromisoformat(heartbeats[0]["at"]).tzinfo is not None
 
 
-async def test_deputy_tab_follows_a_colleague_going_away_and_coming_back(open_inbox, alice, bob, monkeypatch):
+async def test_deputy_tab_follows_a_colleague_going_away_and_coming_back(open_inbox, alice, bob, clock):
     """Bob's open tab joins alice's group at the next access refresh after she goes away, and
     leaves it when she is back: no reload needed, and no access kept."""
-    monkeypatch.setattr(consumers, "ACCESS_REFRESH_SECONDS", 0.1)
     await database_sync_to_async(add_deputy)(alice, bob)
     inbox = await open_inbox(bob)
-    await frames(inbox, at_most=0.3)
+    await until_barrier(inbox, bob)
     probe = {"type": "inbox.events", "events": [{"id": 10**9, "type": "thread.updated", "thread": 1}]}
 
     await set_availability(alice, "away")
-    await asyncio.sleep(0.4)
     await get_channel_layer().group_send(advisor_group(alice.pk), probe)
-    assert [frame["id"] for frame in events_of(await frames(inbox, at_most=0.5))] == [10**9]
-
-    await set_availability(alice, "available")
-    await asyncio.sleep(0.4)
+    assert events_of(await until_barrier(inbox, bob)) == []  # not before the refresh
+    await clock.tick(consumers.ACCESS_REFRESH_SECONDS)
     probe["events"][0]["id"] += 1
     await get_channel_layer().group_send(advisor_group(alice.pk), probe)
-    assert events_of(await frames(inbox, at_most=0.5)) == []
+    assert [frame["id"] for frame in events_of(await until_barrier(inbox, bob))] == [10**9 + 1]
+
+    await set_availability(alice, "available")
+    await clock.tick(consumers.ACCESS_REFRESH_SECONDS)
+    probe["events"][0]["id"] += 1
+    await get_channel_layer().group_send(advisor_group(alice.pk), probe)
+    assert events_of(await until_barrier(inbox, bob)) == []
 
 
-async def test_deactivated_advisor_is_disconnected_at_the_next_access_refresh(open_inbox, alice, monkeypatch):
+async def test_deactivated_advisor_is_disconnected_at_the_next_access_refresh(open_inbox, alice, clock):
     """An advisor deactivated while connected is closed with 4401 at the next access refresh."""
-    monkeypatch.setattr(consumers, "ACCESS_REFRESH_SECONDS", 0.1)
     inbox = await open_inbox(alice)
-    await frames(inbox, at_most=0.3)
+    await until_barrier(inbox, alice)
     alice.is_active = False
     await database_sync_to_async(alice.save)(update_fields=["is_active"])
-    while (output := await inbox.receive_output(timeout=1))["type"] == "websocket.send":
+    await clock.tick(consumers.ACCESS_REFRESH_SECONDS)
+    while (output := await inbox.receive_output(timeout=10))["type"] == "websocket.send":
         pass
     assert output == {"type": "websocket.close", "code": 4401}
 
@@ -488,9 +553,10 @@ async def test_client_frames_are_ignored_except_ping(open_inbox, alice):
     assert [frame for frame in await frames(inbox) if frame["type"] != "heartbeat"] == [{"type": "pong"}]
 
 
-async def test_a_tab_that_stalls_does_not_hold_the_other_tabs_heartbeats(monkeypatch):
+async def test_a_tab_that_stalls_does_not_hold_the_other_tabs_heartbeats(monkeypatch, clock):
     """Heartbeats are sent side by side: a client whose socket stops draining (its beat never
-    completes) leaves the other tabs of the process beating on time."""
+    completes) leaves the other tabs of the process beating at every round."""
+    # A round with a stalled beat ends after the interval (the rounds' own pacing): a short one.
     monkeypatch.setattr(consumers, "HEARTBEAT_SECONDS", 0.25)
     beats: list[int] = []
 
@@ -508,10 +574,10 @@ async def test_a_tab_that_stalls_does_not_hold_the_other_tabs_heartbeats(monkeyp
     tabs = [Tab(1, stalls=True), *(Tab(advisor_id) for advisor_id in range(2, 6))]
     for tab in tabs:
         open_tabs.add(tab)
-    await asyncio.sleep(0.8)
+    await clock.tick(beat_interval(), times=2 * consumers._OpenTabs.BEAT_SLOTS)
     for tab in tabs:
         open_tabs.discard(tab)
-    assert all(beats.count(advisor_id) >= 2 for advisor_id in range(2, 6))
+    assert all(beats.count(advisor_id) == 2 for advisor_id in range(2, 6))
     assert 1 not in beats
 
 
@@ -520,19 +586,20 @@ async def test_deputy_tab_follows_an_absence_set_through_the_api_at_once(open_in
     he hears alice's group without waiting for the periodic refresh, and stops when she is back."""
     await database_sync_to_async(add_deputy)(alice, bob)
     inbox = await open_inbox(bob)
-    await frames(inbox, at_most=0.3)
+    await until_barrier(inbox, bob)
     probe = {"type": "inbox.events", "events": [{"id": 10**9, "type": "thread.updated", "thread": 1}]}
 
+    # The service tells bob's tab (his own group) before it returns: the barrier follows it.
     await database_sync_to_async(advisor_update)(advisor=alice, availability="away")
-    await asyncio.sleep(0.3)
+    await until_barrier(inbox, bob)
     await get_channel_layer().group_send(advisor_group(alice.pk), probe)
-    assert [frame["id"] for frame in events_of(await frames(inbox, at_most=0.5))] == [10**9]
+    assert [frame["id"] for frame in events_of(await until_barrier(inbox, bob))] == [10**9]
 
     await database_sync_to_async(advisor_update)(advisor=alice, availability="available")
-    await asyncio.sleep(0.3)
+    await until_barrier(inbox, bob)
     probe["events"][0]["id"] += 1
     await get_channel_layer().group_send(advisor_group(alice.pk), probe)
-    assert events_of(await frames(inbox, at_most=0.5)) == []
+    assert events_of(await until_barrier(inbox, bob)) == []
 
 
 async def closed_with(inbox: WebsocketCommunicator, timeout: float = 1) -> int:
