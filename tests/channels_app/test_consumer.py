@@ -3,6 +3,7 @@ session login, real events from the inbound service, the real channel layer."""
 
 import asyncio
 import itertools
+import json
 import threading
 import time
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from events import presence
 from events.groups import advisor_group
 from events.models import Event
 from events.presence import PRESENCE_TTL_SECONDS, Socket, advisors_online
+from events.publish import pushes_sent
 from tests import twilio
 from tests.factories import ContactPointFactory, CustomerFactory, add_deputy
 from tests.presence import forget_presence
@@ -40,7 +42,6 @@ ORIGIN = (b"origin", b"http://127.0.0.1:8000")
 HOST = (b"host", b"127.0.0.1:8000")
 CAMILLE = "+33612345678"
 DORA = "+33698765432"
-QUIET = 0.5
 
 
 @pytest.fixture(autouse=True)
@@ -86,6 +87,10 @@ async def open_inbox():
         communicator = WebsocketCommunicator(application, path, headers=headers)
         connected, _ = await communicator.connect()
         assert connected
+        communicator.advisor = advisor  # whose group `frames` sends its barrier to
+        # Past the handshake, the consumer goes on connecting (replay, presence): it handles
+        # the barrier once that is done, and what it sent meanwhile waits for `frames`.
+        communicator.received = await _until_barrier(communicator)
         opened.append((communicator, advisor.pk))
         return communicator
 
@@ -96,24 +101,23 @@ async def open_inbox():
     await sync_to_async(forget_presence)()
 
 
-async def frames(communicator: WebsocketCommunicator, quiet: float = QUIET, at_most: float = 3.0) -> list[dict]:
-    """Every frame that arrives until `quiet` seconds pass without one, or `at_most` seconds in all."""
-    received = []
-    deadline = asyncio.get_running_loop().time() + at_most
-    while asyncio.get_running_loop().time() < deadline and not await communicator.receive_nothing(timeout=quiet):
-        received.append(await communicator.receive_json_from())
-    return received
-
-
 _barriers = itertools.count()
 
 
-async def until_barrier(communicator: WebsocketCommunicator, advisor: Advisor) -> list[dict]:
-    """The frames before a barrier sent now to the advisor's own group: everything the
-    channel layer delivered to the tab before it, and what the tab sent on its own (its
-    handlers run one at a time, in order). Waits for nothing but that frame."""
+async def frames(communicator: WebsocketCommunicator) -> list[dict]:
+    """Every frame the tab received since the last call: once the pushes handed over until
+    now have reached the channel layer, a barrier goes to the tab's advisor's own group, and
+    the frames before it are what the layer delivered before it and what the tab sent on its
+    own (a consumer handles one message at a time, in order). Waits for nothing but that."""
+    received, communicator.received = communicator.received, []
+    return received + await _until_barrier(communicator)
+
+
+async def _until_barrier(communicator: WebsocketCommunicator) -> list[dict]:
+    await pushes_sent()
     barrier = {"type": "barrier", "n": next(_barriers)}
-    await get_channel_layer().group_send(advisor_group(advisor.pk), {"type": "inbox.events", "events": [barrier]})
+    group = advisor_group(communicator.advisor.pk)
+    await get_channel_layer().group_send(group, {"type": "inbox.events", "events": [barrier]})
     received = []
     while (frame := await communicator.receive_json_from(timeout=10)) != barrier:
         received.append(frame)
@@ -399,9 +403,9 @@ async def test_too_many_missed_events_ask_the_page_to_reload(open_inbox, alice, 
 async def test_heartbeat_keeps_an_idle_connection_alive(open_inbox, alice, clock):
     """An idle tab receives a heartbeat frame with the server time at every interval."""
     inbox = await open_inbox(alice)
-    await until_barrier(inbox, alice)
+    await frames(inbox)
     await clock.tick(beat_interval(), times=2 * consumers._OpenTabs.BEAT_SLOTS)
-    heartbeats = [frame for frame in await until_barrier(inbox, alice) if frame["type"] == "heartbeat"]
+    heartbeats = [frame for frame in await frames(inbox) if frame["type"] == "heartbeat"]
     await inbox.disconnect()
     assert len(heartbeats) == 2
     assert datetime.fromisoformat(heartbeats[0]["at"]).tzinfo is not None
@@ -412,28 +416,28 @@ async def test_deputy_tab_follows_a_colleague_going_away_and_coming_back(open_in
     leaves it when she is back: no reload needed, and no access kept."""
     await database_sync_to_async(add_deputy)(alice, bob)
     inbox = await open_inbox(bob)
-    await until_barrier(inbox, bob)
+    await frames(inbox)
     probe = {"type": "inbox.events", "events": [{"id": 10**9, "type": "thread.updated", "thread": 1}]}
 
     await set_availability(alice, "away")
     await get_channel_layer().group_send(advisor_group(alice.pk), probe)
-    assert events_of(await until_barrier(inbox, bob)) == []  # not before the refresh
+    assert events_of(await frames(inbox)) == []  # not before the refresh
     await clock.tick(consumers.ACCESS_REFRESH_SECONDS)
     probe["events"][0]["id"] += 1
     await get_channel_layer().group_send(advisor_group(alice.pk), probe)
-    assert [frame["id"] for frame in events_of(await until_barrier(inbox, bob))] == [10**9 + 1]
+    assert [frame["id"] for frame in events_of(await frames(inbox))] == [10**9 + 1]
 
     await set_availability(alice, "available")
     await clock.tick(consumers.ACCESS_REFRESH_SECONDS)
     probe["events"][0]["id"] += 1
     await get_channel_layer().group_send(advisor_group(alice.pk), probe)
-    assert events_of(await until_barrier(inbox, bob)) == []
+    assert events_of(await frames(inbox)) == []
 
 
 async def test_deactivated_advisor_is_disconnected_at_the_next_access_refresh(open_inbox, alice, clock):
     """An advisor deactivated while connected is closed with 4401 at the next access refresh."""
     inbox = await open_inbox(alice)
-    await until_barrier(inbox, alice)
+    await frames(inbox)
     alice.is_active = False
     await database_sync_to_async(alice.save)(update_fields=["is_active"])
     await clock.tick(consumers.ACCESS_REFRESH_SECONDS)
@@ -509,22 +513,22 @@ async def test_an_advisor_whose_server_died_goes_offline_when_her_entry_lapses(o
     now = [time.time()]
     monkeypatch.setattr(presence, "clock", lambda: now[0])
     supervisor = await open_inbox(sam)
-    await frames(supervisor, quiet=0.2)
+    await frames(supervisor)
     await presence.presence_connect(socket=Socket("specific.dead-process!1", alice.pk, alice.agency_id))
-    assert presence_frames(await frames(supervisor, quiet=0.2)) == [(alice.pk, True)]
+    assert presence_frames(await frames(supervisor)) == [(alice.pk, True)]
     this_process = consumers._open_tabs()
 
     now[0] += PRESENCE_TTL_SECONDS - 1
     await this_process.refresh()
-    assert presence_frames(await frames(supervisor, quiet=0.2)) == []
+    assert presence_frames(await frames(supervisor)) == []
     assert await sync_to_async(advisors_online)(advisor_ids=[alice.pk, sam.pk]) == {alice.pk, sam.pk}
 
     now[0] += 2
     await this_process.refresh()
-    assert presence_frames(await frames(supervisor, quiet=0.2)) == [(alice.pk, False)]
+    assert presence_frames(await frames(supervisor)) == [(alice.pk, False)]
     assert await sync_to_async(advisors_online)(advisor_ids=[alice.pk, sam.pk]) == {sam.pk}
     await this_process.refresh()
-    assert presence_frames(await frames(supervisor, quiet=0.2)) == []
+    assert presence_frames(await frames(supervisor)) == []
 
 
 async def test_a_tab_whose_entry_was_swept_comes_back_online(open_inbox, alice, sam, monkeypatch):
@@ -534,11 +538,11 @@ async def test_a_tab_whose_entry_was_swept_comes_back_online(open_inbox, alice, 
     monkeypatch.setattr(presence, "clock", lambda: now[0])
     supervisor = await open_inbox(sam)
     await open_inbox(alice)
-    await frames(supervisor, quiet=0.2)
+    await frames(supervisor)
     await sync_to_async(forget_presence)([alice.pk])  # swept by another process meanwhile
 
     await consumers._open_tabs().refresh()
-    assert presence_frames(await frames(supervisor, quiet=0.2)) == [(alice.pk, True)]
+    assert presence_frames(await frames(supervisor)) == [(alice.pk, True)]
     assert await sync_to_async(advisors_online)(advisor_ids=[alice.pk]) == {alice.pk}
 
 
@@ -548,9 +552,8 @@ async def test_client_frames_are_ignored_except_ping(open_inbox, alice):
     await frames(inbox)
     await inbox.send_to(text_data="not json")
     await inbox.send_json_to({"type": "message.send", "body": "Hello"})
-    assert events_of(await frames(inbox)) == []
-    await inbox.send_json_to({"type": "ping"})
-    assert [frame for frame in await frames(inbox) if frame["type"] != "heartbeat"] == [{"type": "pong"}]
+    # The client's frames are handled in order: what the two before the ping caused comes before the pong.
+    assert await until_pong(inbox) == []
 
 
 async def test_a_tab_that_stalls_does_not_hold_the_other_tabs_heartbeats(monkeypatch, clock):
@@ -586,20 +589,20 @@ async def test_deputy_tab_follows_an_absence_set_through_the_api_at_once(open_in
     he hears alice's group without waiting for the periodic refresh, and stops when she is back."""
     await database_sync_to_async(add_deputy)(alice, bob)
     inbox = await open_inbox(bob)
-    await until_barrier(inbox, bob)
+    await frames(inbox)
     probe = {"type": "inbox.events", "events": [{"id": 10**9, "type": "thread.updated", "thread": 1}]}
 
     # The service tells bob's tab (his own group) before it returns: the barrier follows it.
     await database_sync_to_async(advisor_update)(advisor=alice, availability="away")
-    await until_barrier(inbox, bob)
+    await frames(inbox)
     await get_channel_layer().group_send(advisor_group(alice.pk), probe)
-    assert [frame["id"] for frame in events_of(await until_barrier(inbox, bob))] == [10**9]
+    assert [frame["id"] for frame in events_of(await frames(inbox))] == [10**9]
 
     await database_sync_to_async(advisor_update)(advisor=alice, availability="available")
-    await until_barrier(inbox, bob)
+    await frames(inbox)
     probe["events"][0]["id"] += 1
     await get_channel_layer().group_send(advisor_group(alice.pk), probe)
-    assert events_of(await until_barrier(inbox, bob)) == []
+    assert events_of(await frames(inbox)) == []
 
 
 async def closed_with(inbox: WebsocketCommunicator, timeout: float = 1) -> int:
@@ -610,9 +613,23 @@ async def closed_with(inbox: WebsocketCommunicator, timeout: float = 1) -> int:
     return output["code"]
 
 
-async def still_open(inbox: WebsocketCommunicator) -> bool:
+async def until_pong(inbox: WebsocketCommunicator) -> list[dict]:
+    """Pings the tab; the frames it sent before the pong. Fails if it closes instead."""
     await inbox.send_json_to({"type": "ping"})
-    return {"type": "pong"} in await frames(inbox, quiet=0.2)
+    received = []
+    while (output := await inbox.receive_output(timeout=10))["type"] == "websocket.send":
+        if (frame := json.loads(output["text"])) == {"type": "pong"}:
+            return received
+        received.append(frame)
+    raise AssertionError(f"closed with {output.get('code')} instead of answering")
+
+
+async def still_open(inbox: WebsocketCommunicator) -> bool:
+    try:
+        await until_pong(inbox)
+    except AssertionError:
+        return False
+    return True
 
 
 async def test_signing_out_closes_that_sessions_sockets_at_once(open_inbox, alice):
