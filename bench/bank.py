@@ -178,10 +178,10 @@ class StaffPlan:
 
     @property
     def absence(self) -> str:
-        """As conversations.routing.absence_reason words it."""
+        """The routing reason's parameters conversations.routing.absence_reason gives, as JSON."""
         if self.out_of_office is not None:
-            return f"out of office until {self.out_of_office[1]:%Y-%m-%d}"
-        return "away"
+            return json.dumps({"absence": "out_of_office", "until": self.out_of_office[1].isoformat()})
+        return json.dumps({"absence": "away"})
 
 
 def ascii_slug(value: str, separator: str = "") -> str:
@@ -465,7 +465,7 @@ def insert_staff(bank: Bank, agencies: list[AgencyPlan], staff: list[StaffPlan],
     # What the SQL steps look advisors up in.
     db.execute(
         "CREATE TEMP TABLE bench_advisor (advisor_id bigint, agency_id bigint, username text, name text, "
-        "present boolean, stand_in bigint, absence text)"
+        "present boolean, stand_in bigint, absence jsonb)"
     )
     with db.cursor().copy("COPY bench_advisor FROM STDIN") as copy:
         for member in staff:

@@ -82,11 +82,14 @@ def functions_sql(*, seed: int, templates: list[str]) -> list[str]:
                               '{{{{1}}}}', first_name), '{{{{2}}}}', author_name), '{{{{3}}}}', agency_name)
           ELSE pg_temp.body(k, inbound, j, topic, closing, first_name)
         END $f$""",
+        """CREATE FUNCTION pg_temp.reason(code text, params jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS
+        $f$ SELECT jsonb_build_object('code', code, 'params', params) $f$""",
         """CREATE FUNCTION pg_temp.summary(id bigint, customer bigint, name text, status text, handler bigint,
-              agency bigint, reason text, unread bigint, at timestamptz, preview text, channel text,
+              agency bigint, reason jsonb, unread bigint, at timestamptz, preview text, channel text,
               waiting timestamptz) RETURNS jsonb LANGUAGE sql IMMUTABLE AS
         $f$ SELECT jsonb_build_object('id', id, 'customer', customer, 'name', name, 'status', status,
-              'handler', handler, 'agency', agency, 'routing_reason', reason, 'unread_count', unread,
+              'handler', handler, 'agency', agency, 'routing_reason_code', reason->>'code',
+              'routing_reason_params', reason->'params', 'unread_count', unread,
               'last_activity_at', pg_temp.iso(at), 'last_message_preview', left(preview, 200),
               'last_inbound_channel', channel, 'waiting_since', pg_temp.iso(waiting)) $f$""",
     ]
@@ -339,20 +342,23 @@ SELECT p.thread_id AS id, p.i AS tkey, p.customer_id,
          WHEN pg_temp.u(p.i, 81) < 0.06 THEN NULL
          ELSE p.advisor_id
        END AS handler_id,
+       -- The routing reason as conversations/routing_reasons.py stores it: a code and its parameters.
        CASE
          WHEN p.prospect THEN CASE WHEN pg_temp.u(p.i, 81) < 0.2 AND c.advisor_id IS NOT NULL
-                                   THEN 'claimed from the pool by ' || c.username ELSE 'unknown number' END
+                                   THEN pg_temp.reason('claimed', jsonb_build_object('advisor', c.username))
+                                   ELSE pg_temp.reason('unknown_number', '{{}}') END
          WHEN p.advisor_id IS NULL THEN CASE WHEN pg_temp.u(p.i, 81) < 0.15 AND c.advisor_id IS NOT NULL
-                                             THEN 'claimed from the pool by ' || c.username
-                                             ELSE 'pool: the customer has no dedicated advisor' END
-         WHEN p.heavy THEN 'dedicated advisor'
+                                             THEN pg_temp.reason('claimed', jsonb_build_object('advisor', c.username))
+                                             ELSE pg_temp.reason('pool_no_dedicated', '{{}}') END
+         WHEN p.heavy THEN pg_temp.reason('dedicated', '{{}}')
          WHEN NOT d.present AND p.status <> 'closed' THEN
-           CASE WHEN d.stand_in IS NOT NULL THEN 'deputy of ' || d.username || ': ' || d.absence
-                ELSE 'pool: no deputy available (' || d.username || ': ' || d.absence || ')' END
+           pg_temp.reason(CASE WHEN d.stand_in IS NOT NULL THEN 'deputy' ELSE 'pool_no_deputy' END,
+                          jsonb_build_object('advisor', d.username) || d.absence)
          WHEN pg_temp.u(p.i, 81) < 0.04 AND c.advisor_id IS NOT NULL
-           THEN 'claimed from the pool by ' || c.username
-         WHEN pg_temp.u(p.i, 81) < 0.06 THEN 'pool: no deputy available (' || d.username || ': away)'
-         ELSE 'dedicated advisor'
+           THEN pg_temp.reason('claimed', jsonb_build_object('advisor', c.username))
+         WHEN pg_temp.u(p.i, 81) < 0.06
+           THEN pg_temp.reason('pool_no_deputy', jsonb_build_object('advisor', d.username, 'absence', 'away'))
+         ELSE pg_temp.reason('dedicated', '{{}}')
        END AS reason,
        c.advisor_id AS colleague_id,
        CASE WHEN pg_temp.u(p.i, 82) < 0.7 THEN p.k ELSE 0 END AS unread_if_read_by_handler
@@ -529,10 +535,10 @@ JOIN bench_thread t ON t.id = a.thread_id
 """
 
 THREADS_INSERT = """
-INSERT INTO {thread} (id, status, routing_reason, routed_at, last_whatsapp_inbound_at, last_sms_inbound_at,
-  last_email_inbound_at, last_webchat_inbound_at, last_inbound_channel, last_activity_at, last_message_preview,
-  waiting_since, unread_count, created_at, agency_id, customer_id, handler_id, prospect_id)
-SELECT t.id, t.status, t.reason, a.routed_at, a.last_wa_in, a.last_sms_in, NULL, NULL,
+INSERT INTO {thread} (id, status, routing_reason_code, routing_reason_params, routed_at, last_whatsapp_inbound_at,
+  last_sms_inbound_at, last_email_inbound_at, last_webchat_inbound_at, last_inbound_channel, last_activity_at,
+  last_message_preview, waiting_since, unread_count, created_at, agency_id, customer_id, handler_id, prospect_id)
+SELECT t.id, t.status, t.reason->>'code', t.reason->'params', a.routed_at, a.last_wa_in, a.last_sms_in, NULL, NULL,
        CASE WHEN a.last_wa_in IS NULL AND a.last_sms_in IS NULL THEN ''
             WHEN a.last_sms_in IS NULL OR a.last_wa_in > a.last_sms_in THEN 'whatsapp' ELSE 'sms' END,
        a.last_at, a.preview, CASE WHEN t.status = 'open' THEN a.run_start END,
@@ -682,7 +688,8 @@ SELECT x.id, x.type,
         channel="CASE WHEN x.wa THEN 'whatsapp' ELSE 'sms' END",
         waiting="x.mat",
     )
-}, 'previous_handler', NULL, 'handler', x.handler_id, 'reason', x.reason)
+}, 'previous_handler', NULL, 'handler', x.handler_id, 'reason', x.reason->>'code',
+  'reason_params', x.reason->'params')
     WHEN 'thread.updated' THEN jsonb_build_object('thread_summary', {
     _summary(
         status="CASE WHEN x.status = 'closed' THEN 'closed' ELSE 'open' END",

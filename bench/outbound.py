@@ -22,9 +22,10 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
+
+import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, django_setup  # noqa: E402
@@ -51,10 +52,9 @@ PYTHON = sys.executable
 
 
 def http_json(method: str, url: str, payload: dict | None = None) -> dict:
-    data = json.dumps(payload).encode() if payload is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - local simulator
-        return json.loads(response.read() or b"{}")
+    response = requests.request(method, url, json=payload, timeout=30)
+    response.raise_for_status()
+    return json.loads(response.content or b"{}")
 
 
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -27,13 +27,8 @@ if [ "${BENCH_KEEP_DB:-0}" != 1 ]; then
   .venv/bin/python manage.py demo --allow-production >/dev/null
 fi
 
-if [ "${BENCH_SERVER:-uvicorn}" = daphne ]; then
-  # Daphne serves one process; shown for the server comparison in the README.
-  .venv/bin/daphne -b 127.0.0.1 -p "$BENCH_PORT" config.asgi:application -v 0 &
-else
-  .venv/bin/uvicorn config.asgi:application --host 127.0.0.1 --port "$BENCH_PORT" --workers "$WEB_CONCURRENCY" \
-    --lifespan off --no-access-log --log-level warning --timeout-graceful-shutdown 5 ${UVICORN_ARGS:-} &
-fi
+.venv/bin/uvicorn config.asgi:application --host 127.0.0.1 --port "$BENCH_PORT" --workers "$WEB_CONCURRENCY" \
+  --lifespan off --no-access-log --log-level warning --timeout-graceful-shutdown 5 ${UVICORN_ARGS:-} &
 server=$!
 export SERVER_PID=$server
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT

@@ -262,6 +262,8 @@ class _OpenTabs:
     """
 
     BEAT_SLOTS = 25
+    # What the two tasks wait with between rounds; tests move the time themselves.
+    sleep = staticmethod(asyncio.sleep)
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
@@ -297,7 +299,7 @@ class _OpenTabs:
     async def _beat(self) -> None:
         for tick in itertools.count():
             interval = HEARTBEAT_SECONDS / self.BEAT_SLOTS
-            await asyncio.sleep(interval)
+            await self.sleep(interval)
             beats = [self.loop.create_task(tab.beat()) for tab in self.beat_slots[tick % self.BEAT_SLOTS]]
             if beats:
                 # A client that reads slowly holds only its own beat, not the others' next ones.
@@ -306,7 +308,7 @@ class _OpenTabs:
     async def _refresh(self) -> None:
         this = asyncio.current_task()
         while True:
-            await asyncio.sleep(ACCESS_REFRESH_SECONDS)
+            await self.sleep(ACCESS_REFRESH_SECONDS)
             if this not in self.tasks:
                 return
             try:

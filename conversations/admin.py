@@ -62,14 +62,9 @@ class ThreadAdmin(ReadOnlyAdminMixin, AgencyScopedAdminMixin, SupervisedAdminMix
     supervisor_actions = VIEW_ONLY
     list_display = ("contact", "agency", "handler", "status", "last_activity_at", "unread_count", "routing_reason")
     list_select_related = ("customer", "prospect", "agency", "handler__user")
-    list_filter = ("status", HandlerFilter)
-    search_fields = (
-        "customer__customer_number",
-        "customer__first_name",
-        "customer__last_name",
-        "prospect__address",
-        "routing_reason",
-    )
+    list_filter = ("status", HandlerFilter, "routing_reason_code")
+    search_fields = ("customer__customer_number", "customer__first_name", "customer__last_name", "prospect__address")
+    readonly_fields = ("routing_reason",)
     fieldsets = (
         (None, {"fields": ("customer", "prospect", "agency", "status", "handler", "routing_reason", "routed_at")}),
         (
@@ -92,6 +87,10 @@ class ThreadAdmin(ReadOnlyAdminMixin, AgencyScopedAdminMixin, SupervisedAdminMix
     @admin.display(description=_("customer or prospect"))
     def contact(self, obj):
         return obj.customer or obj.prospect
+
+    @admin.display(description=_("routing reason"), ordering="routing_reason_code")
+    def routing_reason(self, obj):
+        return str(obj.routing_reason)
 
 
 class MessageTemplateAdminForm(forms.ModelForm):

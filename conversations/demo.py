@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from conversations.models import Message, MessageTemplate, Thread
 from conversations.providers.registry import CHANNELS
+from conversations.routing_reasons import ReasonCode
 from crm.addresses import normalize_phone
 from crm.models import Advisor, Agency, ClosedDay, ContactPoint, Customer, Deputyship, OpeningHours
 from crm.services import contact_point_create, customer_create
@@ -556,7 +557,7 @@ def _ensure_conversation(conversation: Conversation, customer: Customer, anchor:
         agency=customer.agency,
         status=conversation.status,
         handler=advisor,
-        routing_reason=_("dedicated advisor"),
+        routing_reason_code=ReasonCode.DEDICATED,
         routed_at=start,
         **{
             spec.last_inbound_field: max((m.created_at for m in inbound if m.channel == spec.channel), default=None)

@@ -3,6 +3,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from conversations.routing_reasons import ReasonCode, RoutingReason
 from crm.models import Advisor, Agency, ContactPoint, Customer
 
 Channel = ContactPoint.Kind
@@ -31,7 +32,9 @@ class Thread(models.Model):
     handler = models.ForeignKey(
         Advisor, on_delete=models.SET_NULL, null=True, blank=True, related_name="handled_threads"
     )
-    routing_reason = models.CharField(_("routing reason"), max_length=300, blank=True)
+    # Why the thread is where it is, written in the reader's language when shown (routing_reasons).
+    routing_reason_code = models.CharField(_("routing reason"), max_length=32, choices=ReasonCode.choices, blank=True)
+    routing_reason_params = models.JSONField(_("routing reason parameters"), default=dict, blank=True)
     routed_at = models.DateTimeField(_("routed at"), null=True, blank=True)
     last_whatsapp_inbound_at = models.DateTimeField(_("last WhatsApp message from the customer"), null=True, blank=True)
     last_sms_inbound_at = models.DateTimeField(_("last SMS from the customer"), null=True, blank=True)
@@ -67,6 +70,14 @@ class Thread(models.Model):
 
     def __str__(self):
         return str(self.customer or self.prospect)
+
+    @property
+    def routing_reason(self) -> RoutingReason:
+        return RoutingReason(self.routing_reason_code, self.routing_reason_params)
+
+    @routing_reason.setter
+    def routing_reason(self, reason: RoutingReason) -> None:
+        self.routing_reason_code, self.routing_reason_params = reason.code, reason.params
 
 
 class Message(models.Model):

@@ -3,29 +3,26 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.utils import formats
-from django.utils.translation import gettext as _
-
 from conversations.models import Thread
+from conversations.routing_reasons import Absence, ReasonCode, RoutingReason
 from crm.models import Advisor, Deputyship
 
 
 @dataclass(frozen=True)
 class RoutingDecision:
     handler: Advisor | None
-    reason: str
+    reason: RoutingReason
 
 
-def absence_reason(advisor: Advisor, *, at: datetime) -> str:
+def absence_reason(advisor: Advisor, *, at: datetime) -> dict:
+    """Why the advisor cannot take the thread, as routing reason parameters."""
     if not advisor.is_active or not advisor.user.is_active:
-        return _("inactive")
+        return {"absence": Absence.INACTIVE}
     if advisor.is_out_of_office(at):
         if advisor.out_of_office_until:
-            return _("out of office until %(date)s") % {
-                "date": formats.date_format(advisor.out_of_office_until, "Y-m-d")
-            }
-        return _("out of office")
-    return _("away")
+            return {"absence": Absence.OUT_OF_OFFICE, "until": advisor.out_of_office_until.isoformat()}
+        return {"absence": Absence.OUT_OF_OFFICE}
+    return {"absence": Absence.AWAY}
 
 
 def route_customer_thread(*, thread: Thread, dedicated: Advisor | None, at: datetime) -> RoutingDecision:
@@ -36,9 +33,9 @@ def route_customer_thread(*, thread: Thread, dedicated: Advisor | None, at: date
     if dedicated is None:
         if thread.handler is not None and thread.handler.is_present(at):
             return RoutingDecision(thread.handler, thread.routing_reason)
-        return RoutingDecision(None, _("pool: the customer has no dedicated advisor"))
+        return RoutingDecision(None, RoutingReason(ReasonCode.POOL_NO_DEDICATED))
     if dedicated.is_present(at):
-        return RoutingDecision(dedicated, _("dedicated advisor"))
+        return RoutingDecision(dedicated, RoutingReason(ReasonCode.DEDICATED))
 
     absence = absence_reason(dedicated, at=at)
     if thread.handler is not None and thread.handler_id != dedicated.pk and thread.handler.is_present(at):
@@ -48,13 +45,10 @@ def route_customer_thread(*, thread: Thread, dedicated: Advisor | None, at: date
         if deputyship.deputy.is_present(at):
             return RoutingDecision(
                 deputyship.deputy,
-                _("deputy of %(advisor)s: %(absence)s")
-                % {"advisor": dedicated.user.get_username(), "absence": absence},
+                RoutingReason(ReasonCode.DEPUTY, {"advisor": dedicated.user.get_username(), **absence}),
             )
     return RoutingDecision(
-        None,
-        _("pool: no deputy available (%(advisor)s: %(absence)s)")
-        % {"advisor": dedicated.user.get_username(), "absence": absence},
+        None, RoutingReason(ReasonCode.POOL_NO_DEPUTY, {"advisor": dedicated.user.get_username(), **absence})
     )
 
 
@@ -62,4 +56,4 @@ def route_prospect_thread(*, thread: Thread, at: datetime) -> RoutingDecision:
     """An unknown number stays in the pool until someone claims it."""
     if thread.handler is not None and thread.handler.is_present(at):
         return RoutingDecision(thread.handler, thread.routing_reason)
-    return RoutingDecision(None, _("unknown number"))
+    return RoutingDecision(None, RoutingReason(ReasonCode.UNKNOWN_NUMBER))

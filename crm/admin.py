@@ -40,13 +40,6 @@ class OpeningHoursForm(forms.ModelForm):
         model = OpeningHours
         fields = ["weekday", "opens_at", "closes_at"]
 
-    def clean(self):
-        cleaned = super().clean()
-        opens_at, closes_at = cleaned.get("opens_at"), cleaned.get("closes_at")
-        if opens_at and closes_at and closes_at <= opens_at:
-            self.add_error("closes_at", _("The closing time must come after the opening time."))
-        return cleaned
-
 
 class OpeningHoursInline(SupervisedAdminMixin, admin.TabularInline):
     model = OpeningHours
@@ -89,25 +82,20 @@ class AdvisorAdminForm(forms.ModelForm):
             "out_of_office_message",
         ]
 
-    def clean(self):
-        cleaned = super().clean()
-        starts, ends = cleaned.get("out_of_office_from"), cleaned.get("out_of_office_until")
-        if starts and ends and ends <= starts:
-            self.add_error("out_of_office_until", _("The absence must end after it starts."))
-        return cleaned
-
 
 class DeputyshipForm(forms.ModelForm):
     class Meta:
         model = Deputyship
         fields = ["position", "deputy"]
 
-    def clean(self):
-        cleaned = super().clean()
-        deputy = cleaned.get("deputy")
-        if deputy is not None and deputy.pk == self.instance.advisor_id:
-            self.add_error("deputy", _("An advisor cannot be their own deputy."))
-        return cleaned
+    def validate_unique(self):
+        # Django leaves an inline's foreign key (the advisor) out of the constraint checks,
+        # the parent row may not exist yet; Deputyship's constraints are about it, so they run here.
+        super().validate_unique()
+        try:
+            self.instance.validate_constraints(exclude=self._get_validation_exclusions())
+        except ValidationError as exc:
+            self._update_errors(exc)
 
 
 class DeputyshipInline(SupervisedAdminMixin, admin.TabularInline):

@@ -51,7 +51,12 @@ class OpeningHours(models.Model):
         verbose_name_plural = _("opening hours")
         ordering = ["agency", "weekday", "opens_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(closes_at__gt=models.F("opens_at")), name="opening_hours_ordered"),
+            models.CheckConstraint(
+                condition=Q(closes_at__gt=models.F("opens_at")),
+                name="opening_hours_ordered",
+                violation_error_message=_("The closing time must come after the opening time."),
+                violation_error_code="opening_hours_order",
+            ),
             models.CheckConstraint(condition=Q(weekday__lte=6), name="opening_hours_weekday_valid"),
             models.UniqueConstraint(fields=["agency", "weekday", "opens_at"], name="opening_hours_unique_slot"),
         ]
@@ -117,6 +122,8 @@ class Advisor(models.Model):
                 | Q(out_of_office_until__isnull=True)
                 | Q(out_of_office_until__gt=models.F("out_of_office_from")),
                 name="advisor_out_of_office_ordered",
+                violation_error_message=_("The absence must end after it starts."),
+                violation_error_code="absence_order",
             ),
         ]
 
@@ -161,8 +168,18 @@ class Deputyship(models.Model):
         verbose_name_plural = _("deputies")
         ordering = ["advisor", "position", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["advisor", "deputy"], name="deputyship_unique"),
-            models.CheckConstraint(condition=~Q(advisor=models.F("deputy")), name="deputyship_not_self"),
+            models.UniqueConstraint(
+                fields=["advisor", "deputy"],
+                name="deputyship_unique",
+                violation_error_message=_("A deputy can be listed only once."),
+                violation_error_code="deputy_duplicate",
+            ),
+            models.CheckConstraint(
+                condition=~Q(advisor=models.F("deputy")),
+                name="deputyship_not_self",
+                violation_error_message=_("An advisor cannot be their own deputy."),
+                violation_error_code="deputy_self",
+            ),
         ]
 
     def __str__(self):

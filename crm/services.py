@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.constraints import violation
 from crm.addresses import normalize_address
 from crm.models import Advisor, AdvisorAssignment, Agency, ContactPoint, Customer, Deputyship
 from events.inbox_access import inbox_access_changed
@@ -20,6 +21,18 @@ AVAILABILITY_FIELDS = ("availability", "out_of_office_from", "out_of_office_unti
 def _field_error(field: str, message: str, *, code: str) -> ValidationError:
     # The code goes on the inner error: Django drops a dict-shaped error's own code.
     return ValidationError({field: ValidationError(message, code=code)})
+
+
+def _save_or_refuse(write, *args, **kwargs):
+    """Write; a row the database refuses for a rule becomes that constraint's ValidationError."""
+    try:
+        with transaction.atomic():
+            return write(*args, **kwargs)
+    except IntegrityError as exc:
+        refused = violation(exc)
+        if refused is None:
+            raise
+        raise refused from exc
 
 
 def contact_point_create(
@@ -201,22 +214,16 @@ def advisor_update_availability(*, advisor: Advisor, **changes) -> Advisor:
         for name in fields:
             value = changes[name]
             setattr(locked, name, (value or "").strip() if name == "out_of_office_message" else value)
-        starts, ends = locked.out_of_office_from, locked.out_of_office_until
-        if starts and ends and ends <= starts:
-            raise _field_error("out_of_office_until", _("The absence must end after it starts."), code="absence_order")
         if fields:
-            locked.save(update_fields=fields)
+            _save_or_refuse(locked.save, update_fields=fields)
     for name in fields:
         setattr(advisor, name, getattr(locked, name))
     return advisor
 
 
 def advisor_set_deputies(*, advisor: Advisor, deputy_ids: list[int]) -> list[int]:
-    """Replace the advisor's deputies by these colleagues, tried in this order."""
-    if len(set(deputy_ids)) != len(deputy_ids):
-        raise _field_error("deputies", _("A deputy can be listed only once."), code="deputy_duplicate")
-    if advisor.pk in deputy_ids:
-        raise _field_error("deputies", _("An advisor cannot be their own deputy."), code="deputy_self")
+    """Replace the advisor's deputies by these colleagues, tried in this order; the
+    constraints refuse the advisor themselves and a colleague listed twice."""
     found = set(Advisor.objects.filter(pk__in=deputy_ids, agency_id=advisor.agency_id).values_list("pk", flat=True))
     missing = [str(pk) for pk in deputy_ids if pk not in found]
     if missing:
@@ -226,8 +233,9 @@ def advisor_set_deputies(*, advisor: Advisor, deputy_ids: list[int]) -> list[int
     with transaction.atomic():
         Advisor.objects.select_for_update().filter(pk=advisor.pk).first()
         Deputyship.objects.filter(advisor=advisor).delete()
-        Deputyship.objects.bulk_create(
-            [Deputyship(advisor=advisor, deputy_id=pk, position=index) for index, pk in enumerate(deputy_ids)]
+        _save_or_refuse(
+            Deputyship.objects.bulk_create,
+            [Deputyship(advisor=advisor, deputy_id=pk, position=index) for index, pk in enumerate(deputy_ids)],
         )
     return list(deputy_ids)
 

@@ -121,12 +121,17 @@ class _LoopPublisher:
         self.loop = loop
         self.pending: list[tuple[list[str], dict]] = []
         self.flush_scheduled = False
+        # Handed over and not sent yet, for `pushes_sent`.
+        self.unsent = 0
+        self.all_sent = asyncio.Event()
 
     def submit(self, batch: list[tuple[list[str], dict]]) -> None:
         self.loop.call_soon_threadsafe(self._add, batch)
 
     def _add(self, batch: list[tuple[list[str], dict]]) -> None:
         self.pending.extend(batch)
+        self.unsent += len(batch)
+        self.all_sent.clear()
         if not self.flush_scheduled:
             self.flush_scheduled = True
             self.loop.create_task(self._flush())
@@ -135,8 +140,13 @@ class _LoopPublisher:
         await asyncio.sleep(0)  # let the hand-overs already queued on the loop join this batch
         batch, self.pending, self.flush_scheduled = self.pending, [], False
         layer = get_channel_layer()
-        if layer is not None and batch:
-            await _send_batch(layer, batch)
+        try:
+            if layer is not None and batch:
+                await _send_batch(layer, batch)
+        finally:
+            self.unsent -= len(batch)
+            if not self.unsent:
+                self.all_sent.set()
 
 
 _publisher: _LoopPublisher | None = None
@@ -147,6 +157,16 @@ def bind_server_loop(loop: asyncio.AbstractEventLoop) -> None:
     global _publisher
     if _publisher is None or _publisher.loop is not loop:
         _publisher = _LoopPublisher(loop)
+
+
+async def pushes_sent() -> None:
+    """Return once every push handed over to this loop's publisher so far has reached the
+    channel layer (what a test reads next follows them)."""
+    publisher = _publisher
+    if publisher is None or publisher.loop is not asyncio.get_running_loop():
+        return
+    while publisher.unsent:
+        await publisher.all_sent.wait()
 
 
 def _push_many(batch: list[tuple[list[str], dict]]) -> None:

@@ -21,7 +21,7 @@ import time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-import httpx
+import requests
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -261,9 +261,9 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     try:
         webhook_url_check(endpoint.url)
         # Redirects are not followed: they could lead to an address we refuse.
-        response = httpx.post(
+        response = requests.post(
             endpoint.url,
-            content=body,
+            data=body,
             headers={
                 "Content-Type": "application/json",
                 "User-Agent": "Attitre-Webhooks/1.0",
@@ -273,14 +273,14 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
                 "X-Attitre-Signature": webhook_signature(endpoint.secret, body),
             },
             timeout=settings.ATTITRE_WEBHOOK_TIMEOUT_SECONDS,
-            follow_redirects=False,
+            allow_redirects=False,
         )
         status_code = response.status_code
         if not 200 <= status_code < 300:
             error = _("The receiver answered HTTP %(status)d.") % {"status": status_code}
     except WebhookRefused as exc:
         error = exc.messages[0]
-    except httpx.HTTPError as exc:
+    except requests.RequestException as exc:
         error = _("%(kind)s: %(error)s") % {"kind": type(exc).__name__, "error": str(exc) or type(exc).__name__}
     delivery.status_code = status_code
     delivery.duration_ms = int((time.monotonic() - started) * 1000)

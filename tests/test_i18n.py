@@ -9,6 +9,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from conversations.routing import absence_reason
+from conversations.routing_reasons import ReasonCode, RoutingReason
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = Path("core") / "locale" / "fr" / "LC_MESSAGES" / "django.po"
@@ -55,7 +56,8 @@ def test_french_is_compiled_and_used():
 
 
 def test_absence_reason_in_french(alice):
-    """Reasons are built in the active language."""
+    """Reasons are written in the language active when they are shown."""
     alice.availability = "away"
+    reason = RoutingReason(ReasonCode.DEPUTY, {"advisor": "alice", **absence_reason(alice, at=timezone.now())})
     with translation.override("fr"):
-        assert absence_reason(alice, at=timezone.now()) == "indisponible"
+        assert str(reason) == "suppléant de alice : indisponible"

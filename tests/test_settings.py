@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,3 +38,17 @@ def test_embedded_default_needs_nothing():
     """With nothing set, the laptop defaults boot (SQLite, in-memory layer)."""
     result = start({})
     assert result.returncode == 0, result.stderr
+
+
+def test_one_asgi_server_is_installed_and_it_is_uvicorn():
+    """uvicorn serves every process (Procfiles, CI's API fuzzing, the benchmarks); daphne is
+    neither an app (it would take over `runserver`) nor a requirement."""
+    from django.conf import settings
+
+    assert "daphne" not in settings.INSTALLED_APPS
+    for name in ("requirements.in", "requirements-dev.in", "requirements.lock"):
+        assert "daphne" not in (ROOT / name).read_text().lower(), name
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not [requirement for requirement in project["dependencies"] if "daphne" in requirement.lower()]
+    assert "uvicorn config.asgi:application" in (ROOT / ".ci" / "run").read_text()
+    assert "runserver" not in (ROOT / ".ci" / "run").read_text()

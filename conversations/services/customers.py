@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from conversations.access import thread_audience
 from conversations.models import Thread
+from conversations.routing_reasons import ReasonCode, RoutingReason
 from crm.models import Advisor, AdvisorAssignment, ContactPoint, Customer
 from events.groups import advisor_group
 from events.models import Event
@@ -125,9 +126,9 @@ def customer_reassign(
             extra_groups = ()
             if previous_id is not None and thread.handler_id == previous_id:
                 thread.handler = advisor
-                thread.routing_reason = _("reassigned: %(reason)s") % {"reason": reason}
+                thread.routing_reason = RoutingReason(ReasonCode.REASSIGNED, {"reason": reason[:300]})
                 thread.routed_at = now
-                thread.save(update_fields=["handler", "routing_reason", "routed_at"])
+                thread.save(update_fields=["handler", "routing_reason_code", "routing_reason_params", "routed_at"])
                 extra_groups = (advisor_group(previous_id),)
             publish_event(
                 type=Event.Type.CUSTOMER_REASSIGNED,

@@ -34,6 +34,16 @@ PREVIEW_LENGTH = 200
 # Outbound delivery states in the order they can only move forward.
 STATUS_RANK = {"queued": 0, "accepted": 0, "scheduled": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4}
 TERMINAL_FAILURES = {"failed", "undelivered"}
+# The column a status stamps the first time a message reaches it.
+STATUS_STAMPS = {
+    "queued": "queued_at",
+    "sending": "sending_at",
+    "sent": "sent_at",
+    "delivered": "delivered_at",
+    "read": "read_at",
+    "failed": "failed_at",
+    "undelivered": "failed_at",
+}
 
 
 @dataclass(frozen=True)
@@ -153,7 +163,8 @@ _update_thread_on_inbound = CompiledUpdate(
     Thread,
     [
         "handler",
-        "routing_reason",
+        "routing_reason_code",
+        "routing_reason_params",
         "routed_at",
         "last_inbound_channel",
         "last_activity_at",
@@ -393,7 +404,8 @@ class _InboundBatch:
                     "thread_summary": thread_summary(thread),
                     "previous_handler": previous_handler_id,
                     "handler": thread.handler_id,
-                    "reason": thread.routing_reason,
+                    "reason": thread.routing_reason_code,
+                    "reason_params": thread.routing_reason_params,
                 },
                 extra_groups=left_behind(previous_handler_id, thread, was_in_pool=was_in_pool),
             )
@@ -516,11 +528,10 @@ class _StatusBatch:
         if not message.provider_message_id and update.provider_message_id:
             message.provider, message.provider_message_id = update.provider, update.provider_message_id
             changed += ["provider", "provider_message_id"]
-        if update.status in STATUS_RANK or update.status in TERMINAL_FAILURES:
-            field = "failed_at" if update.status in TERMINAL_FAILURES else f"{update.status}_at"
-            if hasattr(message, field) and getattr(message, field) is None:
-                setattr(message, field, now)
-                changed.append(field)
+        field = STATUS_STAMPS.get(update.status)
+        if field and getattr(message, field) is None:
+            setattr(message, field, now)
+            changed.append(field)
         if _status_moves_forward(message.status, update.status):
             message.status = update.status
             changed.append("status")

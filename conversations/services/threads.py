@@ -15,6 +15,7 @@ from conversations.access import customer_visibility_q, left_behind, thread_audi
 from conversations.models import Message, Note, Thread
 from conversations.payloads import thread_summary
 from conversations.providers.registry import LAST_INBOUND_FIELDS
+from conversations.routing_reasons import ReasonCode, RoutingReason
 from crm.models import Advisor, ContactPoint, Customer
 from events.models import Event
 from events.publish import publish_event
@@ -31,12 +32,12 @@ def _locked(thread: Thread) -> Thread:
     return locked
 
 
-def _assign(thread: Thread, *, handler: Advisor | None, reason: str, by: Advisor | None) -> None:
+def _assign(thread: Thread, *, handler: Advisor | None, reason: RoutingReason, by: Advisor | None) -> None:
     previous = thread.handler_id
     thread.handler = handler
-    thread.routing_reason = reason[:300]
+    thread.routing_reason = reason
     thread.routed_at = timezone.now()
-    thread.save(update_fields=["handler", "routing_reason", "routed_at"])
+    thread.save(update_fields=["handler", "routing_reason_code", "routing_reason_params", "routed_at"])
     publish_event(
         type=Event.Type.THREAD_ASSIGNED,
         thread=thread,
@@ -44,7 +45,8 @@ def _assign(thread: Thread, *, handler: Advisor | None, reason: str, by: Advisor
             "thread_summary": thread_summary(thread),
             "previous_handler": previous,
             "handler": thread.handler_id,
-            "reason": thread.routing_reason,
+            "reason": thread.routing_reason_code,
+            "reason_params": thread.routing_reason_params,
             "by": by.pk if by else None,
         },
         extra_groups=left_behind(previous, thread, was_in_pool=True),
@@ -64,9 +66,9 @@ def thread_claim(*, thread: Thread, advisor: Advisor) -> Thread:
             return thread
         dedicated = thread.customer.dedicated_advisor if thread.customer_id else None
         if dedicated is not None and dedicated.pk == advisor.pk:
-            reason = _("dedicated advisor")
+            reason = RoutingReason(ReasonCode.DEDICATED)
         elif thread.handler_id is None:
-            reason = _("claimed from the pool by %(advisor)s") % {"advisor": advisor.user.get_username()}
+            reason = RoutingReason(ReasonCode.CLAIMED, {"advisor": advisor.user.get_username()})
         else:
             raise ValidationError(
                 _("%(handler)s is handling this conversation; ask them to transfer it.")
@@ -98,7 +100,7 @@ def thread_transfer(*, thread: Thread, by: Advisor, to: Advisor, reason: str) ->
         _assign(
             thread,
             handler=to,
-            reason=_("transferred by %(by)s: %(reason)s") % {"by": by.user.get_username(), "reason": reason},
+            reason=RoutingReason(ReasonCode.TRANSFERRED, {"by": by.user.get_username(), "reason": reason[:300]}),
             by=by,
         )
     return thread
@@ -230,8 +232,7 @@ def prospect_link_to_customer(*, thread: Thread, customer: Customer, by: Advisor
         _assign(
             target,
             handler=handler,
-            reason=_("linked to customer %(number)s by %(by)s")
-            % {"number": customer.customer_number, "by": by.user.get_username()},
+            reason=RoutingReason(ReasonCode.LINKED, {"number": customer.customer_number, "by": by.user.get_username()}),
             by=by,
         )
     return target

@@ -339,6 +339,16 @@ class ThreadOutput(serializers.ModelSerializer):
     prospect_address = serializers.SerializerMethodField(
         help_text=_("The unknown number that wrote, until it is linked to a customer.")
     )
+    routing_reason = serializers.CharField(
+        read_only=True, help_text=_("Why the thread is where it is, in the caller's language (Accept-Language).")
+    )
+    routing_reason_params = serializers.DictField(
+        read_only=True,
+        help_text=_(
+            "What the reason names: advisors' usernames, a customer number, the text given with a transfer, "
+            "the end of an absence."
+        ),
+    )
 
     class Meta:
         model = Thread
@@ -351,6 +361,8 @@ class ThreadOutput(serializers.ModelSerializer):
             "status",
             "handler",
             "routing_reason",
+            "routing_reason_code",
+            "routing_reason_params",
             "routed_at",
             "last_activity_at",
             "last_message_preview",
@@ -360,6 +372,9 @@ class ThreadOutput(serializers.ModelSerializer):
             "unread_count",
             "created_at",
         ]
+        extra_kwargs = {
+            "routing_reason_code": {"help_text": _("What decided the routing, for programs; blank: never routed.")}
+        }
 
     def get_name(self, thread) -> str:
         if thread.customer_id:

@@ -1,6 +1,6 @@
 """REST API for the approved WhatsApp templates a message may be sent with."""
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 
 from conversations.models import MessageTemplate

@@ -2,7 +2,7 @@
 (integrations.api.auth.Caller), call one service."""
 
 from django.shortcuts import get_object_or_404
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -39,6 +39,8 @@ THREAD_EXAMPLE = OpenApiExample(
         "status": "open",
         "handler": 7,
         "routing_reason": "dedicated advisor",
+        "routing_reason_code": "dedicated",
+        "routing_reason_params": {},
         "routed_at": "2026-11-23T09:00:00+01:00",
         "last_activity_at": "2026-11-23T09:00:00+01:00",
         "last_message_preview": "Bonjour, ma carte est bloquée",

@@ -2,6 +2,8 @@
 session login, real events from the inbound service, the real channel layer."""
 
 import asyncio
+import itertools
+import json
 import threading
 import time
 from datetime import datetime, timedelta
@@ -29,6 +31,7 @@ from events import presence
 from events.groups import advisor_group
 from events.models import Event
 from events.presence import PRESENCE_TTL_SECONDS, Socket, advisors_online
+from events.publish import pushes_sent
 from tests import twilio
 from tests.factories import ContactPointFactory, CustomerFactory, add_deputy
 from tests.presence import forget_presence
@@ -39,7 +42,6 @@ ORIGIN = (b"origin", b"http://127.0.0.1:8000")
 HOST = (b"host", b"127.0.0.1:8000")
 CAMILLE = "+33612345678"
 DORA = "+33698765432"
-QUIET = 0.5
 
 
 @pytest.fixture(autouse=True)
@@ -85,6 +87,10 @@ async def open_inbox():
         communicator = WebsocketCommunicator(application, path, headers=headers)
         connected, _ = await communicator.connect()
         assert connected
+        communicator.advisor = advisor  # whose group `frames` sends its barrier to
+        # Past the handshake, the consumer goes on connecting (replay, presence): it handles
+        # the barrier once that is done, and what it sent meanwhile waits for `frames`.
+        communicator.received = await _until_barrier(communicator)
         opened.append((communicator, advisor.pk))
         return communicator
 
@@ -95,13 +101,73 @@ async def open_inbox():
     await sync_to_async(forget_presence)()
 
 
-async def frames(communicator: WebsocketCommunicator, quiet: float = QUIET, at_most: float = 3.0) -> list[dict]:
-    """Every frame that arrives until `quiet` seconds pass without one, or `at_most` seconds in all."""
+_barriers = itertools.count()
+
+
+async def frames(communicator: WebsocketCommunicator) -> list[dict]:
+    """Every frame the tab received since the last call: once the pushes handed over until
+    now have reached the channel layer, a barrier goes to the tab's advisor's own group, and
+    the frames before it are what the layer delivered before it and what the tab sent on its
+    own (a consumer handles one message at a time, in order). Waits for nothing but that."""
+    received, communicator.received = communicator.received, []
+    return received + await _until_barrier(communicator)
+
+
+async def _until_barrier(communicator: WebsocketCommunicator) -> list[dict]:
+    await pushes_sent()
+    barrier = {"type": "barrier", "n": next(_barriers)}
+    group = advisor_group(communicator.advisor.pk)
+    await get_channel_layer().group_send(group, {"type": "inbox.events", "events": [barrier]})
     received = []
-    deadline = asyncio.get_running_loop().time() + at_most
-    while asyncio.get_running_loop().time() < deadline and not await communicator.receive_nothing(timeout=quiet):
-        received.append(await communicator.receive_json_from())
+    while (frame := await communicator.receive_json_from(timeout=10)) != barrier:
+        received.append(frame)
     return received
+
+
+class Clock:
+    """Stands for asyncio.sleep in the open tabs' two tasks (heartbeats, access refresh):
+    a task's sleep ends when the test ticks it, and `tick` returns once that task has done
+    its round and sleeps again. Nothing waits on the wall clock."""
+
+    def __init__(self):
+        self.sleepers: list[tuple[float, asyncio.Future]] = []
+        self.changed = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        entry = (seconds, asyncio.get_running_loop().create_future())
+        self.sleepers.append(entry)
+        self.changed.set()
+        try:
+            await entry[1]
+        finally:
+            if entry in self.sleepers:
+                self.sleepers.remove(entry)
+
+    async def _sleeper(self, seconds: float) -> tuple[float, asyncio.Future]:
+        async with asyncio.timeout(10):  # a broken test fails instead of hanging; nothing is timed
+            while (entry := next((entry for entry in self.sleepers if entry[0] == seconds), None)) is None:
+                self.changed.clear()
+                await self.changed.wait()
+        return entry
+
+    async def tick(self, seconds: float, times: int = 1) -> None:
+        """The task sleeping `seconds` does `times` rounds."""
+        for _ in range(times):
+            entry = await self._sleeper(seconds)
+            self.sleepers.remove(entry)
+            entry[1].set_result(None)
+            await self._sleeper(seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(consumers._OpenTabs, "sleep", staticmethod(clock.sleep))
+    return clock
+
+
+def beat_interval() -> float:
+    return consumers.HEARTBEAT_SECONDS / consumers._OpenTabs.BEAT_SLOTS
 
 
 def events_of(received: list[dict]) -> list[dict]:
@@ -334,45 +400,48 @@ async def test_too_many_missed_events_ask_the_page_to_reload(open_inbox, alice, 
     assert received[0]["message"]
 
 
-async def test_heartbeat_keeps_an_idle_connection_alive(open_inbox, alice, monkeypatch):
+async def test_heartbeat_keeps_an_idle_connection_alive(open_inbox, alice, clock):
     """An idle tab receives a heartbeat frame with the server time at every interval."""
-    monkeypatch.setattr(consumers, "HEARTBEAT_SECONDS", 0.1)
     inbox = await open_inbox(alice)
-    heartbeats = [frame for frame in await frames(inbox, at_most=0.6) if frame["type"] == "heartbeat"]
+    await frames(inbox)
+    await clock.tick(beat_interval(), times=2 * consumers._OpenTabs.BEAT_SLOTS)
+    heartbeats = [frame for frame in await frames(inbox) if frame["type"] == "heartbeat"]
     await inbox.disconnect()
-    assert len(heartbeats) >= 4
+    assert len(heartbeats) == 2
     assert datetime.fromisoformat(heartbeats[0]["at"]).tzinfo is not None
 
 
-async def test_deputy_tab_follows_a_colleague_going_away_and_coming_back(open_inbox, alice, bob, monkeypatch):
+async def test_deputy_tab_follows_a_colleague_going_away_and_coming_back(open_inbox, alice, bob, clock):
     """Bob's open tab joins alice's group at the next access refresh after she goes away, and
     leaves it when she is back: no reload needed, and no access kept."""
-    monkeypatch.setattr(consumers, "ACCESS_REFRESH_SECONDS", 0.1)
     await database_sync_to_async(add_deputy)(alice, bob)
     inbox = await open_inbox(bob)
-    await frames(inbox, at_most=0.3)
+    await frames(inbox)
     probe = {"type": "inbox.events", "events": [{"id": 10**9, "type": "thread.updated", "thread": 1}]}
 
     await set_availability(alice, "away")
-    await asyncio.sleep(0.4)
     await get_channel_layer().group_send(advisor_group(alice.pk), probe)
-    assert [frame["id"] for frame in events_of(await frames(inbox, at_most=0.5))] == [10**9]
-
-    await set_availability(alice, "available")
-    await asyncio.sleep(0.4)
+    assert events_of(await frames(inbox)) == []  # not before the refresh
+    await clock.tick(consumers.ACCESS_REFRESH_SECONDS)
     probe["events"][0]["id"] += 1
     await get_channel_layer().group_send(advisor_group(alice.pk), probe)
-    assert events_of(await frames(inbox, at_most=0.5)) == []
+    assert [frame["id"] for frame in events_of(await frames(inbox))] == [10**9 + 1]
+
+    await set_availability(alice, "available")
+    await clock.tick(consumers.ACCESS_REFRESH_SECONDS)
+    probe["events"][0]["id"] += 1
+    await get_channel_layer().group_send(advisor_group(alice.pk), probe)
+    assert events_of(await frames(inbox)) == []
 
 
-async def test_deactivated_advisor_is_disconnected_at_the_next_access_refresh(open_inbox, alice, monkeypatch):
+async def test_deactivated_advisor_is_disconnected_at_the_next_access_refresh(open_inbox, alice, clock):
     """An advisor deactivated while connected is closed with 4401 at the next access refresh."""
-    monkeypatch.setattr(consumers, "ACCESS_REFRESH_SECONDS", 0.1)
     inbox = await open_inbox(alice)
-    await frames(inbox, at_most=0.3)
+    await frames(inbox)
     alice.is_active = False
     await database_sync_to_async(alice.save)(update_fields=["is_active"])
-    while (output := await inbox.receive_output(timeout=1))["type"] == "websocket.send":
+    await clock.tick(consumers.ACCESS_REFRESH_SECONDS)
+    while (output := await inbox.receive_output(timeout=10))["type"] == "websocket.send":
         pass
     assert output == {"type": "websocket.close", "code": 4401}
 
@@ -444,22 +513,22 @@ async def test_an_advisor_whose_server_died_goes_offline_when_her_entry_lapses(o
     now = [time.time()]
     monkeypatch.setattr(presence, "clock", lambda: now[0])
     supervisor = await open_inbox(sam)
-    await frames(supervisor, quiet=0.2)
+    await frames(supervisor)
     await presence.presence_connect(socket=Socket("specific.dead-process!1", alice.pk, alice.agency_id))
-    assert presence_frames(await frames(supervisor, quiet=0.2)) == [(alice.pk, True)]
+    assert presence_frames(await frames(supervisor)) == [(alice.pk, True)]
     this_process = consumers._open_tabs()
 
     now[0] += PRESENCE_TTL_SECONDS - 1
     await this_process.refresh()
-    assert presence_frames(await frames(supervisor, quiet=0.2)) == []
+    assert presence_frames(await frames(supervisor)) == []
     assert await sync_to_async(advisors_online)(advisor_ids=[alice.pk, sam.pk]) == {alice.pk, sam.pk}
 
     now[0] += 2
     await this_process.refresh()
-    assert presence_frames(await frames(supervisor, quiet=0.2)) == [(alice.pk, False)]
+    assert presence_frames(await frames(supervisor)) == [(alice.pk, False)]
     assert await sync_to_async(advisors_online)(advisor_ids=[alice.pk, sam.pk]) == {sam.pk}
     await this_process.refresh()
-    assert presence_frames(await frames(supervisor, quiet=0.2)) == []
+    assert presence_frames(await frames(supervisor)) == []
 
 
 async def test_a_tab_whose_entry_was_swept_comes_back_online(open_inbox, alice, sam, monkeypatch):
@@ -469,11 +538,11 @@ async def test_a_tab_whose_entry_was_swept_comes_back_online(open_inbox, alice, 
     monkeypatch.setattr(presence, "clock", lambda: now[0])
     supervisor = await open_inbox(sam)
     await open_inbox(alice)
-    await frames(supervisor, quiet=0.2)
+    await frames(supervisor)
     await sync_to_async(forget_presence)([alice.pk])  # swept by another process meanwhile
 
     await consumers._open_tabs().refresh()
-    assert presence_frames(await frames(supervisor, quiet=0.2)) == [(alice.pk, True)]
+    assert presence_frames(await frames(supervisor)) == [(alice.pk, True)]
     assert await sync_to_async(advisors_online)(advisor_ids=[alice.pk]) == {alice.pk}
 
 
@@ -483,14 +552,14 @@ async def test_client_frames_are_ignored_except_ping(open_inbox, alice):
     await frames(inbox)
     await inbox.send_to(text_data="not json")
     await inbox.send_json_to({"type": "message.send", "body": "Hello"})
-    assert events_of(await frames(inbox)) == []
-    await inbox.send_json_to({"type": "ping"})
-    assert [frame for frame in await frames(inbox) if frame["type"] != "heartbeat"] == [{"type": "pong"}]
+    # The client's frames are handled in order: what the two before the ping caused comes before the pong.
+    assert await until_pong(inbox) == []
 
 
-async def test_a_tab_that_stalls_does_not_hold_the_other_tabs_heartbeats(monkeypatch):
+async def test_a_tab_that_stalls_does_not_hold_the_other_tabs_heartbeats(monkeypatch, clock):
     """Heartbeats are sent side by side: a client whose socket stops draining (its beat never
-    completes) leaves the other tabs of the process beating on time."""
+    completes) leaves the other tabs of the process beating at every round."""
+    # A round with a stalled beat ends after the interval (the rounds' own pacing): a short one.
     monkeypatch.setattr(consumers, "HEARTBEAT_SECONDS", 0.25)
     beats: list[int] = []
 
@@ -508,10 +577,10 @@ async def test_a_tab_that_stalls_does_not_hold_the_other_tabs_heartbeats(monkeyp
     tabs = [Tab(1, stalls=True), *(Tab(advisor_id) for advisor_id in range(2, 6))]
     for tab in tabs:
         open_tabs.add(tab)
-    await asyncio.sleep(0.8)
+    await clock.tick(beat_interval(), times=2 * consumers._OpenTabs.BEAT_SLOTS)
     for tab in tabs:
         open_tabs.discard(tab)
-    assert all(beats.count(advisor_id) >= 2 for advisor_id in range(2, 6))
+    assert all(beats.count(advisor_id) == 2 for advisor_id in range(2, 6))
     assert 1 not in beats
 
 
@@ -520,19 +589,20 @@ async def test_deputy_tab_follows_an_absence_set_through_the_api_at_once(open_in
     he hears alice's group without waiting for the periodic refresh, and stops when she is back."""
     await database_sync_to_async(add_deputy)(alice, bob)
     inbox = await open_inbox(bob)
-    await frames(inbox, at_most=0.3)
+    await frames(inbox)
     probe = {"type": "inbox.events", "events": [{"id": 10**9, "type": "thread.updated", "thread": 1}]}
 
+    # The service tells bob's tab (his own group) before it returns: the barrier follows it.
     await database_sync_to_async(advisor_update)(advisor=alice, availability="away")
-    await asyncio.sleep(0.3)
+    await frames(inbox)
     await get_channel_layer().group_send(advisor_group(alice.pk), probe)
-    assert [frame["id"] for frame in events_of(await frames(inbox, at_most=0.5))] == [10**9]
+    assert [frame["id"] for frame in events_of(await frames(inbox))] == [10**9]
 
     await database_sync_to_async(advisor_update)(advisor=alice, availability="available")
-    await asyncio.sleep(0.3)
+    await frames(inbox)
     probe["events"][0]["id"] += 1
     await get_channel_layer().group_send(advisor_group(alice.pk), probe)
-    assert events_of(await frames(inbox, at_most=0.5)) == []
+    assert events_of(await frames(inbox)) == []
 
 
 async def closed_with(inbox: WebsocketCommunicator, timeout: float = 1) -> int:
@@ -543,9 +613,23 @@ async def closed_with(inbox: WebsocketCommunicator, timeout: float = 1) -> int:
     return output["code"]
 
 
-async def still_open(inbox: WebsocketCommunicator) -> bool:
+async def until_pong(inbox: WebsocketCommunicator) -> list[dict]:
+    """Pings the tab; the frames it sent before the pong. Fails if it closes instead."""
     await inbox.send_json_to({"type": "ping"})
-    return {"type": "pong"} in await frames(inbox, quiet=0.2)
+    received = []
+    while (output := await inbox.receive_output(timeout=10))["type"] == "websocket.send":
+        if (frame := json.loads(output["text"])) == {"type": "pong"}:
+            return received
+        received.append(frame)
+    raise AssertionError(f"closed with {output.get('code')} instead of answering")
+
+
+async def still_open(inbox: WebsocketCommunicator) -> bool:
+    try:
+        await until_pong(inbox)
+    except AssertionError:
+        return False
+    return True
 
 
 async def test_signing_out_closes_that_sessions_sockets_at_once(open_inbox, alice):

@@ -51,7 +51,7 @@ def test_thread_follows_the_customer_to_the_new_advisor(camille, alice, bob, sam
     customer_reassign(customer=camille, advisor=bob, reason="Mutation", changed_by=sam.user)
     thread.refresh_from_db()
     assert thread.handler == bob
-    assert thread.routing_reason == "reassigned: Mutation"
+    assert str(thread.routing_reason) == "reassigned: Mutation"
     event = Event.objects.get(type="customer.reassigned")
     assert (event.payload["previous_advisor"], event.payload["advisor"]) == (alice.pk, bob.pk)
 

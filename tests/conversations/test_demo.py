@@ -156,7 +156,7 @@ def test_demo_threads_agree_with_their_messages():
         trailing = list(takewhile(lambda m: m.direction == Message.Direction.INBOUND, reversed(messages)))
         assert thread.handler_id == thread.customer.dedicated_advisor_id
         assert thread.agency_id == thread.customer.agency_id
-        assert thread.routing_reason == "dedicated advisor"
+        assert str(thread.routing_reason) == "dedicated advisor"
         assert thread.last_activity_at == messages[-1].created_at < now
         assert thread.last_message_preview == messages[-1].body
         assert thread.unread_count == len(trailing)

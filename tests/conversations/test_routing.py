@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from conversations.models import Thread
 from crm.models import ContactPoint
@@ -28,7 +28,7 @@ def test_dedicated_advisor_handles_when_available(camille, alice):
     """Routing rule 1: the dedicated advisor, when available."""
     thread = send()
     assert thread.handler == alice
-    assert thread.routing_reason == "dedicated advisor"
+    assert str(thread.routing_reason) == "dedicated advisor"
 
 
 def test_first_available_deputy_when_dedicated_is_out_of_office(camille, alice, bob, chloe):
@@ -42,7 +42,7 @@ def test_first_available_deputy_when_dedicated_is_out_of_office(camille, alice, 
 
     thread = send()
     assert thread.handler == bob
-    assert thread.routing_reason.startswith("deputy of alice: out of office until ")
+    assert str(thread.routing_reason).startswith("deputy of alice: out of office until ")
     thread.customer.refresh_from_db()
     assert thread.customer.dedicated_advisor == alice  # the dedicated advisor stays
 
@@ -58,7 +58,7 @@ def test_deputy_order_skips_absent_deputies(camille, alice, bob, chloe):
 
     thread = send()
     assert thread.handler == chloe
-    assert thread.routing_reason == "deputy of alice: away"
+    assert str(thread.routing_reason) == "deputy of alice: away"
 
 
 def test_pool_when_no_deputy_is_available(camille, alice, bob):
@@ -72,7 +72,7 @@ def test_pool_when_no_deputy_is_available(camille, alice, bob):
     thread = send()
     assert thread.handler is None
     assert thread.agency == alice.agency
-    assert thread.routing_reason == "pool: no deputy available (alice: inactive)"
+    assert str(thread.routing_reason) == "pool: no deputy available (alice: inactive)"
 
 
 def test_thread_returns_to_dedicated_advisor_at_next_message_after_return(camille, alice, bob):
@@ -88,7 +88,7 @@ def test_thread_returns_to_dedicated_advisor_at_next_message_after_return(camill
     alice.save()
     thread = send("Vous êtes revenue ?")
     assert thread.handler == alice
-    assert thread.routing_reason == "dedicated advisor"
+    assert str(thread.routing_reason) == "dedicated advisor"
     assert list(thread.events.filter(type="thread.assigned").values_list("payload__handler", flat=True)) == [
         bob.pk,
         alice.pk,
@@ -109,7 +109,7 @@ def test_unknown_number_creates_prospect_in_default_agency_pool(agency, settings
     assert thread.customer is None
     assert thread.agency == other
     assert thread.handler is None
-    assert thread.routing_reason == "unknown number"
+    assert str(thread.routing_reason) == "unknown number"
 
 
 def test_unknown_number_without_default_agency_setting_uses_first_agency(agency):
@@ -134,7 +134,7 @@ def test_customer_without_dedicated_advisor_goes_to_pool(agency):
     ContactPoint.objects.create(customer=customer, kind="whatsapp", address="+33611112222")
     thread = send(sender="+33611112222")
     assert thread.handler is None
-    assert thread.routing_reason == "pool: the customer has no dedicated advisor"
+    assert str(thread.routing_reason) == "pool: the customer has no dedicated advisor"
 
 
 def test_out_of_office_period_in_the_past_or_future_does_not_count(camille, alice, bob):
@@ -144,3 +144,24 @@ def test_out_of_office_period_in_the_past_or_future_does_not_count(camille, alic
     alice.out_of_office_until = timezone.now() + timedelta(days=5)
     alice.save()
     assert send().handler == alice
+
+
+def test_the_reason_is_written_in_the_readers_language(camille, alice, bob):
+    """The decision is stored, not its sentence: routed while English is active, read in French."""
+    add_deputy(alice, bob)
+    alice.availability = "away"
+    alice.save()
+    thread = send()
+    with translation.override("fr"):
+        assert str(Thread.objects.get(pk=thread.pk).routing_reason) == "suppléant de alice : indisponible"
+    assert str(thread.routing_reason) == "deputy of alice: away"
+
+
+def test_the_same_decision_taken_in_another_language_does_not_reroute(camille, alice):
+    """Routing compares decisions, not their translated sentences: a message handled while
+    French is active leaves an unchanged routing (and its time) alone."""
+    first = send("Un")
+    with translation.override("fr"):
+        second = send("Deux")
+    assert second.handler == alice
+    assert second.routed_at == first.routed_at

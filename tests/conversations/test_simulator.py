@@ -184,12 +184,13 @@ def test_log_lists_every_send_and_resets(simulator):
 @pytest.mark.django_db
 def test_phone_state_can_be_set_for_tests(simulator):
     """Tests and benchmarks open a phone's window or opt it out over HTTP."""
+    before = time.time()
     response = httpx.post(
         f"{simulator.url}/api/phones/%2B33698765432/state", json={"last_whatsapp_at": "now", "opted_out": True}
     )
     assert response.status_code == 200
     phone = simulator.phones["+33698765432"]
-    assert phone.opted_out and time.time() - phone.last_whatsapp_at < 5
+    assert phone.opted_out and before <= phone.last_whatsapp_at <= time.time()
 
 
 @pytest.mark.django_db
@@ -199,11 +200,12 @@ def test_phones_come_from_the_customers_with_camille_first(camille, bob):
 
     other = CustomerFactory(first_name="Julien", last_name="Moreau", dedicated_advisor=bob, agency=bob.agency)
     ContactPointFactory(customer=other, kind="whatsapp", address="+33698765432")
+    before = time.time()
     twilio.receive(twilio.whatsapp_text(body="Bonjour"))
     phones = phones_from_database(shown=1)
     assert [(p.number, p.name, p.shown) for p in phones] == [
         (CAMILLE, "Camille Martin", True),
         ("+33698765432", "Julien Moreau", False),
     ]
-    assert time.time() - phones[0].last_whatsapp_at < 60
+    assert before <= phones[0].last_whatsapp_at <= time.time()
     assert phones[1].last_whatsapp_at is None

@@ -3,10 +3,12 @@ exactly what they would one by one, cost a fixed number of statements, and a bad
 costs only its own answer."""
 
 import logging
+import re
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 
@@ -14,6 +16,7 @@ from conversations.models import Message, Thread
 from conversations.providers import twilio as twilio_provider
 from conversations.services import inbound as inbound_module
 from conversations.services import message_status_apply, message_statuses_apply
+from conversations.services.inbound import STATUS_STAMPS
 from conversations.webhooks import WebhookRequest, handle_twilio_status_batch
 from crm.models import ContactPoint
 from events.models import Event
@@ -199,3 +202,27 @@ def test_concurrent_batches_sharing_messages_do_not_deadlock(camille, alice):
     assert len(statuses) == len(set(statuses))
     assert {status for _, status in statuses} <= {"sent", "delivered", "read"}
     assert all((m.pk, "read") in statuses for m in messages)
+
+
+def test_the_columns_a_status_stamps_are_named_once():
+    """Each status a callback stamps has its date-time column of Message in one mapping,
+    and every such column belongs to a status: nothing spells a column from a status."""
+    for field in STATUS_STAMPS.values():
+        assert isinstance(Message._meta.get_field(field), models.DateTimeField)
+    columns = {field.name for field in Message._meta.fields if field.name.endswith("_at")} - {"created_at"}
+    assert set(STATUS_STAMPS.values()) == columns
+
+
+def test_no_column_name_is_built_from_a_value():
+    """No f"{…}_at" in the apps: a column is named in a mapping (the channel registry's
+    spec, the status stamps), never spelt from a channel or a status."""
+    root = Path(__file__).resolve().parents[2]
+    built = re.compile(r"""f["'][^"']*\{[^}]+\}_at["']""")
+    offenders = [
+        f"{path.relative_to(root)}:{number}"
+        for app in ("core", "events", "crm", "conversations", "integrations", "channels_app")
+        for path in sorted((root / app).rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if built.search(line)
+    ]
+    assert offenders == []

@@ -274,6 +274,12 @@ def test_thread_page_shows_timeline_card_and_composer(client, alice, bob, camill
     assert '<option value="sms">SMS · +33612345678</option>' in html
 
 
+def test_the_routing_reason_is_shown_in_the_readers_language(client, alice, camille_thread):
+    """Routed while English was active, the reason reads in French for a French reader."""
+    html = signed_in(client, alice).get(f"/inbox/threads/{camille_thread.pk}/", HTTP_ACCEPT_LANGUAGE="fr").content
+    assert re.search(r"<dt>Attribution</dt><dd>conseiller attitré</dd>", html.decode())
+
+
 def test_opening_a_thread_writes_nothing(client, alice, camille_thread):
     """A GET never writes: the handler opening their unread thread changes no row and
     appends no event; the page says it is unread until it reports being shown."""
@@ -412,7 +418,7 @@ def test_transfer_with_a_reason(client, alice, bob, camille_thread):
     )
     thread = Thread.objects.get(pk=camille_thread.pk)
     assert thread.handler_id == bob.pk
-    assert thread.routing_reason == "transferred by alice: Crédit immobilier"
+    assert str(thread.routing_reason) == "transferred by alice: Crédit immobilier"
     assert "Conversation transferred to Bob Leroy." in flashes(response)
     # Alice is still Camille's dedicated advisor: she stays on the thread page.
     assert response.redirect_chain[-1][0] == f"/inbox/threads/{camille_thread.pk}/"

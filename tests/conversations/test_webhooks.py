@@ -34,7 +34,7 @@ def test_whatsapp_text_lands_in_the_dedicated_advisors_thread(camille, alice):
     thread = message.thread
     assert thread.customer == camille
     assert thread.handler == alice
-    assert thread.routing_reason == "dedicated advisor"
+    assert str(thread.routing_reason) == "dedicated advisor"
     assert thread.unread_count == 1
     assert thread.last_inbound_channel == "whatsapp"
     assert thread.last_whatsapp_inbound_at == message.created_at

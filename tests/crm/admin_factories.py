@@ -14,7 +14,7 @@ class ThreadFactory(factory.django.DjangoModelFactory):
     customer = factory.SubFactory(CustomerFactory)
     agency = factory.LazyAttribute(lambda o: o.customer.agency)
     handler = factory.LazyAttribute(lambda o: o.customer.dedicated_advisor)
-    routing_reason = "dedicated advisor"
+    routing_reason_code = "dedicated"
 
 
 class InboundMessageFactory(factory.django.DjangoModelFactory):

@@ -85,7 +85,11 @@ def sam_client(client, sam):
 
 @pytest.fixture
 def thread(camille, alice):
-    thread = ThreadFactory(customer=camille, routing_reason="dedicated advisor present")
+    thread = ThreadFactory(
+        customer=camille,
+        routing_reason_code="transferred",
+        routing_reason_params={"by": "bob", "reason": "crédit immobilier"},
+    )
     InboundMessageFactory(thread=thread)
     NoteFactory(thread=thread, author=alice)
     EventFactory(thread=thread)
@@ -139,7 +143,7 @@ def test_supervisor_cannot_edit_conversations_or_the_event_log(sam_client, threa
         assert sam_client.post(admin_url(obj, "delete")).status_code == 403
     page = sam_client.get(admin_url(thread)).content.decode()
     assert 'name="_save"' not in page
-    assert "dedicated advisor present" in page  # the routing reason
+    assert "transferred by bob: crédit immobilier" in page  # the routing reason, written when shown
 
 
 @pytest.mark.parametrize("url", [reverse("admin:index"), CUSTOMERS])
@@ -312,6 +316,41 @@ def test_contact_point_inline_refuses_bad_addresses(sam_client, camille, kind, a
     assert response.status_code == 200
     assert message in response.content.decode()
     assert list(ContactPoint.objects.values_list("kind", "address")) == before
+
+
+def test_advisor_form_refuses_an_absence_that_ends_before_it_starts(sam_client, alice):
+    """The absence rule's message is its constraint's, shown by the admin form."""
+    data = change_form_data(sam_client.get(admin_url(alice)))
+    data.update(
+        {
+            "out_of_office_from_0": "2026-12-20",
+            "out_of_office_from_1": "18:00:00",
+            "out_of_office_until_0": "2026-12-01",
+            "out_of_office_until_1": "08:00:00",
+        }
+    )
+    response = sam_client.post(admin_url(alice), data)
+    assert response.status_code == 200
+    assert "The absence must end after it starts." in response.content.decode()
+    alice.refresh_from_db()
+    assert alice.out_of_office_from is None
+
+
+def test_opening_hours_inline_refuses_closing_before_opening(sam_client, alice):
+    """So is the opening hours' rule, on an agency's inline row."""
+    data = change_form_data(sam_client.get(admin_url(alice.agency)))
+    data.update(
+        {
+            "opening_hours-TOTAL_FORMS": "1",
+            "opening_hours-0-weekday": "0",
+            "opening_hours-0-opens_at": "17:00",
+            "opening_hours-0-closes_at": "09:00",
+        }
+    )
+    response = sam_client.post(admin_url(alice.agency), data)
+    assert response.status_code == 200
+    assert "The closing time must come after the opening time." in response.content.decode()
+    assert not OpeningHours.objects.exists()
 
 
 def test_deputy_inline_refuses_the_advisor_themselves(sam_client, alice):

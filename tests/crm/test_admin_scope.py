@@ -64,7 +64,7 @@ def lyon(agency, alice, bob, sam):
     add_deputy(alice, bob)
     OpeningHours.objects.create(agency=agency, weekday=0, opens_at="09:00", closes_at="17:00")
     ClosedDay.objects.create(agency=agency, date="2026-12-25", label="Noël")
-    thread = ThreadFactory(customer=camille, routing_reason="dedicated advisor")
+    thread = ThreadFactory(customer=camille)
     InboundMessageFactory(thread=thread)
     event = EventFactory(thread=thread)
     api_key, _key = api_key_create(name="Lyon CRM", scopes=["customers:read"], agency=agency)

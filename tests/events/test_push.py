@@ -27,18 +27,18 @@ def listen(*groups: str) -> str:
 
 
 def received(channel: str) -> list[dict]:
-    """Every event waiting on `channel` (an empty group gets nothing)."""
+    """Every event waiting on `channel` (an empty group gets nothing): what arrived before a
+    barrier sent to it now (a channel delivers in order), without waiting for a quiet period."""
     layer = get_channel_layer()
     events = []
+    barrier = {"type": "barrier"}
 
     async def drain():
-        while True:
-            try:
-                message = await asyncio.wait_for(layer.receive(channel), timeout=0.3)
-            except TimeoutError:
-                return
-            assert message["type"] == "inbox.events"
-            events.extend(message["events"])
+        await layer.send(channel, barrier)
+        async with asyncio.timeout(10):  # a broken test fails instead of hanging; nothing is timed
+            while (message := await layer.receive(channel)) != barrier:
+                assert message["type"] == "inbox.events"
+                events.extend(message["events"])
 
     async_to_sync(drain)()
     return events

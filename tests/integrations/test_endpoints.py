@@ -234,6 +234,22 @@ def test_bad_advisor_input_is_a_400(key_client, alice, body, field):
         assert field in response.json()["fields"]
 
 
+def test_a_reversed_absence_is_refused_with_its_constraints_code(key_client, alice):
+    """The database's rule answers: its message and code, nothing written."""
+    body = {"out_of_office_from": "2026-12-02T00:00:00Z", "out_of_office_until": "2026-12-01T00:00:00Z"}
+    response = key_client.patch(f"/api/v1/advisors/{alice.pk}/", body, format="json")
+    assert (response.status_code, response.json()["code"]) == (400, "absence_order")
+    assert response.json()["detail"] == "The absence must end after it starts."
+    alice.refresh_from_db()
+    assert alice.out_of_office_from is None
+
+
+def test_a_deputy_listed_twice_is_refused(key_client, alice, bob):
+    response = key_client.patch(f"/api/v1/advisors/{alice.pk}/", {"deputies": [bob.pk, bob.pk]}, format="json")
+    assert (response.status_code, response.json()["code"]) == (400, "deputy_duplicate")
+    assert not Deputyship.objects.filter(advisor=alice).exists()
+
+
 def test_own_deputy_is_refused(key_client, alice):
     response = key_client.patch(f"/api/v1/advisors/{alice.pk}/", {"deputies": [alice.pk]}, format="json")
     assert response.status_code == 400
@@ -264,6 +280,19 @@ def test_thread_status_transfer_and_claim(key_client, thread, alice, bob):
     response = key_client.post(f"{url}claim/", {"as_advisor": other.pk}, format="json")
     assert response.status_code == 409
     assert response.json()["code"] == "already_handled"
+
+
+def test_thread_routing_reason_as_a_code_its_parameters_and_a_sentence(key_client, thread, alice, bob):
+    """The API gives the routing decision as a code and parameters (for programs) and as a
+    sentence in the caller's language (for people)."""
+    url = f"/api/v1/threads/{thread.pk}/"
+    key_client.post(f"{url}transfer/", {"to": bob.pk, "reason": "Crédit", "as_advisor": alice.pk}, format="json")
+    body = key_client.get(url).json()
+    assert body["routing_reason_code"] == "transferred"
+    assert body["routing_reason_params"] == {"by": alice.user.username, "reason": "Crédit"}
+    assert body["routing_reason"] == f"transferred by {alice.user.username}: Crédit"
+    french = key_client.get(url, HTTP_ACCEPT_LANGUAGE="fr").json()
+    assert french["routing_reason"] == f"transférée par {alice.user.username} : Crédit"
 
 
 def test_thread_filters(key_client, thread, alice):

@@ -17,3 +17,14 @@ def test_schema_and_docs_are_served_with_local_assets(client, db):
     page = client.get("/api/docs/").content.decode()
     assert "drf_spectacular_sidecar" in page
     assert "cdn." not in page
+
+
+def test_schema_is_written_in_the_language_asked_for(client, db):
+    """The operations' summaries and descriptions are translated when the schema is built
+    (`?lang=fr`), not frozen in whatever language was active when the module was imported."""
+    english = client.get("/api/schema/", {"format": "json"}).json()
+    french = client.get("/api/schema/", {"format": "json", "lang": "fr"}).json()
+    assert english["paths"]["/api/v1/advisors/"]["get"]["summary"] == "List advisors"
+    assert french["paths"]["/api/v1/advisors/"]["get"]["summary"] == "Lister les conseillers"
+    patch = "/api/v1/advisors/{id}/"
+    assert english["paths"][patch]["patch"]["description"] != french["paths"][patch]["patch"]["description"]
