@@ -163,7 +163,6 @@ def note_add(*, thread: Thread, author: Advisor, body: str) -> Note:
             payload={
                 "note": {
                     "id": note.pk,
-                    "body": note.body,
                     "author": author.pk,
                     "author_name": author.display_name,
                     "created_at": note.created_at,
