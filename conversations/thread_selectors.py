@@ -21,6 +21,7 @@ from conversations.selectors import InboxTab, thread_list_for_advisor
 from conversations.services.outbound import TEMPLATE_VARIABLE, template_variables_for
 from crm.addresses import normalize_phone
 from crm.models import Advisor, ContactPoint, Customer, Deputyship
+from events.log import horizon
 from events.models import Event
 
 # The list shows the most recent threads; past that, searching narrows it.
