@@ -177,10 +177,11 @@ def webhook_endpoints_changed() -> None:
     once the change commits (a read in between would cache what is being replaced)."""
     global _subscriptions
     _subscriptions = None
-    transaction.on_commit(_forget_subscriptions)
+    transaction.on_commit(webhook_endpoints_forget)
 
 
-def _forget_subscriptions() -> None:
+def webhook_endpoints_forget() -> None:
+    """This process reads the active endpoints again at the next event."""
     global _subscriptions
     _subscriptions = None
 
