@@ -441,7 +441,9 @@ def message_notice_for_advisor(*, advisor: Advisor, message_id: int) -> dict:
     if message is None:
         raise Http404("No such message.")
     thread = message.thread
-    name = thread.customer.full_name if thread.customer_id else (thread.prospect.display_name or thread.prospect.address)
+    name = (
+        thread.customer.full_name if thread.customer_id else (thread.prospect.display_name or thread.prospect.address)
+    )
     if message.body.strip():
         body = message.body.strip()[:NOTICE_BODY_LENGTH]
     else:

@@ -203,7 +203,11 @@ def webhooks_queue(events: list[Event]) -> None:
         )
     )
     deliveries = WebhookDelivery.objects.bulk_create(
-        [WebhookDelivery(endpoint_id=endpoint_id, event=event) for endpoint_id, event in wanted if endpoint_id in active]
+        [
+            WebhookDelivery(endpoint_id=endpoint_id, event=event)
+            for endpoint_id, event in wanted
+            if endpoint_id in active
+        ]
     )
     for delivery in deliveries:
         enqueue(DELIVER_TASK, delivery.pk, group="webhooks")

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def threads(camille, alice):
     dora = CustomerFactory(first_name="Dora", last_name="Petit", dedicated_advisor=alice, agency=alice.agency)
-    return [Thread.objects.create(customer=customer, agency=alice.agency, handler=alice) for customer in (camille, dora)]
+    return [
+        Thread.objects.create(customer=customer, agency=alice.agency, handler=alice) for customer in (camille, dora)
+    ]
 
 
 def _close(thread, advisor) -> int:
