@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from conversations.access import advisor_covered_ids, thread_visibility_q
+from conversations.access import advisor_covered_ids, event_visibility_q, thread_visibility_q
 from conversations.models import Thread
 from crm.models import Advisor, ContactPoint
 from events.log import events_from
@@ -73,8 +73,4 @@ def events_visible_from(*, advisor: Advisor, position: int, limit: int) -> list[
     """
     if not advisor.is_active:
         return []
-    covered_ids = advisor_covered_ids(advisor=advisor)
-    visible_threads = Thread.objects.filter(thread_visibility_q(advisor=advisor, covered_ids=covered_ids))
-    taken_away = Q(type=Event.Type.THREAD_ASSIGNED, payload__previous_handler__in=[advisor.pk, *covered_ids])
-    visible = Q(thread__isnull=False) & (Q(thread__in=visible_threads.values("pk")) | taken_away)
-    return events_from(position=position, visible=visible, limit=limit)
+    return events_from(position=position, visible=event_visibility_q(advisor=advisor), limit=limit)

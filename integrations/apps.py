@@ -13,7 +13,7 @@ class IntegrationsConfig(AppConfig):
 
         from events.publish import on_append
         from integrations.models import WebhookEndpoint
-        from integrations.services import webhook_endpoints_changed, webhooks_queue
+        from integrations.services import webhooks_queue
 
         on_append(webhooks_queue)
         # Whatever saves or deletes an endpoint (the admin, a service, a shell), this process's

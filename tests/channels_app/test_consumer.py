@@ -14,16 +14,16 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection, connections, transaction
+from django.db import connection, connections
 from django.http import QueryDict
 from django.test import Client
 from django.utils import timezone
 
 from channels_app import consumers
 from config.asgi import application
+from conversations.models import Message
 from conversations.providers.twilio import parse_inbound
 from conversations.services import inbound_message_receive
-from conversations.models import Message
 from crm.models import Advisor
 from crm.services import advisor_update
 from events import presence
