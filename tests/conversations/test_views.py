@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -973,3 +974,16 @@ def test_inside_the_whatsapp_window_templates_stay_folded(client, alice, camille
     signed_in(client, alice)
     html = client.get(f"/inbox/threads/{camille_thread.pk}/").content.decode()
     assert '<details id="reply-templates" class="panel">' in html
+
+
+def test_a_new_messages_notice_is_read_by_who_may_see_it(client, alice, bob, camille_thread, django_assert_num_queries):
+    """The browser notification's text comes from the server (events carry none), to an advisor
+    who may see the thread; anyone else gets a 404."""
+    message = Message.objects.get(thread=camille_thread)
+    signed_in(client, alice)
+    client.get(f"/inbox/messages/{message.pk}/notice/")  # the session is read once
+    with django_assert_num_queries(5):  # session, user, advisor, whom they cover, the message with its thread
+        response = client.get(f"/inbox/messages/{message.pk}/notice/")
+    assert response.json() == {"thread": camille_thread.pk, "title": "Camille Martin", "body": message.body}
+    assert response.headers["Cache-Control"] == "private, no-store"
+    assert signed_in(Client(), bob).get(f"/inbox/messages/{message.pk}/notice/").status_code == 404
