@@ -164,3 +164,16 @@ async def test_a_layer_without_group_send_many_sends_group_by_group():
     await layer.group_add("h", channel)
     await _group_send_many(layer, [("g", {"type": "x", "n": 1}), ("h", {"type": "x", "n": 2})])
     assert [(await layer.receive(channel))["n"] for _ in range(2)] == [1, 2]
+
+
+@webhook_db
+def test_a_reassigned_customers_previous_advisor_is_told_though_a_deputy_handles_the_thread(camille, alice, bob, sam):
+    """Camille moves from alice to sam while bob handles her thread: alice loses sight of it and
+    her inbox is told (before, only a previous advisor who handled the thread was)."""
+    from conversations.models import Thread
+    from conversations.services.customers import customer_reassign
+
+    Thread.objects.create(customer=camille, agency=camille.agency, handler=bob)
+    alice_channel = listen(advisor_group(alice.pk))
+    customer_reassign(customer=camille, advisor=sam, reason="Départ d'Alice", changed_by=sam.user)
+    assert [event["type"] for event in received(alice_channel)] == ["customer.reassigned"]
