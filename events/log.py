@@ -49,22 +49,28 @@ def _position(using: str) -> str:
     return "txid" if _ordered(using) else "id"
 
 
-# The horizon on PostgreSQL, and the txid of event %s. backend_xid is a 32-bit xid: it is
-# widened to 64 bits (as txid) by its distance to the snapshot's next xid, modulo 2**32.
+# The horizon on PostgreSQL, and the txid of event %s. The bound: the snapshot's xmax (every
+# transaction at or past it counts as running), or past the reader's own transaction, which
+# may be above it and sees what it wrote. backend_xid is a 32-bit xid: it is widened to 64
+# bits (as txid) by its distance to that bound, modulo 2**32.
 # pg_stat_activity is read after the statement's snapshot is taken (a transaction that began
 # in between is at or past its next xid), and afresh: inside a transaction PostgreSQL would
 # otherwise serve the copy it read first (hence the lateral join on the cleared copy).
 _HORIZON_SQL = f"""
-WITH snapshot AS (
-    SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next_xid, pg_stat_clear_snapshot()::text AS cleared
-)
 SELECT
     LEAST(
         next_xid,
         MIN(next_xid + ((backend_xid::text::bigint - next_xid) %% 4294967296 + 6442450944) %% 4294967296 - 2147483648)
     ),
     (SELECT txid FROM {_table} WHERE id = %s)
-FROM snapshot LEFT JOIN LATERAL (
+FROM (
+    SELECT
+        GREATEST(
+            pg_snapshot_xmax(pg_current_snapshot())::text::bigint,
+            pg_current_xact_id_if_assigned()::text::bigint + 1
+        ) AS next_xid,
+        pg_stat_clear_snapshot()::text AS cleared
+) AS snapshot LEFT JOIN LATERAL (
     SELECT backend_xid FROM pg_stat_activity
     WHERE cleared IS NOT NULL AND datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()
 ) AS running ON true

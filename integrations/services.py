@@ -193,7 +193,8 @@ def webhooks_queue(events: list[Event]) -> None:
 
     No reader follows the log: a transaction that commits late brings its deliveries with it,
     and one that rolls back sends nothing."""
-    wanted = [(sub.endpoint_id, event) for event in events for sub in _active_subscriptions() if sub.wants(event)]
+    subscriptions = _active_subscriptions()
+    wanted = [(sub.endpoint_id, event) for event in events for sub in subscriptions if sub.wants(event)]
     if not wanted:
         return
     # The cached list may be seconds old: only endpoints still active in this transaction.

@@ -39,7 +39,7 @@ def test_events_past_the_retention_are_pruned_but_the_threads_history(settings, 
     deliveries; the lines the thread's timeline shows (assignments, consent) stay."""
     settings.ATTITRE_EVENT_RETENTION_DAYS = 30
     old = _event(thread, Event.Type.MESSAGE_CREATED, days_old=31)
-    old_status = _event(thread, Event.Type.MESSAGE_STATUS, days_old=40)
+    _event(thread, Event.Type.MESSAGE_STATUS, days_old=40)
     history = _event(thread, Event.Type.THREAD_ASSIGNED, days_old=400)
     recent = _event(thread, Event.Type.MESSAGE_CREATED, days_old=29)
     endpoint = WebhookEndpoint.objects.create(url="http://127.0.0.1:9/hook", secret="s")
