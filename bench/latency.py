@@ -22,10 +22,16 @@ from bench.common import django_setup, summary_ms  # noqa: E402
 django_setup()
 
 import aiohttp  # noqa: E402
+from asgiref.sync import sync_to_async  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from bench.inbox_client import MESSAGES_PATH, drain, open_inbox, parse, session_cookie, signed_whatsapp  # noqa: E402
+from conversations.models import Message  # noqa: E402
 from crm.models import ContactPoint  # noqa: E402
+
+
+def _bodies(message_ids: list[int]) -> list[tuple[int, str]]:
+    return list(Message.objects.filter(pk__in=message_ids).values_list("pk", "body"))
 
 
 async def measure(base_url: str, rate: float, count: int, numbers: list[str], cookie: str, idle_sockets: int) -> dict:
@@ -39,17 +45,18 @@ async def measure(base_url: str, rate: float, count: int, numbers: list[str], co
         idle_readers = [asyncio.create_task(drain(ws)) for ws in idle]
         socket = await open_inbox(session, base_url, cookie)
 
+        # Frames carry the message's id, not its text: arrivals are matched to their webhooks
+        # afterwards, through the database.
+        arrived: dict[int, float] = {}
+
         async def read():
             async for frame in socket:
                 event = parse(frame)
                 if not event or event.get("type") != "message.created":
                     continue
-                token = event["message"]["body"].rsplit(" ", 1)[-1]
-                started = sent_at.pop(token, None)
-                if started is not None:
-                    latencies.append(time.perf_counter() - started)
-                    if len(latencies) == count:
-                        done.set()
+                arrived.setdefault(event["message"]["id"], time.perf_counter())
+                if len(arrived) == count:
+                    done.set()
 
         reader = asyncio.create_task(read())
         answers = []
@@ -82,6 +89,10 @@ async def measure(base_url: str, rate: float, count: int, numbers: list[str], co
         for ws in idle:
             await ws.close()
         await asyncio.gather(*idle_readers)
+    for message_id, body in await sync_to_async(_bodies)(list(arrived)):
+        started = sent_at.pop(body.rsplit(" ", 1)[-1], None)
+        if started is not None:
+            latencies.append(arrived[message_id] - started)
     return {
         "messages": count,
         "rate_per_s": rate,

@@ -349,15 +349,23 @@ def plan_rows(http_api: Http, *, advisor: str, big: str, supervisor: str, count:
             [f"/api/v1/events/?since={top * k // 10}" for k in range(6)],
         ),  # fmt: skip
     ]
+
+    def position(back: int) -> str:
+        """The socket's cursor of a tab that saw every event up to id `top - back` (events.log)."""
+        found = _sql(
+            f"SELECT coalesce(txid, id) FROM {t['event']} WHERE id <= {max(0, top - back)} ORDER BY id DESC LIMIT 1"
+        )
+        return str(found[0][0] + 1 if found else 0)
+
     for who in (advisor, big):
         rows += [
-            Row(f"ws.none.{who}", f"/ws/inbox/?since=<latest> ({who})", "ws", who, [str(top)], kind="ws"),
+            Row(f"ws.none.{who}", f"/ws/inbox/?since=<latest> ({who})", "ws", who, [position(0)], kind="ws"),
             Row(
                 f"ws.some.{who}",
                 f"/ws/inbox/?since=<latest − 1,000> ({who})",
                 "ws",
                 who,
-                [str(max(0, top - 1000))],
+                [position(1000)],
                 kind="ws",
             ),  # fmt: skip
             Row(
@@ -365,7 +373,7 @@ def plan_rows(http_api: Http, *, advisor: str, big: str, supervisor: str, count:
                 f"/ws/inbox/?since=<latest − 20,000> ({who})",
                 "ws",
                 who,
-                [str(max(0, top - 20000))],
+                [position(20000)],
                 kind="ws",
             ),  # fmt: skip
         ]
@@ -485,17 +493,12 @@ def capture(row: Row, *, api_key_value: str) -> list[dict]:
     from django.test.utils import CaptureQueriesContext
 
     if row.kind == "ws":
-        from channels_app.consumers import INBOX_REPLAY_OVERLAP_SECONDS, REPLAY_MAX_EVENTS
-        from conversations.selectors import events_visible_after
+        from channels_app.consumers import REPLAY_MAX_EVENTS
+        from conversations.selectors import events_visible_from
 
         advisor = get_user_model().objects.get(username=row.who).advisor
         with CaptureQueriesContext(connection) as captured:
-            events_visible_after(
-                advisor=advisor,
-                since=int(row.inputs[0]),
-                overlap_seconds=INBOX_REPLAY_OVERLAP_SECONDS,
-                limit=REPLAY_MAX_EVENTS + 1,
-            )
+            events_visible_from(advisor=advisor, position=int(row.inputs[0]), limit=REPLAY_MAX_EVENTS + 1)
     else:
         client = Client(SERVER_NAME="127.0.0.1")
         headers = {}

@@ -1,8 +1,10 @@
 """The live inbox: one websocket per browser tab, push-only.
 
 A tab joins the groups its advisor may hear, accepts, replays from the Event log
-what it missed since its last event id (`/ws/inbox/?since=<id>`), then forwards
-the live pushes of `events.publish`, each event once per connection. It lives no
+what it missed since its cursor (`/ws/inbox/?since=<position>`: the log's horizon when
+the page was rendered or at the last replay, events.log), tells the tab its new cursor
+(`{"type": "cursor", "since": <position>}`), then forwards the live pushes of
+`events.publish`, each event once per connection. It lives no
 longer than the session it was opened with (`sessions.py`): it is closed with 4401
 when that session signs out, expires, or stops signing its user in.
 
@@ -32,6 +34,7 @@ from conversations import access, selectors
 from core.loops import loop_local
 from crm.models import Advisor
 from events.groups import session_group
+from events.log import horizon
 from events.presence import Socket, presence_connect, presence_disconnect, presence_refresh
 from events.publish import event_message
 
@@ -42,9 +45,6 @@ HEARTBEAT_SECONDS = 25
 # How soon an open tab follows a change of access: deactivation, a covered colleague
 # going away or coming back. Also stamps presence (lapsed after events.presence.PRESENCE_TTL_SECONDS).
 ACCESS_REFRESH_SECONDS = 30
-# How far behind its cursor a reconnecting tab replays: longer than any transaction
-# that appends an event takes to commit, plus the clock skew between servers.
-INBOX_REPLAY_OVERLAP_SECONDS = 30
 # Past this many missed events, reloading the page is cheaper than replaying them.
 REPLAY_MAX_EVENTS = 2000
 SENT_IDS_KEPT = 5000
@@ -162,7 +162,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(event)
 
     def _since(self) -> int | None:
-        """The last event id the tab saw; None (no replay) when absent or not a number."""
+        """The tab's cursor; None (no replay) when absent or not a number."""
         values = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("since") or [""]
         try:
             return max(int(values[-1]), 0)
@@ -170,7 +170,10 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             return None
 
     async def _catch_up(self, since: int) -> None:
-        events = await self._events_after(since)
+        """Every visible event of a transaction at or past `since`, then the new cursor: the
+        horizon read before them (the tab has every event below it now). The events past that
+        horizon come again at the next replay; the tab drops those it has."""
+        position, events = await self._events_from(since)
         if len(events) > REPLAY_MAX_EVENTS:
             with translation.override(self.language):
                 text = _("Too much happened while you were disconnected: reload the page to see your inbox.")
@@ -179,6 +182,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         for event in events:
             self.sent.add(event["id"])
             await self.send_json(event)
+        await self.send_json({"type": "cursor", "since": position})
 
     def socket(self) -> Socket:
         return Socket(self.channel_name, self.advisor.pk, self.advisor.agency_id)
@@ -238,14 +242,10 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         return advisor, access.inbox_groups_for(advisor=advisor)
 
     @database_sync_to_async
-    def _events_after(self, since: int) -> list[dict]:
-        events = selectors.events_visible_after(
-            advisor=self.advisor,
-            since=since,
-            overlap_seconds=INBOX_REPLAY_OVERLAP_SECONDS,
-            limit=REPLAY_MAX_EVENTS + 1,
-        )
-        return [event_message(event) for event in events]
+    def _events_from(self, since: int) -> tuple[int, list[dict]]:
+        position = horizon()
+        events = selectors.events_visible_from(advisor=self.advisor, position=since, limit=REPLAY_MAX_EVENTS + 1)
+        return position, [event_message(event) for event in events]
 
 
 class _OpenTabs:

@@ -305,9 +305,9 @@ SPECTACULAR_SETTINGS = {
         "EventTypeEnum": "events.models.Event.Type",
     },
 }
-# The event feed hands out only events at least this old, so that one committed a
-# moment late (ids are drawn at insert) is never skipped by a client's `since`.
-ATTITRE_EVENT_FEED_SETTLE_SECONDS = float(os.environ.get("ATTITRE_EVENT_FEED_SETTLE_SECONDS", "2"))
+# Events older than this are pruned daily (conversations.tasks.events_prune), but for the
+# lines the thread timeline shows: longer than any reader's replay (webhook retries: 24 h).
+ATTITRE_EVENT_RETENTION_DAYS = int(os.environ.get("ATTITRE_EVENT_RETENTION_DAYS", "30"))
 
 # --- Event webhooks out -----------------------------------------------------------
 # Deliveries to loopback, private and link-local addresses are refused unless this is on.
@@ -319,12 +319,6 @@ ATTITRE_WEBHOOK_RETRY_WINDOW_SECONDS = int(os.environ.get("ATTITRE_WEBHOOK_RETRY
 # An endpoint failing this many times in a row, or for this long, is disabled.
 ATTITRE_WEBHOOK_DISABLE_AFTER_FAILURES = int(os.environ.get("ATTITRE_WEBHOOK_DISABLE_AFTER_FAILURES", "20"))
 ATTITRE_WEBHOOK_DISABLE_AFTER_SECONDS = int(os.environ.get("ATTITRE_WEBHOOK_DISABLE_AFTER_SECONDS", str(24 * 3600)))
-# The dispatcher rereads this much of the event log behind its cursor (late commits).
-ATTITRE_WEBHOOK_OVERLAP_SECONDS = float(os.environ.get("ATTITRE_WEBHOOK_OVERLAP_SECONDS", "5"))
-# django-q2 schedules run at most once a minute: the dispatch task polls the event log
-# every POLL seconds for LOOP seconds (below Q_CLUSTER's 60 s timeout).
-ATTITRE_WEBHOOK_DISPATCH_LOOP_SECONDS = float(os.environ.get("ATTITRE_WEBHOOK_DISPATCH_LOOP_SECONDS", "50"))
-ATTITRE_WEBHOOK_DISPATCH_POLL_SECONDS = float(os.environ.get("ATTITRE_WEBHOOK_DISPATCH_POLL_SECONDS", "2"))
 
 # Twilio's newer shared-key webhook signing (X-Twilio-Webhooks-Signature-Settings); optional.
 TWILIO_WEBHOOK_SHARED_KEY = os.environ.get("TWILIO_WEBHOOK_SHARED_KEY", "")

@@ -1,10 +1,21 @@
 """Who may see what: the one module for the rules of access to threads and customers.
 
-The same rules in the three shapes their readers need, side by side so that they stay
-in step: as query filters (`thread_visibility_q`, `customer_visibility_q`), as the
-channel-layer groups an inbox joins (`inbox_groups_for`, `inbox_access_for`), and as
-the groups an event on a thread is pushed to (`thread_audience`, `left_behind`).
+The rules are one table, `REACHES`: each way of seeing a thread (as its handler or the
+customer's dedicated advisor, through the agency pool, as a supervisor) names a channel-layer
+group kind, the keys of that kind a thread is heard under, the keys an advisor holds, and the
+same test as a filter on Thread. Every shape a reader needs is derived from it, so that they
+cannot drift apart: the query filters (`thread_visibility_q`, `customer_visibility_q`,
+`event_visibility_q`), the groups an inbox joins (`inbox_groups_for`, `inbox_access_for`), the
+groups an event on a thread is pushed to (`thread_audience`) and who just lost sight of it
+(`lost_sight`). An advisor may see a thread exactly when one of their groups is in its
+audience; tests/conversations/test_access.py checks it over every routing situation.
+
+A deputy covering an absent colleague holds that colleague's key: they join the colleague's
+group and see what the colleague sees as handler or dedicated advisor.
 """
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
@@ -12,6 +23,48 @@ from django.utils import timezone
 from conversations.models import Thread
 from crm.models import Advisor, Deputyship
 from events.groups import advisor_group, pool_group, supervision_group
+
+
+@dataclass(frozen=True)
+class Reach:
+    """One way of seeing a thread, in its two shapes side by side."""
+
+    group: Callable[[int], str]
+    # The keys under which a thread is heard (its events go to their groups).
+    of_thread: Callable[[Thread], Iterable[int]]
+    # The keys an advisor holds, given the colleagues they cover now.
+    of_advisor: Callable[[Advisor, list[int]], Iterable[int]]
+    # The threads heard under one of `keys`, as a filter on Thread: `of_thread` in SQL.
+    threads_q: Callable[[list[int]], Q]
+
+
+def _dedicated_id(thread: Thread) -> int | None:
+    return thread.customer.dedicated_advisor_id if thread.customer_id else None
+
+
+REACHES: tuple[Reach, ...] = (
+    # Its handler, and the customer's dedicated advisor (and whoever covers either of them).
+    Reach(
+        group=advisor_group,
+        of_thread=lambda thread: [key for key in (thread.handler_id, _dedicated_id(thread)) if key is not None],
+        of_advisor=lambda advisor, covered_ids: [advisor.pk, *covered_ids],
+        threads_q=lambda keys: Q(handler_id__in=keys) | Q(customer__dedicated_advisor_id__in=keys),
+    ),
+    # The agency pool, while nobody handles it: any advisor of the agency.
+    Reach(
+        group=pool_group,
+        of_thread=lambda thread: [thread.agency_id] if thread.handler_id is None else [],
+        of_advisor=lambda advisor, covered_ids: [advisor.agency_id],
+        threads_q=lambda keys: Q(handler__isnull=True, agency_id__in=keys),
+    ),
+    # The agency's supervisors: every thread of the agency.
+    Reach(
+        group=supervision_group,
+        of_thread=lambda thread: [thread.agency_id],
+        of_advisor=lambda advisor, covered_ids: [advisor.agency_id] if advisor.is_supervisor else [],
+        threads_q=lambda keys: Q(agency_id__in=keys),
+    ),
+)
 
 
 def advisor_covered_ids(*, advisor: Advisor) -> list[int]:
@@ -22,25 +75,20 @@ def advisor_covered_ids(*, advisor: Advisor) -> list[int]:
 
 
 def thread_visibility_q(*, advisor: Advisor, covered_ids: list[int] | None = None) -> Q:
-    """The threads an advisor may see, as a filter on Thread.
-
-    Their own (handled, or of customers they are the dedicated advisor of), those of the
-    colleagues they cover as deputy while those are absent, and their agency's pool;
-    a supervisor sees every thread of their agency. `covered_ids` saves a query when
-    the caller already has them.
-    """
+    """The threads an advisor may see, as a filter on Thread: those heard under a key they hold
+    (REACHES). Their own (handled, or of customers they are the dedicated advisor of), those
+    of the colleagues they cover as deputy while those are absent, and their agency's pool;
+    a supervisor sees every thread of their agency. `covered_ids` saves a query when the
+    caller already has them."""
     if not advisor.is_active:
         return Q(pk__in=[])
     if covered_ids is None:
         covered_ids = advisor_covered_ids(advisor=advisor)
-    ids = [advisor.pk, *covered_ids]
-    visible = (
-        Q(handler_id__in=ids)
-        | Q(customer__dedicated_advisor_id__in=ids)
-        | Q(handler__isnull=True, agency_id=advisor.agency_id)
-    )
-    if advisor.is_supervisor:
-        visible |= Q(agency_id=advisor.agency_id)
+    visible = Q(pk__in=[])
+    for reach in REACHES:
+        keys = list(dict.fromkeys(reach.of_advisor(advisor, covered_ids)))
+        if keys:
+            visible |= reach.threads_q(keys)
     return visible
 
 
@@ -68,12 +116,10 @@ def inbox_groups_for(*, advisor: Advisor) -> list[str]:
 
 
 def _inbox_groups(advisor: Advisor, covered_ids: list[int]) -> list[str]:
-    groups = [advisor_group(advisor.pk)]
-    groups += [advisor_group(covered_id) for covered_id in covered_ids]
-    groups.append(pool_group(advisor.agency_id))
-    if advisor.is_supervisor:
-        groups.append(supervision_group(advisor.agency_id))
-    return groups
+    if not advisor.is_active:
+        return []
+    groups = [reach.group(key) for reach in REACHES for key in reach.of_advisor(advisor, covered_ids)]
+    return list(dict.fromkeys(groups))
 
 
 def inbox_access_for(*, advisor_ids: list[int]) -> dict[int, tuple[Advisor, list[str]]]:
@@ -98,24 +144,29 @@ def inbox_access_for(*, advisor_ids: list[int]) -> dict[int, tuple[Advisor, list
 
 
 def thread_audience(thread: Thread) -> list[str]:
-    """The groups that may see this thread now: its handler (or the agency pool when it
-    has none), the customer's dedicated advisor, whose group covering deputies join,
-    and the agency's supervisors."""
-    groups = [supervision_group(thread.agency_id)]
-    if thread.handler_id:
-        groups.append(advisor_group(thread.handler_id))
-    else:
-        groups.append(pool_group(thread.agency_id))
-    dedicated_id = thread.customer.dedicated_advisor_id if thread.customer_id else None
-    if dedicated_id and dedicated_id != thread.handler_id:
-        groups.append(advisor_group(dedicated_id))
-    return groups
+    """The groups that may see this thread now (REACHES): its handler (or the agency pool when
+    it has none), the customer's dedicated advisor, whose groups covering deputies join, and
+    the agency's supervisors."""
+    groups = [reach.group(key) for reach in REACHES for key in reach.of_thread(thread)]
+    return list(dict.fromkeys(groups))
 
 
-def left_behind(previous_handler_id: int | None, thread: Thread, *, was_in_pool: bool) -> tuple[str, ...]:
-    """Who just lost sight of a thread whose handler changed: its previous handler, or
-    the agency pool it left (only if it was there: a new thread was never pooled, and
-    its customer's name must not reach the pool)."""
-    if previous_handler_id is None:
-        return (pool_group(thread.agency_id),) if was_in_pool and thread.handler_id else ()
-    return (advisor_group(previous_handler_id),) if previous_handler_id != thread.handler_id else ()
+def lost_sight(before: Iterable[str], thread: Thread) -> tuple[str, ...]:
+    """The groups of `before` (the thread's audience before a change, empty for a new thread,
+    which nobody saw yet) that may not see it now: told of the change, so that their inbox
+    drops it."""
+    now = set(thread_audience(thread))
+    return tuple(group for group in dict.fromkeys(before) if group not in now)
+
+
+def event_visibility_q(*, advisor: Advisor, covered_ids: list[int] | None = None) -> Q:
+    """The events an advisor may read again (the inbox's replay, the API's feed), as a filter on
+    Event: those of the threads they may see now, and the transfers that took a thread away
+    from them or from a colleague they cover, so that a replay drops it as the push did."""
+    if not advisor.is_active:
+        return Q(pk__in=[])
+    if covered_ids is None:
+        covered_ids = advisor_covered_ids(advisor=advisor)
+    visible_threads = Thread.objects.filter(thread_visibility_q(advisor=advisor, covered_ids=covered_ids))
+    taken_away = Q(type="thread.assigned", payload__previous_handler__in=[advisor.pk, *covered_ids])
+    return Q(thread__isnull=False) & (Q(thread__in=visible_threads.values("pk")) | taken_away)

@@ -1,4 +1,8 @@
-"""The JSON shapes of messages and threads carried by events (the inbox renders them as is)."""
+"""The JSON shapes of messages and threads carried by events: ids and metadata only, never
+what a customer or an advisor wrote (bodies, previews, names, locations, button texts). Events
+are pushed to sockets, handed to integrators and delivered to webhooks, and kept for weeks:
+a reader fetches the text itself, as the one it may see (the inbox's fragments, the API's
+messages). Nothing here may need erasing with a customer's data."""
 
 from conversations.models import Attachment, Message, Thread
 
@@ -8,7 +12,6 @@ def thread_summary(thread: Thread) -> dict:
     return {
         "id": thread.pk,
         "customer": customer.pk if customer else None,
-        "name": customer.full_name if customer else (thread.prospect.display_name or thread.prospect.address),
         "status": thread.status,
         "handler": thread.handler_id,
         "agency": thread.agency_id,
@@ -16,7 +19,6 @@ def thread_summary(thread: Thread) -> dict:
         "routing_reason_params": thread.routing_reason_params,
         "unread_count": thread.unread_count,
         "last_activity_at": thread.last_activity_at,
-        "last_message_preview": thread.last_message_preview,
         "last_inbound_channel": thread.last_inbound_channel,
         "waiting_since": thread.waiting_since,
     }
@@ -38,24 +40,13 @@ def message_payload(message: Message, attachments: list[Attachment] | None = Non
         "thread": message.thread_id,
         "direction": message.direction,
         "channel": message.channel,
-        "body": message.body,
         "status": message.status,
         "error_code": message.error_code,
         "error_message": message.error_message,
         "author": message.author_id,
         "created_at": message.created_at,
-        "profile_name": message.profile_name,
-        "location": (
-            {
-                "latitude": message.latitude,
-                "longitude": message.longitude,
-                "address": message.location_address,
-                "label": message.location_label,
-            }
-            if message.latitude is not None
-            else None
-        ),
-        "button": {"text": message.button_text, "payload": message.button_payload} if message.button_text else None,
+        "has_location": message.latitude is not None,
+        "has_button": bool(message.button_text),
         "replied_to": message.replied_to_id,
         "consent_change": message.consent_change,
         "attachments": [attachment_payload(a) for a in (attachments or [])],

@@ -1,16 +1,14 @@
 """Reads for the inbox: the inbox lists and the events to replay after a reconnection.
 Who may see which thread, and the live groups to join, are conversations.access."""
 
-from datetime import timedelta
-
 from django.db import models
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from conversations.access import advisor_covered_ids, thread_visibility_q
+from conversations.access import advisor_covered_ids, event_visibility_q, thread_visibility_q
 from conversations.models import Thread
 from crm.models import Advisor, ContactPoint
+from events.log import events_from
 from events.models import Event
 
 SEARCH_MAX_TERMS = 5
@@ -65,31 +63,14 @@ def thread_list_for_advisor(*, advisor: Advisor, tab: str = InboxTab.MINE, searc
     return threads.select_related("customer", "prospect", "handler__user").order_by("-last_activity_at", "-pk")
 
 
-def events_visible_after(
-    *, advisor: Advisor, since: int, overlap_seconds: float, limit: int | None = None
-) -> list[Event]:
-    """The events to replay to an inbox whose last seen event is `since`, in id order.
+def events_visible_from(*, advisor: Advisor, position: int, limit: int) -> list[Event]:
+    """The events to replay to an inbox that has every event below `position` (a horizon,
+    events.log), in commit order.
 
-    Ids are drawn at insert and transactions commit in any order, so an event can
-    become visible after a larger id was already pushed. Hence every event above
-    `since`, plus those created up to `overlap_seconds` before event `since` (or
-    before now when it is unknown): the client drops the ids it already has.
-    Visibility is today's, on the event's thread; a thread taken away from the
-    advisor (or from a colleague they cover) still replays its transfer, so the
-    inbox can drop it, as the live push did.
+    Visibility is today's, on the event's thread; a thread taken away from the advisor (or
+    from a colleague they cover) still replays its transfer, so the inbox can drop it, as
+    the live push did.
     """
     if not advisor.is_active:
         return []
-    anchor = Event.objects.filter(pk=since).values_list("created_at", flat=True).first() or timezone.now()
-    covered_ids = advisor_covered_ids(advisor=advisor)
-    visible_threads = Thread.objects.filter(thread_visibility_q(advisor=advisor, covered_ids=covered_ids))
-    taken_away = Q(type=Event.Type.THREAD_ASSIGNED, payload__previous_handler__in=[advisor.pk, *covered_ids])
-    events = (
-        Event.objects.filter(thread__isnull=False)
-        .filter(Q(thread__in=visible_threads.values("pk")) | taken_away)
-        .filter(Q(pk__gt=since) | Q(created_at__gte=anchor - timedelta(seconds=overlap_seconds)))
-        .order_by("pk")
-    )
-    if limit is not None:
-        events = events[:limit]
-    return list(events)
+    return events_from(position=position, visible=event_visibility_q(advisor=advisor), limit=limit)

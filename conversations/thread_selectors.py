@@ -21,6 +21,7 @@ from conversations.selectors import InboxTab, thread_list_for_advisor
 from conversations.services.outbound import TEMPLATE_VARIABLE, template_variables_for
 from crm.addresses import normalize_phone
 from crm.models import Advisor, ContactPoint, Customer, Deputyship
+from events.log import horizon
 from events.models import Event
 
 # The list shows the most recent threads; past that, searching narrows it.
@@ -170,8 +171,9 @@ def _unread_by_thread(*, advisor: Advisor) -> dict[int, int]:
 
 
 def inbox_cursor() -> int:
-    """The newest event id now; 0 before the first event."""
-    return Event.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    """Where the page's socket replays from: the event log's horizon (events.log), read
+    before the page, so that every event below it is already in what the page shows."""
+    return horizon()
 
 
 def inbox_page(*, advisor: Advisor, tab: str = InboxTab.MINE, search: str = "") -> InboxPage:
@@ -422,6 +424,31 @@ def timeline_item_for_event(*, advisor: Advisor, thread_id: int, event_id: int) 
         .first()
     )
     return TimelineItem(kind="message", at=message.created_at, obj=message) if message else None
+
+
+NOTICE_BODY_LENGTH = 200
+
+
+def message_notice_for_advisor(*, advisor: Advisor, message_id: int) -> dict:
+    """What a browser notification of a new message shows: who wrote and the start of what
+    they wrote, for a message of a thread the advisor may see; Http404 otherwise. Events carry
+    no text (conversations.payloads): the page asks for it here."""
+    message = (
+        Message.objects.filter(pk=message_id, thread__in=Thread.objects.filter(thread_visibility_q(advisor=advisor)))
+        .select_related("thread__customer", "thread__prospect")
+        .first()
+    )
+    if message is None:
+        raise Http404("No such message.")
+    thread = message.thread
+    name = (
+        thread.customer.full_name if thread.customer_id else (thread.prospect.display_name or thread.prospect.address)
+    )
+    if message.body.strip():
+        body = message.body.strip()[:NOTICE_BODY_LENGTH]
+    else:
+        body = _("📍 Location") if message.latitude is not None else _("📎 Attachment")
+    return {"thread": thread.pk, "title": name, "body": body}
 
 
 def thread_contact_point_for_advisor(*, advisor: Advisor, thread_id: int, contact_point_id: int) -> ContactPoint:

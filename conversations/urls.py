@@ -25,4 +25,5 @@ urlpatterns = [
         name="thread-contact-confirm",
     ),
     path("attachments/<int:attachment_id>/", views.attachment_file, name="attachment"),
+    path("messages/<int:message_id>/notice/", views.message_notice, name="message-notice"),
 ]

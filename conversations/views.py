@@ -13,7 +13,7 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -180,6 +180,16 @@ def thread_event_item(request: HttpRequest, advisor: Advisor, thread_id: int, ev
     if item is None:
         return HttpResponse(status=204)
     return render(request, "inbox/_timeline_item.html", {"item": item})
+
+
+@require_GET
+@advisor_required
+def message_notice(request: HttpRequest, advisor: Advisor, message_id: int) -> JsonResponse:
+    """The text of a new message's browser notification (events carry none)."""
+    notice = selectors.message_notice_for_advisor(advisor=advisor, message_id=message_id)
+    response = JsonResponse(notice)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @require_GET

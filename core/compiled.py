@@ -86,12 +86,12 @@ def _configure_preparing_cursor(connection, cursor) -> None:
 
 
 class CompiledInsert:
-    """`INSERT … [ON CONFLICT DO NOTHING] RETURNING pk` for every concrete field but the pk,
-    for one row or many in one statement."""
+    """`INSERT … [ON CONFLICT DO NOTHING] RETURNING pk` for every concrete field but the pk
+    and those the database fills (`db_default`), for one row or many in one statement."""
 
     def __init__(self, model: type[Model], *, ignore_conflicts: bool = False, returning: tuple[str, ...] = ()):
         self.model = model
-        self.fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        self.fields = [f for f in model._meta.concrete_fields if not f.primary_key and not f.has_db_default()]
         self.ignore_conflicts = ignore_conflicts
         # Columns returned beside the pk, so that rows skipped on a conflict can be told apart.
         self.returning = [model._meta.get_field(name) for name in returning]

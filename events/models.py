@@ -3,12 +3,25 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
-class Event(models.Model):
-    """The durable, ordered log of what happened; the live inbox replays from it.
+class CurrentTransactionId(models.Func):
+    """The id of the transaction writing the row (PostgreSQL's `pg_current_xact_id()`, 64 bits
+    with its epoch, so it never wraps); NULL on SQLite, whose writes are serialised (events.log)."""
 
-    Ids are drawn at insert time and transactions commit in any order, so a reader
-    must not assume that "every id above the last one seen" is complete: the inbox
-    replays a short overlap behind its cursor and drops ids it already has.
+    output_field = models.BigIntegerField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return "NULL", []
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return "(pg_current_xact_id()::text::bigint)", []
+
+
+class Event(models.Model):
+    """The durable log of what happened, read in commit order (events.log): the live inbox
+    replays from it, the API's feed hands it out.
+
+    Ids are drawn at insert time and transactions commit in any order, so "every id above
+    the last one seen" is not complete; `txid`, the writing transaction, is what orders it.
     """
 
     class Type(models.TextChoices):
@@ -30,6 +43,8 @@ class Event(models.Model):
     agency = models.ForeignKey("crm.Agency", on_delete=models.PROTECT, related_name="events")
     payload = models.JSONField(default=dict)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    # Filled by the database in the INSERT itself, whatever writes the row.
+    txid = models.BigIntegerField(_("transaction"), null=True, editable=False, db_default=CurrentTransactionId())
 
     class Meta:
         # The table it had in conversations, where it began: moved without copying a row.
@@ -37,6 +52,7 @@ class Event(models.Model):
         verbose_name = _("event")
         verbose_name_plural = _("events")
         ordering = ["id"]
+        indexes = [models.Index(fields=["txid", "id"], name="event_commit_order")]
 
     def __str__(self):
         return f"#{self.pk} {self.type}"

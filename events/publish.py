@@ -5,13 +5,17 @@ and, once that transaction commits, pushes the event to the channel-layer groups
 of whoever may see the thread (the caller says who: conversations.access). A broken
 or absent Redis only loses the live push: the event stays in the log and the inbox
 replays it after reconnecting.
+
+Apps above this one that must act on every event in its own transaction (integrations
+queues its webhooks) register an append hook from their AppConfig.ready (`on_append`): the
+log knows no reader, and a hook cannot be forgotten by a service that appends events.
 """
 
 import asyncio
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 
@@ -33,6 +37,17 @@ def event_message(event: Event) -> dict:
 
 
 _insert_event = CompiledInsert(Event)
+
+AppendHook = Callable[[list[Event]], None]
+_append_hooks: list[AppendHook] = []
+
+
+def on_append(hook: AppendHook) -> None:
+    """Call `hook(events)` with every batch of events appended, right after their insert, in
+    their transaction: what it writes commits or rolls back with them. Registering the same
+    hook twice registers it once. Keep it cheap: it runs on every append."""
+    if hook not in _append_hooks:
+        _append_hooks.append(hook)
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,8 @@ def publish_events(pending: list[PendingEvent]) -> list[Event]:
         pushes.append(list(dict.fromkeys([*item.audience, *item.extra_groups])))
     _insert_event.many(events)
     if events:
+        for hook in _append_hooks:
+            hook(events)
         transaction.on_commit(
             partial(_push_many, [(groups, event_message(e)) for groups, e in zip(pushes, events, strict=True)])
         )

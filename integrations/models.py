@@ -1,5 +1,5 @@
 """What integrators' systems use: API keys for the REST API, and the endpoints our events
-are delivered to, with each delivery and how far the dispatcher has read the log.
+are delivered to, with each delivery.
 
 Moved from crm with their tables, which keep their names (db_table): no row was copied."""
 
@@ -98,9 +98,6 @@ class WebhookEndpoint(models.Model):
     def __str__(self):
         return self.url
 
-    def wants(self, event_type: str, agency_id: int) -> bool:
-        return (not self.event_types or event_type in self.event_types) and self.agency_id in (None, agency_id)
-
 
 class WebhookDelivery(models.Model):
     """One attempt at delivering one event to one endpoint."""
@@ -128,8 +125,7 @@ class WebhookDelivery(models.Model):
         ordering = ["-id"]
         indexes = [models.Index(fields=["endpoint", "-id"], name="webhook_delivery_endpoint")]
         constraints = [
-            # The dispatcher rereads an overlap of events; attempt 1 being unique per
-            # (endpoint, event) is what makes an event enqueued once per endpoint.
+            # One row per attempt: a retry is a new row, never a second try of the same one.
             models.UniqueConstraint(fields=["endpoint", "event", "attempt"], name="webhook_delivery_attempt_unique"),
             models.CheckConstraint(
                 condition=Q(state__in=["pending", "succeeded", "failed"]), name="webhook_delivery_state_valid"
@@ -138,19 +134,3 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"{self.endpoint} · event {self.event_id} · attempt {self.attempt}"
-
-
-class WebhookCursor(models.Model):
-    """How far the webhook dispatcher has read the event log."""
-
-    name = models.CharField(max_length=32, unique=True)
-    last_event_id = models.BigIntegerField(default=0)
-    updated_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        db_table = "crm_webhookcursor"
-        verbose_name = _("webhook cursor")
-        verbose_name_plural = _("webhook cursors")
-
-    def __str__(self):
-        return f"{self.name}: {self.last_event_id}"

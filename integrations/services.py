@@ -1,12 +1,10 @@
-"""Services for integrators: API keys, and event webhooks out (dispatch from the event
-log, signed delivery, retries).
+"""Services for integrators: API keys, and event webhooks out (queued with each event,
+signed delivery, retries).
 
-Webhooks read the durable Event log behind a cursor instead of being called by the
-publishing helper: `events.publish.publish_event` stays the one way events are
-made, and a dead Redis or a slow receiver never touches the transaction that wrote
-the event. The log commits out of order (ids are drawn at insert), so each scan
-rereads a few seconds behind the cursor; attempt 1 of a (endpoint, event) pair is
-unique in the database, which makes a reread harmless.
+Each event's deliveries are written, with their tasks, in the transaction that appends the
+event (`webhooks_queue`, the event log's append hook): `events.publish.publish_event` stays
+the one way events are made, and the receiver is called by a task after commit, so a slow
+receiver never touches that transaction, and with Redis down webhooks still go out.
 """
 
 import hashlib
@@ -18,6 +16,7 @@ import logging
 import secrets
 import socket
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -27,15 +26,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
-from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_q.tasks import async_task
 
 from core.tasks import enqueue
 from crm.models import Agency
 from events.models import Event
-from integrations.models import ApiKey, WebhookCursor, WebhookDelivery, WebhookEndpoint
+from integrations.models import ApiKey, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +40,6 @@ KEY_BYTES = 32
 PREFIX_LENGTH = 8
 PREFIX_ATTEMPTS = 5
 DELIVER_TASK = "integrations.tasks.webhook_deliver"
-CURSOR_NAME = "events"
-DISPATCH_BATCH = 500
 
 
 def _field_error(field: str, message: str, *, code: str) -> ValidationError:
@@ -146,79 +141,77 @@ def webhook_url_check(url: str, *, resolve: bool = True) -> None:
             )
 
 
-# --- Webhooks out: dispatch ----------------------------------------------------------------------
+# --- Webhooks out: queued with each event --------------------------------------------------------
+
+# How long a process trusts its list of active endpoints. A process that changes an endpoint
+# forgets its list at once; the others follow within this many seconds.
+ENDPOINTS_CACHE_SECONDS = 5.0
 
 
-def webhook_dispatch_pending(*, batch_size: int = DISPATCH_BATCH) -> int:
-    """Enqueue one delivery per (active endpoint, new event it wants); returns how many.
+@dataclass(frozen=True)
+class _Subscription:
+    endpoint_id: int
+    event_types: frozenset[str]
+    agency_id: int | None
 
-    Reads the events above the cursor plus those of the last few seconds below it
-    (late commits), skips pairs already enqueued, and moves the cursor, all in one
-    transaction with the enqueued tasks (django-q2's ORM broker is our outbox).
-    """
-    overlap = timedelta(seconds=settings.ATTITRE_WEBHOOK_OVERLAP_SECONDS)
-    with transaction.atomic():
-        cursor = WebhookCursor.objects.select_for_update().filter(name=CURSOR_NAME).first()
-        if cursor is None:
-            # Endpoints receive what happens from now on, not the whole history.
-            latest = Event.objects.aggregate(latest=Max("pk"))["latest"] or 0
-            WebhookCursor.objects.get_or_create(name=CURSOR_NAME, defaults={"last_event_id": latest})
-            return 0
-        endpoints = list(WebhookEndpoint.objects.filter(active=True))
-        fresh = list(Event.objects.filter(pk__gt=cursor.last_event_id).order_by("pk")[:batch_size])
-        if fresh:
-            cursor.last_event_id = fresh[-1].pk
-            cursor.updated_at = timezone.now()
-            cursor.save(update_fields=["last_event_id", "updated_at"])
-        if not endpoints:
-            return 0
-        anchor = Event.objects.filter(pk=cursor.last_event_id).values_list("created_at", flat=True).first()
-        late = []
-        if anchor is not None:
-            below = fresh[0].pk if fresh else cursor.last_event_id + 1
-            late = list(Event.objects.filter(pk__lt=below, created_at__gte=anchor - overlap))
-        events = {event.pk: event for event in [*late, *fresh]}
-        wanted = {
-            (endpoint.pk, event.pk)
-            for event in events.values()
-            for endpoint in endpoints
-            if event.created_at >= endpoint.created_at and endpoint.wants(event.type, event.agency_id)
-        }
-        if not wanted:
-            return 0
-        existing = set(
-            WebhookDelivery.objects.filter(attempt=1, event_id__in=list(events)).values_list("endpoint_id", "event_id")
+    def wants(self, event: Event) -> bool:
+        return (not self.event_types or event.type in self.event_types) and self.agency_id in (None, event.agency_id)
+
+
+_subscriptions: tuple[float, tuple[_Subscription, ...]] | None = None
+
+
+def _active_subscriptions() -> tuple[_Subscription, ...]:
+    global _subscriptions
+    cached, now = _subscriptions, time.monotonic()
+    if cached is not None and now - cached[0] < ENDPOINTS_CACHE_SECONDS:
+        return cached[1]
+    rows = WebhookEndpoint.objects.filter(active=True).values_list("pk", "event_types", "agency_id")
+    subscriptions = tuple(_Subscription(pk, frozenset(types or ()), agency_id) for pk, types, agency_id in rows)
+    _subscriptions = (now, subscriptions)
+    return subscriptions
+
+
+def webhook_endpoints_changed() -> None:
+    """An endpoint was created, changed or deleted: this process reads them again, now and
+    once the change commits (a read in between would cache what is being replaced)."""
+    global _subscriptions
+    _subscriptions = None
+    transaction.on_commit(webhook_endpoints_forget)
+
+
+def webhook_endpoints_forget() -> None:
+    """This process reads the active endpoints again at the next event."""
+    global _subscriptions
+    _subscriptions = None
+
+
+def webhooks_queue(events: list[Event]) -> None:
+    """The event log's append hook (registered by IntegrationsConfig.ready): one delivery row
+    per (active endpoint, event it wants), and its task, in the events' own transaction;
+    django-q2's ORM broker is the outbox. An event nobody wants costs no query.
+
+    No reader follows the log: a transaction that commits late brings its deliveries with it,
+    and one that rolls back sends nothing."""
+    subscriptions = _active_subscriptions()
+    wanted = [(sub.endpoint_id, event) for event in events for sub in subscriptions if sub.wants(event)]
+    if not wanted:
+        return
+    # The cached list may be seconds old: only endpoints still active in this transaction.
+    active = set(
+        WebhookEndpoint.objects.filter(pk__in={endpoint_id for endpoint_id, _ in wanted}, active=True).values_list(
+            "pk", flat=True
         )
-        new = wanted - existing
-        # A concurrent dispatcher may insert the same pairs: the unique constraint keeps one,
-        # and the delivery's conditional claim makes a task enqueued twice send once.
-        WebhookDelivery.objects.bulk_create(
-            [WebhookDelivery(endpoint_id=endpoint_id, event_id=event_id, attempt=1) for endpoint_id, event_id in new],
-            ignore_conflicts=True,
-        )
-        created = WebhookDelivery.objects.filter(
-            attempt=1, attempted_at__isnull=True, event_id__in={event_id for _, event_id in new}
-        ).values_list("pk", "endpoint_id", "event_id")
-        ids = [pk for pk, endpoint_id, event_id in created if (endpoint_id, event_id) in new]
-        for delivery_id in ids:
-            _enqueue(delivery_id)
-    return len(ids)
-
-
-def _enqueue(delivery_id: int) -> None:
-    async_task(DELIVER_TASK, delivery_id, q_options={"group": "webhooks", "save": False})
-
-
-def webhook_dispatch_loop(*, seconds: float, poll: float) -> int:
-    """Dispatch every `poll` seconds for `seconds`: a minutely schedule becomes a feed
-    with a latency of a few seconds (django-q2 schedules go down to one minute)."""
-    deadline = time.monotonic() + seconds
-    total = 0
-    while True:
-        total += webhook_dispatch_pending()
-        if time.monotonic() + poll >= deadline:
-            return total
-        time.sleep(poll)
+    )
+    deliveries = WebhookDelivery.objects.bulk_create(
+        [
+            WebhookDelivery(endpoint_id=endpoint_id, event=event)
+            for endpoint_id, event in wanted
+            if endpoint_id in active
+        ]
+    )
+    for delivery in deliveries:
+        enqueue(DELIVER_TASK, delivery.pk, group="webhooks")
 
 
 # --- Webhooks out: delivery ----------------------------------------------------------------------
@@ -345,5 +338,6 @@ def webhook_endpoint_enable(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
         active=True, failure_count=0, failing_since=None, disabled_reason=""
     )
+    webhook_endpoints_changed()
     endpoint.refresh_from_db()
     return endpoint

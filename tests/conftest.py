@@ -3,6 +3,7 @@ import os
 import pytest
 from django.conf import settings
 
+from integrations.services import webhook_endpoints_forget
 from tests.factories import AdvisorFactory, AgencyFactory, ContactPointFactory, CustomerFactory, SupervisorFactory
 
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
@@ -16,6 +17,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_postgres)
         if "redis" in item.keywords and not settings.REDIS_URL:
             item.add_marker(skip_redis)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_webhook_endpoints():
+    """Each test sees the webhook endpoints it makes: integrations caches them per process."""
+    webhook_endpoints_forget()
+    yield
+    webhook_endpoints_forget()
 
 
 @pytest.fixture(autouse=True)

@@ -8,11 +8,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conversations.access import thread_audience
+from conversations.access import lost_sight, thread_audience
 from conversations.models import Thread
 from conversations.routing_reasons import ReasonCode, RoutingReason
 from crm.models import Advisor, AdvisorAssignment, ContactPoint, Customer
-from events.groups import advisor_group
 from events.models import Event
 from events.publish import publish_event
 
@@ -122,14 +121,14 @@ def customer_reassign(
 
         thread = Thread.objects.select_for_update().filter(customer=locked).first()
         if thread is not None:
+            thread.customer = locked  # as it was: dedicated to the previous advisor
+            before = thread_audience(thread)
             thread.customer = customer
-            extra_groups = ()
             if previous_id is not None and thread.handler_id == previous_id:
                 thread.handler = advisor
                 thread.routing_reason = RoutingReason(ReasonCode.REASSIGNED, {"reason": reason[:300]})
                 thread.routed_at = now
                 thread.save(update_fields=["handler", "routing_reason_code", "routing_reason_params", "routed_at"])
-                extra_groups = (advisor_group(previous_id),)
             publish_event(
                 type=Event.Type.CUSTOMER_REASSIGNED,
                 thread=thread,
@@ -140,7 +139,7 @@ def customer_reassign(
                     "handler": thread.handler_id,
                     "reason": reason,
                 },
-                extra_groups=extra_groups,
+                extra_groups=lost_sight(before, thread),
                 audience=thread_audience(thread),
             )
     return assignment

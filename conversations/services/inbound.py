@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
-from conversations.access import left_behind, thread_audience
+from conversations.access import lost_sight, thread_audience
 from conversations.models import Attachment, Message, Thread
 from conversations.payloads import message_payload, message_status_payload, thread_summary
 from conversations.providers.base import InboundMessage, StatusUpdate
@@ -216,7 +216,7 @@ class _InboundBatch:
             contact = contacts[inbound.channel, inbound.address]
             thread = threads[self._thread_key(contact)]
             message = messages[self._key(inbound)]
-            self._apply(inbound, message, contact, thread, was_in_pool=thread.pk not in new_thread_ids)
+            self._apply(inbound, message, contact, thread, is_new=thread.pk in new_thread_ids)
             new_thread_ids.discard(thread.pk)
         self._flush()
 
@@ -355,7 +355,7 @@ class _InboundBatch:
             )
         return messages
 
-    def _apply(self, inbound: InboundMessage, message: Message, contact, thread: Thread, *, was_in_pool: bool):
+    def _apply(self, inbound: InboundMessage, message: Message, contact, thread: Thread, *, is_new: bool):
         """What one new message does to its thread, its contact point and the event log."""
         now = self.now
         attachments = []
@@ -371,6 +371,8 @@ class _InboundBatch:
                 async_task("conversations.tasks.attachment_download", attachment.pk, group="media")
 
         previous_handler_id = thread.handler_id
+        # Nobody saw a new thread yet: its customer's name must not reach the pool it never was in.
+        before = () if is_new else thread_audience(thread)
         decision = _route(thread, contact, now)
         new_handler_id = decision.handler.pk if decision.handler else None
         if new_handler_id != previous_handler_id or decision.reason != thread.routing_reason or not thread.routed_at:
@@ -407,7 +409,7 @@ class _InboundBatch:
                     "reason": thread.routing_reason_code,
                     "reason_params": thread.routing_reason_params,
                 },
-                extra_groups=left_behind(previous_handler_id, thread, was_in_pool=was_in_pool),
+                extra_groups=lost_sight(before, thread),
             )
         self._publish(
             Event.Type.MESSAGE_CREATED,

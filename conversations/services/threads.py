@@ -11,7 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conversations.access import customer_visibility_q, left_behind, thread_audience
+from conversations.access import customer_visibility_q, lost_sight, thread_audience
 from conversations.models import Message, Note, Thread
 from conversations.payloads import thread_summary
 from conversations.providers.registry import LAST_INBOUND_FIELDS
@@ -34,6 +34,7 @@ def _locked(thread: Thread) -> Thread:
 
 def _assign(thread: Thread, *, handler: Advisor | None, reason: RoutingReason, by: Advisor | None) -> None:
     previous = thread.handler_id
+    before = thread_audience(thread)
     thread.handler = handler
     thread.routing_reason = reason
     thread.routed_at = timezone.now()
@@ -49,7 +50,7 @@ def _assign(thread: Thread, *, handler: Advisor | None, reason: RoutingReason, b
             "reason_params": thread.routing_reason_params,
             "by": by.pk if by else None,
         },
-        extra_groups=left_behind(previous, thread, was_in_pool=True),
+        extra_groups=lost_sight(before, thread),
         audience=thread_audience(thread),
     )
 
@@ -165,7 +166,6 @@ def note_add(*, thread: Thread, author: Advisor, body: str) -> Note:
             payload={
                 "note": {
                     "id": note.pk,
-                    "body": note.body,
                     "author": author.pk,
                     "author_name": author.display_name,
                     "created_at": note.created_at,

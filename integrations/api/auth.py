@@ -21,8 +21,12 @@ from rest_framework.permissions import BasePermission
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from conversations.access import advisor_covered_ids, thread_visibility_q
-from conversations.models import Thread
+from conversations.access import (
+    advisor_covered_ids,
+    customer_visibility_q,
+    event_visibility_q,
+    thread_visibility_q,
+)
 from crm.models import Advisor
 from integrations.models import ApiKey
 from integrations.services import PREFIX_LENGTH, hash_key
@@ -145,25 +149,26 @@ class Caller:
             self._covered_ids = advisor_covered_ids(advisor=self.advisor)
         return self._covered_ids
 
+    # A signed-in advisor reaches what their inbox shows (conversations.access, the rules the
+    # inbox and its pushes follow); a key reaches its agency, or everything.
+
     def threads_q(self) -> Q:
         """The threads the caller may see, as a filter on Thread."""
-        if self.advisor is not None and not self.is_supervisor:
+        if self.advisor is not None:
             return thread_visibility_q(advisor=self.advisor, covered_ids=self.covered_ids())
         return _agency_q("agency_id", self.agency_id)
 
     def customers_q(self) -> Q:
-        if self.advisor is not None and not self.is_supervisor:
-            visible_threads = Thread.objects.filter(self.threads_q(), customer__isnull=False)
-            ids = [self.advisor.pk, *self.covered_ids()]
-            return Q(dedicated_advisor_id__in=ids) | Q(pk__in=visible_threads.values("customer_id"))
+        if self.advisor is not None:
+            return customer_visibility_q(advisor=self.advisor, covered_ids=self.covered_ids())
         return _agency_q("agency_id", self.agency_id)
 
     def advisors_q(self) -> Q:
         return _agency_q("agency_id", self.agency_id)
 
     def events_q(self) -> Q:
-        if self.advisor is not None and not self.is_supervisor:
-            return Q(thread__in=Thread.objects.filter(self.threads_q()).values("pk"))
+        if self.advisor is not None:
+            return event_visibility_q(advisor=self.advisor, covered_ids=self.covered_ids())
         return _agency_q("agency_id", self.agency_id)
 
 

@@ -1,14 +1,10 @@
 """REST API for the event feed: what happened, after a cursor, within the caller's reach."""
 
-from datetime import timedelta
-
-from django.conf import settings
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.response import Response
 
-from events.models import Event
+from events.log import events_after
 from integrations.api.auth import caller_of
 from integrations.api.base import ApiView, valid_input
 from integrations.api.serializers import (
@@ -28,9 +24,11 @@ class EventFeedApi(ApiView):
         operation_id="events_list",
         summary=_("The event feed"),
         description=_(
-            "Events after `since`, oldest first, limited to what the caller may see. Store `next_since` and pass "
-            "it back. Events are handed out once they are a couple of seconds old, so that one committed late "
-            "is never skipped."
+            "Events after `since`, in the order they were committed, limited to what the caller may see. Pass "
+            "back `next_since` (the last event's id, or `since` on an empty page): every event comes once, "
+            "however late its transaction committed. Ids are not increasing in this order; an event is handed "
+            "out once no transaction begun before it is still running. Payloads carry ids and metadata, never "
+            "what was written: read a message or a note through its endpoint."
         ),
         parameters=[EventFilter],
         responses={200: EventPageOutput, **error_responses(400)},
@@ -56,11 +54,6 @@ class EventFeedApi(ApiView):
     )
     def get(self, request):
         filters = valid_input(EventFilter, request.query_params)
-        settled = timezone.now() - timedelta(seconds=settings.ATTITRE_EVENT_FEED_SETTLE_SECONDS)
-        events = list(
-            Event.objects.filter(
-                caller_of(request).events_q(), pk__gt=filters["since"], created_at__lte=settled
-            ).order_by("pk")[: filters["limit"]]
-        )
+        events = events_after(since=filters["since"], visible=caller_of(request).events_q(), limit=filters["limit"])
         next_since = events[-1].pk if events else filters["since"]
         return Response(EventPageOutput({"results": events, "next_since": next_since}).data)

@@ -495,7 +495,12 @@ class TemplateFilter(serializers.Serializer):
 
 
 class EventOutput(serializers.ModelSerializer):
-    payload = serializers.JSONField(help_text=_("The event's data, as the live inbox receives it."))
+    payload = serializers.JSONField(
+        help_text=_(
+            "The event's data, as the live inbox receives it: ids and metadata, never what was written "
+            "(read a message through its thread's messages)."
+        )
+    )
 
     class Meta:
         model = Event
@@ -504,7 +509,10 @@ class EventOutput(serializers.ModelSerializer):
 
 class EventFilter(serializers.Serializer):
     since = serializers.IntegerField(
-        required=False, default=0, min_value=0, help_text=_("The last event id you processed (`next_since`).")
+        required=False,
+        default=0,
+        min_value=0,
+        help_text=_("The id of the last event you processed (`next_since`); events come in commit order."),
     )
     limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=500)
 

@@ -5,8 +5,9 @@ from django.utils import timezone
 
 from conversations.access import advisor_covered_ids, inbox_access_for, inbox_groups_for, thread_visibility_q
 from conversations.models import Thread
-from conversations.selectors import InboxTab, events_visible_after, thread_list_for_advisor
+from conversations.selectors import InboxTab, events_visible_from, thread_list_for_advisor
 from events.groups import advisor_group, pool_group, supervision_group
+from events.log import horizon
 from events.models import Event
 from tests.factories import (
     AgencyFactory,
@@ -209,59 +210,42 @@ def test_thread_list_query_count_does_not_grow_with_threads(alice, bob, agency, 
     assert len(rows) == count
 
 
-def _event(thread, *, created_at, **fields) -> Event:
-    return Event.objects.create(
-        type=Event.Type.MESSAGE_CREATED, thread=thread, agency=thread.agency, created_at=created_at, **fields
-    )
+def _event(thread, **fields) -> Event:
+    return Event.objects.create(type=Event.Type.MESSAGE_CREATED, thread=thread, agency=thread.agency, **fields)
 
 
-def test_events_after_include_a_short_overlap_behind_the_cursor(alice, camille):
-    """Every visible event above `since`, plus those created within the overlap before event `since`,
-    in id order; older ones are left out."""
+@pytest.mark.django_db(transaction=True)
+def test_events_from_a_position_are_those_of_transactions_at_or_past_it(alice, camille):
+    """Every visible event of a transaction at or past the position (a horizon read earlier),
+    however old its date says it is; none from before it."""
     thread = customer_thread(camille, handler=alice)
-    now = timezone.now()
-    long_before = _event(thread, created_at=now - timedelta(seconds=120))
-    just_before = _event(thread, created_at=now - timedelta(seconds=10))
-    cursor = _event(thread, created_at=now)
-    after = _event(thread, created_at=now + timedelta(seconds=1))
-
-    events = events_visible_after(advisor=alice, since=cursor.pk, overlap_seconds=30)
-    assert [event.pk for event in events] == [just_before.pk, cursor.pk, after.pk]
-    assert long_before.pk not in [event.pk for event in events]
+    _event(thread)
+    position = horizon()
+    late = _event(thread, created_at=timezone.now() - timedelta(hours=1))
+    after = _event(thread)
+    events = events_visible_from(advisor=alice, position=position, limit=10)
+    assert [event.pk for event in events] == [late.pk, after.pk]
 
 
-def test_events_after_only_for_threads_visible_now(alice, bob, camille, dora):
+def test_events_from_only_for_threads_visible_now(alice, bob, camille, dora):
     """Another advisor's thread and thread-less events are not replayed."""
     mine = customer_thread(camille, handler=alice)
     theirs = customer_thread(dora, handler=bob)
-    now = timezone.now()
-    cursor = _event(mine, created_at=now)
-    own = _event(mine, created_at=now)
-    _event(theirs, created_at=now)
-    Event.objects.create(type=Event.Type.CUSTOMER_REASSIGNED, thread=None, agency=mine.agency, created_at=now)
+    own = _event(mine)
+    _event(theirs)
+    Event.objects.create(type=Event.Type.CUSTOMER_REASSIGNED, thread=None, agency=mine.agency)
 
-    events = events_visible_after(advisor=alice, since=cursor.pk, overlap_seconds=0)
-    assert [event.pk for event in events] == [cursor.pk, own.pk]
+    events = events_visible_from(advisor=alice, position=0, limit=10)
+    assert [event.pk for event in events] == [own.pk]
 
 
-def test_events_after_replay_a_transfer_away(alice, bob, camille):
+def test_events_from_replay_a_transfer_away(alice, bob, camille):
     """A thread transferred away from the advisor replays its transfer, so the inbox can drop it."""
     thread = customer_thread(CustomerFactory(dedicated_advisor=bob), handler=bob)
-    cursor = _event(customer_thread(camille, handler=alice), created_at=timezone.now())
     transfer = Event.objects.create(
         type=Event.Type.THREAD_ASSIGNED,
         thread=thread,
         agency=thread.agency,
         payload={"previous_handler": alice.pk, "handler": bob.pk},
     )
-    assert transfer in events_visible_after(advisor=alice, since=cursor.pk, overlap_seconds=0)
-
-
-def test_events_after_an_unknown_cursor_overlap_behind_now(alice, camille):
-    """An unknown `since` (purged, or from another database) replays the overlap behind now."""
-    thread = customer_thread(camille, handler=alice)
-    old = _event(thread, created_at=timezone.now() - timedelta(minutes=5))
-    recent = _event(thread, created_at=timezone.now() - timedelta(seconds=5))
-    events = events_visible_after(advisor=alice, since=recent.pk + 1000, overlap_seconds=30)
-    assert [event.pk for event in events] == [recent.pk]
-    assert old not in events
+    assert transfer in events_visible_from(advisor=alice, position=0, limit=10)

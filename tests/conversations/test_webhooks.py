@@ -1,3 +1,4 @@
+import json
 import logging
 
 import pytest
@@ -260,12 +261,16 @@ def test_closed_thread_reopens(camille):
 
 
 def test_events_are_appended_in_the_same_transaction(camille, alice):
-    """Storing a message appends message.created (and thread.assigned on first routing) to the log."""
+    """Storing a message appends message.created (and thread.assigned on first routing) to the log,
+    with the message's id and metadata but not what the customer wrote."""
     twilio.post_signed(MESSAGES, twilio.whatsapp_text(body="Bonjour"))
     events = list(Event.objects.order_by("id"))
     assert [e.type for e in events] == ["thread.assigned", "message.created"]
     created = events[1]
-    assert created.payload["message"]["body"] == "Bonjour"
+    message = Message.objects.get()
+    assert created.payload["message"]["id"] == message.pk
+    assert "Bonjour" not in json.dumps(created.payload)
+    assert "Camille" not in json.dumps(created.payload)
     assert created.payload["thread_summary"]["handler"] == alice.pk
     assert created.thread == Thread.objects.get()
 

@@ -1,4 +1,5 @@
 import asyncio
+import json
 import logging
 import socket
 
@@ -65,7 +66,8 @@ def test_events_reach_the_handler_after_commit_and_not_other_advisors(camille, a
     assert [e["type"] for e in alice_events] == ["thread.assigned", "message.created"]
     created = alice_events[1]
     assert created["id"] == Event.objects.get(type="message.created").pk
-    assert created["message"]["body"] == "Bonjour Alice"
+    assert created["message"]["id"] == Message.objects.get().pk
+    assert "Bonjour Alice" not in json.dumps(created)
     assert created["thread_summary"]["unread_count"] == 1
     assert received(bob_channel) == []
     assert [e["type"] for e in received(supervisor_channel)] == ["thread.assigned", "message.created"]
@@ -162,3 +164,16 @@ async def test_a_layer_without_group_send_many_sends_group_by_group():
     await layer.group_add("h", channel)
     await _group_send_many(layer, [("g", {"type": "x", "n": 1}), ("h", {"type": "x", "n": 2})])
     assert [(await layer.receive(channel))["n"] for _ in range(2)] == [1, 2]
+
+
+@webhook_db
+def test_a_reassigned_customers_previous_advisor_is_told_though_a_deputy_handles_the_thread(camille, alice, bob, sam):
+    """Camille moves from alice to sam while bob handles her thread: alice loses sight of it and
+    her inbox is told (before, only a previous advisor who handled the thread was)."""
+    from conversations.models import Thread
+    from conversations.services.customers import customer_reassign
+
+    Thread.objects.create(customer=camille, agency=camille.agency, handler=bob)
+    alice_channel = listen(advisor_group(alice.pk))
+    customer_reassign(customer=camille, advisor=sam, reason="Départ d'Alice", changed_by=sam.user)
+    assert [event["type"] for event in received(alice_channel)] == ["customer.reassigned"]

@@ -10,7 +10,6 @@ ALL_SCOPES = list(ApiKey.Scope.values)
 
 @pytest.fixture(autouse=True)
 def _api_settings(settings):
-    settings.ATTITRE_EVENT_FEED_SETTLE_SECONDS = 0
     settings.ATTITRE_WEBHOOKS_ALLOW_PRIVATE = True
 
 

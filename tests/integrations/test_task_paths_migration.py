@@ -36,3 +36,18 @@ def test_webhook_tasks_scheduled_or_queued_under_crm_follow_to_integrations():
 
     migration.to_crm(apps, None)
     assert queued_funcs() == ["conversations.tasks.message_deliver", "crm.tasks.webhook_deliver"]
+
+
+def test_the_dispatcher_goes_with_its_schedule_and_its_queued_runs():
+    """Deliveries are queued with their events now: the dispatch schedule and any dispatch run
+    still queued go (their function is gone); deliveries and other tasks stay."""
+    dispatch = importlib.import_module("integrations.migrations.0003_webhook_cursor_gone")
+    Schedule.objects.create(name="webhook-dispatch", func=dispatch.DISPATCH, schedule_type=Schedule.MINUTES)
+    Schedule.objects.create(name="a-bank-s-own", func="bank.tasks.report")
+    async_task(dispatch.DISPATCH, q_options={"group": "webhooks", "save": False})
+    async_task("integrations.tasks.webhook_deliver", 8, q_options={"group": "webhooks", "save": False})
+
+    dispatch.drop_dispatcher(apps, None)
+
+    assert list(Schedule.objects.values_list("name", flat=True)) == ["a-bank-s-own"]
+    assert queued_funcs() == ["integrations.tasks.webhook_deliver"]

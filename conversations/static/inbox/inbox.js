@@ -5,8 +5,12 @@
 // fetched already rendered (and escaped) by the server, then parsed by DOMParser,
 // which runs no script; a browser notification is plain text.
 //
-// Every handler is idempotent (it fetches the current state of what an event
-// touched), because the server replays an overlap of events after a reconnection.
+// Events carry ids and metadata, never what was written: a handler fetches what the event
+// touched, as it is now and as this advisor may see it. Every handler is idempotent, because
+// a replay after a reconnection may repeat events the page already has.
+//
+// The cursor is the server's: a position in the event log's commit order (the page renders
+// it; a replay ends with a "cursor" frame), never an event id, which commit out of order.
 
 const MIN_DELAY_MS = 1000;
 const MAX_DELAY_MS = 30000;
@@ -14,7 +18,7 @@ const MAX_DELAY_MS = 30000;
 const SILENCE_LIMIT_MS = 60000;
 const SEEN_IDS_KEPT = 5000;
 const WAITING_REFRESH_MS = 30000;
-const CURSOR_KEY = "attitre.inbox.cursor";
+const CURSOR_KEY = "attitre.inbox.position";
 const CLOSE_UNAUTHORIZED = 4401;
 const RELOAD_GUARD_MS = 10000;
 
@@ -33,8 +37,8 @@ const live = {
   watchdog: null,
   state: "connecting",
   cursor: 0,
-  // Events at or below this id were already in the page when it was rendered: no notification.
-  notifyAfter: 0,
+  // Until the first replay ends, events may already be in the page as rendered: no notification.
+  replayed: false,
   seen: new Set(),
   seenOrder: [],
   me: null,
@@ -163,6 +167,10 @@ function receive(text) {
     location.reload();
     return;
   }
+  if (frame.type === "cursor") {
+    advance(Number(frame.since));
+    return;
+  }
   const id = Number(frame.id);
   // Heartbeats, pongs and presence carry no event id: nothing more to do with them here.
   if (!Number.isInteger(id) || id <= 0) return;
@@ -175,13 +183,17 @@ function remember(id) {
   live.seen.add(id);
   live.seenOrder.push(id);
   if (live.seenOrder.length > SEEN_IDS_KEPT) live.seen.delete(live.seenOrder.shift());
-  if (id > live.cursor) {
-    live.cursor = id;
-    try {
-      sessionStorage.setItem(CURSOR_KEY, String(id));
-    } catch {
-      // Storage disabled: the cursor in memory is enough for this tab.
-    }
+}
+
+// The replay has brought the page every event below `position`.
+function advance(position) {
+  live.replayed = true;
+  if (!Number.isInteger(position) || position <= live.cursor) return;
+  live.cursor = position;
+  try {
+    sessionStorage.setItem(CURSOR_KEY, String(position));
+  } catch {
+    // Storage disabled: the cursor in memory is enough for this tab.
   }
 }
 
@@ -197,7 +209,7 @@ function apply(frame, id) {
     if (HEADER_EVENTS.has(frame.type)) once("part:header", () => refreshPart("thread-header", "headerUrl"));
     if (CARD_EVENTS.has(frame.type)) once("part:card", () => refreshPart("customer-card", "cardUrl"));
   }
-  if (frame.type === "message.created") notify(frame, id);
+  if (frame.type === "message.created") notify(frame);
 }
 
 // One fetch at a time per key; events arriving meanwhile cause one more fetch after it.
@@ -366,8 +378,8 @@ function renderTitle() {
 
 // --- Notifications ----------------------------------------------------------------
 
-function notify(frame, id) {
-  if (id <= live.notifyAfter || !("Notification" in window) || Notification.permission !== "granted") return;
+function notify(frame) {
+  if (!live.replayed || !("Notification" in window) || Notification.permission !== "granted") return;
   const message = frame.message;
   const summary = frame.thread_summary;
   if (!message || message.direction !== "inbound" || !summary) return;
@@ -376,16 +388,24 @@ function notify(frame, id) {
   const main = page();
   const viewing = main && main.dataset.live === "thread" && main.dataset.threadId === String(frame.thread);
   if (viewing && document.visibilityState === "visible") return;
-  const notification = new Notification(String(summary.name || ""), {
-    body: String(message.body || summary.last_message_preview || ""),
-    tag: `thread-${Number(frame.thread)}`,
-  });
-  const template = main?.dataset.threadUrl;
-  notification.addEventListener("click", () => {
-    window.focus();
-    if (template) location.assign(fill(template, frame.thread));
-    notification.close();
-  });
+  if (!main?.dataset.noticeUrl) return;
+  // The event carries no text: ask for it, as this advisor may see it.
+  fetch(fill(main.dataset.noticeUrl, message.id), { credentials: "same-origin", headers: { Accept: "application/json" } })
+    .then((response) => (response.ok && !response.redirected ? response.json() : null))
+    .then((notice) => {
+      if (!notice) return;
+      const notification = new Notification(String(notice.title || ""), {
+        body: String(notice.body || ""),
+        tag: `thread-${Number(frame.thread)}`,
+      });
+      const template = main.dataset.threadUrl;
+      notification.addEventListener("click", () => {
+        window.focus();
+        if (template) location.assign(fill(template, frame.thread));
+        notification.close();
+      });
+    })
+    .catch((error) => console.warn("No notification for this message.", error));
 }
 
 function renderNotifyButton() {
@@ -473,7 +493,6 @@ function start() {
   // The page shows the state as of its own cursor: replay from there (the stored one only
   // when the page has none).
   live.cursor = Number(main.dataset.since) || stored;
-  live.notifyAfter = live.cursor;
   pageShown();
 
   document.addEventListener("click", (event) => {

@@ -4,17 +4,16 @@ from django_q.models import Schedule
 
 SCHEDULES = [
     {
-        "name": "webhook-dispatch",
-        "func": "integrations.tasks.webhook_dispatch",
-        "schedule_type": Schedule.MINUTES,
-        "minutes": 1,
+        "name": "events-prune",
+        "func": "conversations.tasks.events_prune",
+        "schedule_type": Schedule.DAILY,
         "repeats": -1,
     },
 ]
 
 
 class Command(BaseCommand):
-    help = "Create or update the recurring django-q2 schedules (webhook dispatch). Safe to run again."
+    help = "Create or update the recurring django-q2 schedules (pruning the event log). Safe to run again."
 
     def handle(self, *args, **options):
         for spec in SCHEDULES:
