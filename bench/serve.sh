@@ -28,7 +28,7 @@ if [ "${BENCH_KEEP_DB:-0}" != 1 ]; then
 fi
 
 if [ "${BENCH_SERVER:-uvicorn}" = daphne ]; then
-  # Daphne serves one process; shown for the server comparison in the README.
+  # Daphne serves one process; shown for the server comparison in docs/operations.md.
   .venv/bin/daphne -b 127.0.0.1 -p "$BENCH_PORT" config.asgi:application -v 0 &
 else
   .venv/bin/uvicorn config.asgi:application --host 127.0.0.1 --port "$BENCH_PORT" --workers "$WEB_CONCURRENCY" \
