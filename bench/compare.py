@@ -14,6 +14,7 @@ BENCH_PORT and SIMULATOR_PORT, as for `make bench-*`.
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -27,6 +28,8 @@ COMMANDS = {
     "outbound": ["make", "bench-outbound", "N=1000", "W=4"],
     "latency": ["make", "bench-latency", "N=1000", "RATE=50"],
     "sockets": ["make", "bench-sockets", "N=5000"],
+    # In process, CPU per message (less shaken by a busy machine than wall time).
+    "batches": ["bench/serve.sh", ".venv/bin/python", "bench/inbound_batches.py", "-n", "2000", "--sizes", "1", "32"],
 }
 
 # The figures of each benchmark's JSON that the targets are about.
@@ -45,7 +48,16 @@ FIGURES = {
         "p50_ms": r["latency_with_sockets_open"]["p50_ms"],
         "p99_ms": r["latency_with_sockets_open"]["p99_ms"],
     },
+    "batches": lambda r: {f"{size}_{part}_ms": r[size][part] for size in r for part in ("python", "pg", "wall")},
 }
+
+
+def batch_lines(output: str) -> dict:
+    """bench/inbound_batches.py's lines, `batch   1: Python 2.10 ms/msg, PostgreSQL 0.80 ms/msg, wall …`."""
+    found = re.findall(r"batch +(\d+): Python ([\d.]+) ms/msg, PostgreSQL ([\d.]+) ms/msg, wall ([\d.]+)", output)
+    if not found:
+        raise ValueError("no batch lines")
+    return {f"b{size}": {"python": float(p), "pg": float(pg), "wall": float(w)} for size, p, pg, w in found}
 
 
 def last_json(output: str) -> dict:
@@ -64,7 +76,7 @@ def run(benchmark: str, variant: str) -> dict:
     done = subprocess.run(COMMANDS[benchmark], cwd=ROOT, env=env, capture_output=True, text=True)  # noqa: S603
     record = {"benchmark": benchmark, "variant": variant, "started": started, "load": os.getloadavg()}
     try:
-        result = last_json(done.stdout)
+        result = batch_lines(done.stdout) if benchmark == "batches" else last_json(done.stdout)
         record.update(figures=FIGURES[benchmark](result), result=result)
     except (ValueError, KeyError, TypeError) as exc:
         record.update(error=f"{type(exc).__name__}: {exc}", tail=(done.stdout + done.stderr)[-2000:])
@@ -89,9 +101,10 @@ def main() -> None:
             sys.stdout.flush()
     print("medians:")
     for benchmark, variant in runs:
-        figures = [r["figures"] for r in records if (r["benchmark"], r["variant"]) == (benchmark, variant) and "figures" in r]
+        mine = [r for r in records if (r["benchmark"], r["variant"]) == (benchmark, variant)]
+        figures = [r["figures"] for r in mine if "figures" in r]
         if figures:
-            medians = {k: statistics.median(f[k] for f in figures if f[k] is not None) for k in figures[0]}
+            medians = {k: statistics.median([f[k] for f in figures if f[k] is not None] or [None]) for k in figures[0]}
             print(f"  {benchmark}:{variant} ({len(figures)} runs): {medians}")
 
 
