@@ -1,7 +1,7 @@
 """Our custom pieces against what the libraries ship, measured interleaved.
 
     .venv/bin/python bench/compare.py --rounds 3 --out /tmp/compare.jsonl \
-        inbound:ours inbound:compiled latency:ours latency:compiled latency:layer outbound:ours outbound:broker
+        latency:ours latency:layer outbound:ours outbound:broker
 
 Each argument is `<benchmark>:<variant>`, the variant `ours` (config.settings) or a
 comma-separated list of pieces run as shipped (bench/settings_shipped.py). Every round
