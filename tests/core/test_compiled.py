@@ -1,5 +1,6 @@
 """The hot path's compiled statements give what the ORM gives, for one row or many."""
 
+import inspect
 import runpy
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from core.compiled import CompiledInsert, PreparedQuery
 from crm.models import ContactPoint
 from events.models import Event
 from tests.factories import ContactPointFactory
+from tests.pins import assert_tested_version
 
 pytestmark = pytest.mark.django_db
 
@@ -109,3 +111,19 @@ def test_the_query_log_still_sees_every_statement(camille):
     assert len(queries) == 2
     assert queries[0]["sql"].startswith("SELECT") and 'FROM "crm_contactpoint"' in queries[0]["sql"]
     assert queries[1]["sql"].startswith('INSERT INTO "conversations_event"')
+
+
+def test_canary_django_is_the_version_and_shape_prepared_query_builds_on():
+    """Canary for core/compiled.py: PreparedQuery builds rows with the parts of Django's
+    compiler that ModelIterable uses, which are not public API. An upgrade fails here first."""
+    from django.db.models import query
+    from django.db.models.sql.compiler import SQLCompiler
+
+    assert_tested_version("django", ">=5.2,<5.3", piece="core/compiled.py (PreparedQuery)")
+    for method in ("as_sql", "get_converters", "apply_converters", "has_composite_fields"):
+        assert callable(getattr(SQLCompiler, method, None)), f"Django's SQLCompiler has no {method}() any more"
+    assert list(inspect.signature(query.get_related_populators).parameters) == ["klass_info", "select", "db"]
+    # What ModelIterable does with them, and PreparedQuery repeats.
+    source = inspect.getsource(query.ModelIterable.__iter__)
+    for step in ('klass_info["select_fields"]', "get_related_populators(", "model_cls.from_db(", "populator.populate("):
+        assert step in source, f"Django's ModelIterable no longer does {step}"
