@@ -98,13 +98,18 @@ def test_a_real_cluster_runs_a_delayed_task_once_not_before_its_time(tmp_path):
     """`manage.py qcluster` runs a task delayed by 3 s once, no sooner than 3 s after it
     was queued, after a task queued later without delay; no Schedule or OrmQ row is left."""
     delay = 3
-    queued_at = time.time()
-    enqueue("tests.tasks_for_cluster.stamp", str(tmp_path), "delayed", group="test", delay=timedelta(seconds=delay))
-    enqueue("tests.tasks_for_cluster.stamp", str(tmp_path), "now", group="test")
     delayed = tmp_path / "delayed"
 
     with real_cluster(Q_WORKERS="1"):
+        # Queued once the cluster runs: a cluster slower to start than the delay (a busy
+        # machine) would find both tasks due at its first poll and run them in queue order.
+        enqueue("tests.tasks_for_cluster.stamp", str(tmp_path), "ready", group="test")
         deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (tmp_path / "ready").exists():
+            time.sleep(0.2)
+        queued_at = time.time()
+        enqueue("tests.tasks_for_cluster.stamp", str(tmp_path), "delayed", group="test", delay=timedelta(seconds=delay))
+        enqueue("tests.tasks_for_cluster.stamp", str(tmp_path), "now", group="test")
         while time.monotonic() < deadline and (OrmQ.objects.exists() or not delayed.exists()):
             time.sleep(0.2)
 
