@@ -57,7 +57,7 @@ lint: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/lint-imports
 
-# Benchmarks: the shipped server on PostgreSQL + Redis (see README for figures).
+# Benchmarks: the shipped server on PostgreSQL + Redis (docs/benchmarks.md: targets and figures).
 bench-inbound: install
 	bench/serve.sh $(BIN)/python bench/inbound.py -n $(or $(N),20000) -c $(or $(C),32)
 

@@ -106,6 +106,16 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Parameters bound on the server, and a statement that has run five times on a connection
+        # prepared there (psycopg's default threshold): planning the webhooks' contact lookup
+        # cost more than running it (docs/design.md). Prepared statements off for a pooler
+        # that cannot carry them from one transaction to the next (PgBouncer in transaction
+        # mode before 1.21); binding on the server needs no more than PgBouncer has.
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            server_side_binding=True,
+            prepare_threshold=5 if env_bool("DATABASE_PREPARED_STATEMENTS", True) else None,
+        )
 else:
     DATABASES = {
         "default": {
@@ -124,10 +134,6 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# The webhooks' one- and two-row statements run as server-side prepared statements on
-# PostgreSQL (core/compiled.py). Off for a pooler that cannot carry them from
-# one transaction to the next (PgBouncer in transaction mode before 1.21).
-DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 
 # --- Redis: channel layer and cache -------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -2,87 +2,21 @@
 
 On this project's 2-core reference machine the ORM spends 1–2 ms of Python per
 statement building SQL, against 0.3 ms for running it (see bench/inbound.py and
-the README). These helpers build the SQL once per database from the model's own
+docs/benchmarks.md). These helpers build the SQL once per database from the model's own
 fields and adapt values with each field's `get_db_prep_save`, so they follow the
 model when it changes; they are used only where the benchmark showed the cost.
 
-On PostgreSQL, a statement for one or two rows (a lone message's) also runs as a
-server-side prepared statement, planned once per connection: planning the contact
-lookup's four-table join cost more than running it (bench/latency.py, README).
+On PostgreSQL they run, like the ORM's own statements, through Django's cursor with the
+project's `OPTIONS` (`server_side_binding`, psycopg's `prepare_threshold`: config/settings.py),
+so a statement that recurs is planned once per connection: planning the contact lookup's
+four-table join cost more than running it. A preparing cursor of our own did the same for
+one- and two-row statements only; measured against these `OPTIONS` it bought nothing
+(docs/design.md, docs/benchmarks.md).
 """
 
-import sys
-from functools import cache
-
-from django.conf import settings
 from django.db import connections
 from django.db.models import Model
 from django.db.models.query import get_related_populators
-
-# Up to this many rows or list items a statement has one of a few fixed shapes, worth a
-# prepared statement. Larger batches vary in shape from call to call: preparing them
-# churned psycopg's per-connection cache and cost throughput (README, Inbound).
-PREPARED_SHAPE_MAX_ITEMS = 2
-
-
-def _cursor(connection, *, items: int):
-    """A cursor for one of these statements: prepared on the server when it is small
-    enough and the database is PostgreSQL, Django's ordinary cursor otherwise."""
-    prepared = settings.DATABASE_PREPARED_STATEMENTS and connection.vendor == "postgresql"
-    if not prepared or items > PREPARED_SHAPE_MAX_ITEMS:
-        return connection.cursor()
-    # What connection.cursor() does, with a cursor that binds on the server and prepares.
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        raw = connection.connection
-        if raw.prepare_threshold is None:
-            # Django turns psycopg's preparing off. Its own cursors bind on the client and
-            # never prepare; ours ask for it explicitly, so no other statement is prepared.
-            raw.prepare_threshold = sys.maxsize
-        cursor = _preparing_cursor_class()(raw)
-        _configure_preparing_cursor(connection, cursor)
-        connection.validate_thread_sharing()
-        return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
-
-
-@cache
-def _preparing_cursor_class():
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    class PreparingCursor(ServerBindingCursor):
-        def execute(self, query, params=None, *, prepare=None, binary=None):
-            result = super().execute(query, params, prepare=True, binary=binary)
-            if self._query is None:
-                # psycopg keeps no query text after a prepared statement; Django's query log
-                # (connection.queries, assertNumQueries) reads it from there.
-                self._query = _QueryText(query)
-            return result
-
-    return PreparingCursor
-
-
-class _QueryText:
-    """What Django's query log reads of a psycopg query: its text."""
-
-    __slots__ = ("query",)
-
-    def __init__(self, sql: str):
-        self.query = sql.encode()
-
-
-def _configure_preparing_cursor(connection, cursor) -> None:
-    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, Format
-    from django.db.backends.postgresql.psycopg_any import register_tzloader
-    from psycopg.types.numeric import Int8Dumper
-
-    # psycopg types each int by its size (int2, int4, int8), and keeps a prepared statement
-    # per parameter types: one type for every int keeps one statement per shape.
-    cursor.adapters.register_dumper(int, Int8Dumper)
-    # As Django's own cursors do: times read in the connection's time zone.
-    tzloader = connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
-    if connection.timezone != tzloader.timezone:
-        register_tzloader(connection.timezone, cursor)
 
 
 class CompiledInsert:
@@ -127,7 +61,7 @@ class CompiledInsert:
             return []
         connection = connections[using]
         params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in self.fields]
-        with _cursor(connection, items=len(objs)) as cursor:
+        with connection.cursor() as cursor:
             cursor.execute(self._compile(using, len(objs)), params)
             rows = cursor.fetchall()
         if self.ignore_conflicts and len(rows) != len(objs):
@@ -165,7 +99,7 @@ class CompiledUpdate:
     def __call__(self, pk, values: dict, using: str = "default") -> int:
         connection = connections[using]
         params = [f.get_db_prep_save(values[f.name], connection) for f in self.fields]
-        with _cursor(connection, items=1) as cursor:
+        with connection.cursor() as cursor:
             cursor.execute(self._compile(using), [*params, pk])
             return cursor.rowcount
 
@@ -175,7 +109,7 @@ class CompiledUpdate:
         connection = connections[using]
         params = [[*(f.get_db_prep_save(values[f.name], connection) for f in self.fields), pk] for pk, values in rows]
         if len(params) == 1:
-            with _cursor(connection, items=1) as cursor:
+            with connection.cursor() as cursor:
                 cursor.execute(self._compile(using), params[0])
         elif params:
             with connection.cursor() as cursor:
@@ -235,8 +169,7 @@ class PreparedQuery:
         sql = parts[0] + "".join(
             ", ".join(["%s"] * len(values)) + part for values, part in zip(params, parts[1:], strict=True)
         )
-        items = max(len(values) for values in params) if params else 1
-        with _cursor(connections[using], items=items) as cursor:
+        with connections[using].cursor() as cursor:
             cursor.execute(sql, [value for values in params for value in values])
             rows = [cursor.fetchone()] if one else cursor.fetchall()
         rows = [row for row in rows if row is not None]

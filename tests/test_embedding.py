@@ -124,7 +124,6 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/inbox/"
 REDIS_URL = ""
 PUBLIC_BASE_URL = "https://attitre.bank.example"
-DATABASE_PREPARED_STATEMENTS = True
 TWILIO_ACCOUNT_SID = ""
 TWILIO_AUTH_TOKEN = ""
 TWILIO_API_BASE_URL = "https://api.twilio.com"

@@ -1,13 +1,18 @@
 """The channel layer's group sends: what channels-redis delivers, in fewer round trips."""
 
 import asyncio
+import inspect
 import uuid
 
+import msgpack
 import pytest
+from channels_redis.core import ChannelLock
 from channels_redis.core import RedisChannelLayer as ChannelsRedisLayer
+from channels_redis.serializers import MsgPackSerializer
 from django.conf import settings
 
 from channels_app.layers import RedisChannelLayer, _CancellableChannelLock
+from tests.pins import assert_tested_version
 
 
 def _layers(cls, **config):
@@ -139,3 +144,25 @@ def test_a_cancelled_waiter_leaves_the_receive_lock_free_for_another_event_loop(
     assert "specific.abc!" not in lock.locks
     asyncio.run(two_waiters())  # another loop, as the next test (or a restarted loop) has
     assert "specific.abc!" not in lock.locks
+
+
+def test_canary_channels_redis_is_the_version_and_shape_our_layer_builds_on():
+    """Canary for channels_app/layers.py: it reads channels-redis's private attributes and
+    writes channels-redis's message format. An upgrade fails here first, by name."""
+    assert_tested_version("channels-redis", ">=4.3,<4.4", piece="channels_app/layers.py")
+    layer = ChannelsRedisLayer(hosts=[settings.REDIS_URL or "redis://127.0.0.1:6379/0"])
+    # What _sends_in_one_trip, _send_in_one_trip and _send_in_two_trips read.
+    for attribute in ("ring_size", "channel_capacity", "_serializer", "group_expiry", "expiry", "capacity", "prefix"):
+        assert hasattr(layer, attribute), f"channels-redis's layer has no {attribute} any more"
+    for method in ("_group_key", "connection", "consistent_hash", "require_valid_group_name"):
+        assert callable(getattr(layer, method, None)), f"channels-redis's layer has no {method}() any more"
+    assert list(inspect.signature(layer._map_channel_keys_to_connection).parameters) == ["channel_names", "message"]
+    assert isinstance(layer._serializer, MsgPackSerializer) and layer._serializer.crypter is None
+    assert layer._serializer.random_prefix_length == 12
+    # The receive lock we replace, and the attributes our subclass of it updates.
+    assert isinstance(layer.receive_clean_locks, ChannelLock)
+    assert {"locks", "wait_counts"} <= set(vars(ChannelLock()))
+    # channels-redis's message for a queue: its random prefix, then msgpack with the channel names last.
+    packed = layer._serializer.serialize({"type": "x", "__asgi_channel__": ["a!b"]})
+    assert msgpack.unpackb(packed[12:]) == {"type": "x", "__asgi_channel__": ["a!b"]}
+    assert packed.endswith(msgpack.packb(["a!b"]))

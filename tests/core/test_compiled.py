@@ -1,5 +1,9 @@
 """The hot path's compiled statements give what the ORM gives, for one row or many."""
 
+import inspect
+import runpy
+from pathlib import Path
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -8,6 +12,7 @@ from core.compiled import CompiledInsert, PreparedQuery
 from crm.models import ContactPoint
 from events.models import Event
 from tests.factories import ContactPointFactory
+from tests.pins import assert_tested_version
 
 pytestmark = pytest.mark.django_db
 
@@ -71,42 +76,30 @@ def _prepared_statements() -> list[str]:
 
 
 @pytest.mark.postgres
-def test_a_lone_rows_statements_are_prepared_on_the_server_and_batches_are_not(camille):
-    """One or two rows (a lone message's statements) run as prepared statements, planned once
-    per connection; a larger batch, whose shape varies from call to call, is not prepared."""
-    first = contacts_at.all(["+33612345678"])
-    again = contacts_at.all(["+33612345678"])
-    assert [c.pk for c in first] == [c.pk for c in again] == [c.pk for c in camille.contact_points.order_by("pk")]
-    statements = _prepared_statements()
-    assert sum('FROM "crm_contactpoint"' in sql and "IN ($1)" in sql for sql in statements) == 1
-
-    events = [Event(type="thread.updated", agency_id=camille.agency_id, payload={"n": n}) for n in range(3)]
-    CompiledInsert(Event).many(events[:1])
-    CompiledInsert(Event).many(events[1:])  # two rows: prepared too
-    CompiledInsert(Event).many([Event(type="thread.updated", agency_id=camille.agency_id, payload={})] * 3)
-    inserts = [sql for sql in _prepared_statements() if sql.startswith('INSERT INTO "conversations_event"')]
-    assert sorted(sql.count("), (") + 1 for sql in inserts) == [1, 2]
-    assert [Event.objects.get(pk=e.pk).payload for e in events] == [{"n": 0}, {"n": 1}, {"n": 2}]
-
-
-@pytest.mark.postgres
-def test_ints_of_every_size_share_one_prepared_statement(camille):
-    """psycopg types an int by its size; the prepared statement is kept per parameter types,
-    so small and large ids must not each get a statement of their own."""
-    for pk in (1, 40_000, 3_000_000_000):
-        assert events_by_pk.first(pk) is None
-    assert sum('FROM "conversations_event"' in sql for sql in _prepared_statements()) == 1
-
-
-events_by_pk = PreparedQuery(lambda pk: Event.objects.filter(pk=pk), sentinels=(-7_346_183_019,))
+def test_a_statement_that_recurs_is_prepared_on_the_server(camille):
+    """Through Django's OPTIONS (server_side_binding, prepare_threshold): the contact lookup
+    is planned once per connection after its fifth run, one row or a batch alike."""
+    assert connection.settings_dict["OPTIONS"]["server_side_binding"] is True
+    # A shape no other test runs, so that this connection has never counted it.
+    query = PreparedQuery(
+        lambda addresses: ContactPoint.objects.filter(address__in=addresses).order_by("-pk", "address"),
+        sentinels=(["\x00address"],),
+    )
+    for _ in range(5):
+        query.all(["+33612345678"])
+    assert not any('"address" ASC' in sql for sql in _prepared_statements())
+    found = query.all(["+33612345678"])
+    assert [c.pk for c in found] == [c.pk for c in camille.contact_points.order_by("-pk")]
+    assert sum('"address" ASC' in sql and "IN ($1)" in sql for sql in _prepared_statements()) == 1
 
 
 @pytest.mark.postgres
-def test_prepared_statements_can_be_turned_off(camille, settings):
-    """For a pooler that cannot carry prepared statements between transactions."""
-    settings.DATABASE_PREPARED_STATEMENTS = False
-    assert [c.pk for c in contacts_at.all(["+33612345678"])]
-    assert not any('FROM "crm_contactpoint"' in sql for sql in _prepared_statements())
+def test_prepared_statements_can_be_turned_off(monkeypatch):
+    """For a pooler that cannot carry prepared statements between transactions; parameters
+    are still bound on the server."""
+    monkeypatch.setenv("DATABASE_PREPARED_STATEMENTS", "0")
+    settings = runpy.run_path(str(Path(__file__).resolve().parents[2] / "config" / "settings.py"))
+    assert settings["DATABASES"]["default"]["OPTIONS"] == {"server_side_binding": True, "prepare_threshold": None}
 
 
 def test_the_query_log_still_sees_every_statement(camille):
@@ -118,3 +111,19 @@ def test_the_query_log_still_sees_every_statement(camille):
     assert len(queries) == 2
     assert queries[0]["sql"].startswith("SELECT") and 'FROM "crm_contactpoint"' in queries[0]["sql"]
     assert queries[1]["sql"].startswith('INSERT INTO "conversations_event"')
+
+
+def test_canary_django_is_the_version_and_shape_prepared_query_builds_on():
+    """Canary for core/compiled.py: PreparedQuery builds rows with the parts of Django's
+    compiler that ModelIterable uses, which are not public API. An upgrade fails here first."""
+    from django.db.models import query
+    from django.db.models.sql.compiler import SQLCompiler
+
+    assert_tested_version("django", ">=5.2,<5.3", piece="core/compiled.py (PreparedQuery)")
+    for method in ("as_sql", "get_converters", "apply_converters", "has_composite_fields"):
+        assert callable(getattr(SQLCompiler, method, None)), f"Django's SQLCompiler has no {method}() any more"
+    assert list(inspect.signature(query.get_related_populators).parameters) == ["klass_info", "select", "db"]
+    # What ModelIterable does with them, and PreparedQuery repeats.
+    source = inspect.getsource(query.ModelIterable.__iter__)
+    for step in ('klass_info["select_fields"]', "get_related_populators(", "model_cls.from_db(", "populator.populate("):
+        assert step in source, f"Django's ModelIterable no longer does {step}"

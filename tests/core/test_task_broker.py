@@ -1,13 +1,16 @@
 """The task broker: django-q2's ORM broker, claiming and acknowledging with one statement each
 on PostgreSQL. Tasks are enqueued by django-q2 itself, in the caller's transaction."""
 
+import inspect
 import time
 from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
+from django_q import pusher
 from django_q.brokers import get_broker
+from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
@@ -15,6 +18,7 @@ from django_q.tasks import async_task
 
 from core.task_broker import OrmBroker
 from tests.concurrency import run_at_once
+from tests.pins import assert_tested_version
 from tests.queue import real_cluster
 
 pytestmark = pytest.mark.django_db
@@ -144,3 +148,22 @@ def test_a_real_cluster_runs_what_was_enqueued(tmp_path):
     assert all(path.read_text() == "1" for path in marker_dir.iterdir())
     assert not OrmQ.objects.exists()
     assert len(task_ids) == 12
+
+
+def test_canary_django_q2_is_the_version_and_shape_our_broker_builds_on():
+    """Canary for core/task_broker.py (and core/tasks.py): they override django-q2's ORM
+    broker's dequeue, delete and enqueue, read its settings and write its queue table's
+    columns by name. An upgrade fails here first, by name."""
+    assert_tested_version("django-q2", ">=1.11,<1.12", piece="core/task_broker.py and core/tasks.py")
+    # The methods we override keep their signatures, and acknowledging and failing still delete.
+    assert list(inspect.signature(ORM.dequeue).parameters) == ["self"]
+    assert list(inspect.signature(ORM.delete).parameters) == ["self", "task_id"]
+    assert list(inspect.signature(ORM.enqueue).parameters) == ["self", "task"]
+    assert "self.delete(task_id)" in inspect.getsource(ORM.acknowledge)
+    assert "self.delete(task_id)" in inspect.getsource(ORM.fail)
+    # The pusher takes (ack id, payload) pairs from dequeue; our claim returns those.
+    assert "ack_id = task[0]" in inspect.getsource(pusher.pusher)
+    # The settings and columns the claim statement uses.
+    for name in ("ORM", "RETRY", "BULK", "POLL", "CLUSTER_NAME"):
+        assert hasattr(Conf, name), f"django-q2's Conf has no {name} any more"
+    assert {f.name for f in OrmQ._meta.concrete_fields} == {"id", "key", "payload", "lock"}
