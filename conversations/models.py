@@ -6,6 +6,8 @@ from django.utils.translation import gettext_lazy as _
 from crm.models import Advisor, Agency, ContactPoint, Customer
 
 Channel = ContactPoint.Kind
+OPEN = ~Q(status="closed")
+CLOSED = Q(status="closed")
 
 
 class Thread(models.Model):
@@ -31,6 +33,13 @@ class Thread(models.Model):
     handler = models.ForeignKey(
         Advisor, on_delete=models.SET_NULL, null=True, blank=True, related_name="handled_threads"
     )
+    # The customer's dedicated advisor, copied here so that every inbox tab is a condition
+    # on this table alone, which one index answers in order. Written with the customer's
+    # (customer_reassign) and whenever a thread gets its customer (inbound, linking a
+    # prospect); None for a prospect. Indexed by the inbox indexes below.
+    dedicated_advisor = models.ForeignKey(
+        Advisor, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     routing_reason = models.CharField(_("routing reason"), max_length=300, blank=True)
     routed_at = models.DateTimeField(_("routed at"), null=True, blank=True)
     last_whatsapp_inbound_at = models.DateTimeField(_("last WhatsApp message from the customer"), null=True, blank=True)
@@ -49,12 +58,46 @@ class Thread(models.Model):
         verbose_name = _("thread")
         verbose_name_plural = _("threads")
         ordering = ["-last_activity_at"]
-        # last_activity_at changes with every message: kept out of the indexes so that
-        # PostgreSQL can update a thread in place (HOT) instead of rewriting index
-        # entries; an inbox's few hundred open threads sort cheaply without it.
+        # The inbox reads one owner's threads newest first, 50 at a time, from the point
+        # where the previous page ended: one index range per owner (handler, dedicated
+        # advisor, agency pool), open and closed apart. The price: last_activity_at changes
+        # with every message, so a thread's update is no longer HOT and writes an entry in
+        # each of these whose condition it meets (two or three), besides the others.
         indexes = [
-            models.Index(fields=["handler", "status"], name="thread_handler_inbox"),
-            models.Index(fields=["agency", "status"], name="thread_agency_inbox"),
+            models.Index(fields=["handler", "last_activity_at", "id"], condition=OPEN, name="thread_open_by_handler"),
+            models.Index(
+                fields=["dedicated_advisor", "last_activity_at", "id"], condition=OPEN, name="thread_open_by_dedicated"
+            ),
+            models.Index(
+                fields=["agency", "last_activity_at", "id"],
+                condition=Q(handler__isnull=True) & OPEN,
+                name="thread_open_in_pool",
+            ),
+            models.Index(
+                fields=["handler", "last_activity_at", "id"], condition=CLOSED, name="thread_closed_by_handler"
+            ),
+            models.Index(
+                fields=["dedicated_advisor", "last_activity_at", "id"],
+                condition=CLOSED,
+                name="thread_closed_by_dedicated",
+            ),
+            models.Index(
+                fields=["agency", "last_activity_at", "id"],
+                condition=Q(handler__isnull=True) & CLOSED,
+                name="thread_closed_in_pool",
+            ),
+            # A supervisor's closed tab: every closed thread of the agency.
+            models.Index(fields=["agency", "last_activity_at", "id"], condition=CLOSED, name="thread_closed_by_agency"),
+            # The unread badges: only the open threads that have some.
+            models.Index(
+                fields=["handler"],
+                include=["unread_count"],
+                condition=Q(unread_count__gt=0) & OPEN,
+                name="thread_unread",
+            ),
+            # The API lists in id order, by handler or agency (and the foreign keys' deletes).
+            models.Index(fields=["handler", "id"], name="thread_handler"),
+            models.Index(fields=["agency", "id"], name="thread_agency"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -1,68 +1,649 @@
-"""Reads for the inbox: the inbox lists and the events to replay after a reconnection.
-Who may see which thread, and the live groups to join, are conversations.access."""
+"""Reads for the inbox: one tab of the list, a page at a time, and one of its rows; one
+thread with its timeline and what its actions (the reply composer among them) offer; the
+single things an action acts on; the events to replay after a reconnection.
 
-from datetime import timedelta
+Every read goes through the access rules (conversations.access). A thread, message,
+attachment, contact point or event the advisor may not see raises its model's
+DoesNotExist, exactly as one that does not exist (the views answer 404 for both), so that
+its existence is not disclosed.
+"""
 
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
+from django.utils.text import get_text_list
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from conversations.access import advisor_covered_ids, thread_visibility_q
-from conversations.models import Thread
-from crm.models import Advisor, ContactPoint
+from conversations.access import advisor_covered_ids, customer_visibility_q, thread_visibility_q
+from conversations.models import Attachment, Message, MessageTemplate, Note, Thread
+from conversations.providers.registry import CHANNELS, REPLY_CHANNELS
+from conversations.templating import TEMPLATE_VARIABLE, template_variables_for
+from crm.addresses import normalize_phone
+from crm.models import Advisor, ContactPoint, Customer, Deputyship
 from events.models import Event
 
+# The list shows this many rows, then the next ones as the advisor scrolls.
+INBOX_PAGE_SIZE = 50
+# A thread page shows the most recent messages; older ones stay in the database and the admin.
+TIMELINE_MAX_MESSAGES = 500
+SEARCH_MAX_LENGTH = 100
 SEARCH_MAX_TERMS = 5
+# Events shown in the timeline as lines of their own (messages and notes are items already);
+# the index event_timeline (events.models.Event) lists the same types.
+TIMELINE_EVENT_TYPES = (
+    Event.Type.THREAD_ASSIGNED,
+    Event.Type.CONSENT_CHANGED,
+    Event.Type.CUSTOMER_REASSIGNED,
+    Event.Type.CONTACT_POINT_CONFIRMED,
+)
+_PHONE_CHARACTERS = set("0123456789 .-+()/")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# What the views answer 404 for.
+NOT_FOUND = (
+    Thread.DoesNotExist,
+    Message.DoesNotExist,
+    Attachment.DoesNotExist,
+    ContactPoint.DoesNotExist,
+    Event.DoesNotExist,
+)
 
 
 class InboxTab(models.TextChoices):
-    MINE = "mine", _("My conversations")
-    POOL = "pool", _("Agency pool")
-    COVERING = "covering", _("Covering for colleagues")
-    CLOSED = "closed", _("Closed")
+    MINE = "mine", gettext_lazy("My conversations")
+    POOL = "pool", gettext_lazy("Agency pool")
+    COVERING = "covering", gettext_lazy("Covering for colleagues")
+    CLOSED = "closed", gettext_lazy("Closed")
 
 
-def _search_q(search: str) -> Q:
-    """Every word must match a name, a customer number or an address (phone, email)."""
-    matches = Q()
-    for term in search.split()[:SEARCH_MAX_TERMS]:
-        matches &= (
-            Q(customer__first_name__icontains=term)
-            | Q(customer__last_name__icontains=term)
-            | Q(customer__customer_number__icontains=term)
-            | Q(prospect__address__icontains=term)
-            | Q(prospect__display_name__icontains=term)
-            | Exists(ContactPoint.objects.filter(customer_id=OuterRef("customer_id"), address__icontains=term))
-        )
-    return matches
+@dataclass(frozen=True)
+class PagePosition:
+    """Where a page of the list ends: its last row's activity and id (the list's order)."""
+
+    at: datetime
+    thread_id: int
+
+    def __str__(self) -> str:
+        return f"{(self.at - _EPOCH) // timedelta(microseconds=1)}.{self.thread_id}"
+
+    @classmethod
+    def parse(cls, value: str) -> "PagePosition | None":
+        """ "1733230000123456.42" → the position; None for anything else."""
+        at, _dot, thread_id = (value or "").partition(".")
+        if not (at.isdigit() and thread_id.isdigit()) or len(at) > 18:
+            return None
+        return cls(at=_EPOCH + timedelta(microseconds=int(at)), thread_id=int(thread_id))
+
+    @classmethod
+    def of(cls, thread: Thread) -> "PagePosition":
+        return cls(at=thread.last_activity_at, thread_id=thread.pk)
 
 
-def thread_list_for_advisor(*, advisor: Advisor, tab: str = InboxTab.MINE, search: str = "") -> QuerySet[Thread]:
-    """One tab of an advisor's inbox, most recent activity first.
+@dataclass(frozen=True)
+class InboxPage:
+    tab: str
+    search: str
+    threads: list[Thread]
+    # Where the next page starts; None on the last one.
+    next: PagePosition | None
+    # Unread messages of the open threads the advisor handles: {thread id: count}, counts > 0.
+    unread: dict[int, int]
+    # The newest event id when the page was read: the live inbox replays from there.
+    cursor: int
 
-    mine: open threads they handle or whose customer is theirs; pool: open threads of
-    the agency nobody handles; covering: open threads of the colleagues they cover now
-    (a thread they handle as deputy shows here and in mine); closed: every closed
-    thread they may see. Two queries whatever the number of threads.
-    """
-    covered_ids = advisor_covered_ids(advisor=advisor)
+    @property
+    def unread_total(self) -> int:
+        return sum(self.unread.values())
+
+
+# --- The list: tabs, search, pages ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Search:
+    """What a search asks of the customer (every condition) or of an unknown number's contact point."""
+
+    customer: list[Q]
+    prospect: list[Q]
+
+
+def _phone_like(text: str) -> bool:
+    return set(text) <= _PHONE_CHARACTERS and sum(c.isdigit() for c in text) >= 6
+
+
+def _address_q(word: str) -> Q:
+    """A phone number as typed (06 12 34 56 78, +33 6 12…), whole or its start, as the start
+    of its E.164 form, the form addresses are stored in; other digits, and an email address
+    or its part, anywhere in the address."""
+    if not _phone_like(word):
+        return Q(address__contains=word.lower())
+    try:
+        return Q(address=normalize_phone(word))
+    except ValidationError:
+        digits = "".join(c for c in word if c.isdigit() or c == "+")
+    if digits.startswith("0") and not digits.startswith("00"):
+        country_code = phonenumbers.country_code_for_region(settings.ATTITRE_DEFAULT_PHONE_REGION)
+        if country_code:
+            return Q(address__startswith=f"+{country_code}{digits[1:]}")
+    if digits.startswith("+"):
+        return Q(address__startswith=digits)
+    return Q(address__contains=digits)
+
+
+def _search(search: str) -> _Search | None:
+    """Every word must match: a name or customer number (anywhere in them, any case), or,
+    written as one, a phone number (from its start when it has one: 06…, +33…) or an email
+    address. A phone number typed with spaces is one word. None for an empty search."""
+    search = search.strip()[:SEARCH_MAX_LENGTH]
+    if not search:
+        return None
+    words = [search] if _phone_like(search) else search.split()[:SEARCH_MAX_TERMS]
+    customer, prospect = [], []
+    for word in words:
+        if _phone_like(word) or "@" in word:
+            address = _address_q(word)
+            customer.append(Q(pk__in=ContactPoint.objects.filter(address).values("customer_id")))
+            prospect.append(address)
+        else:
+            customer.append(Q(search_text__icontains=word))
+            prospect.append(Q(display_name__icontains=word))
+    return _Search(customer=customer, prospect=prospect)
+
+
+def _tab_owners(*, advisor: Advisor, tab: str, covered_ids: list[int]) -> list[tuple[Q, bool]]:
+    """The tab as a union of owners, each a condition one index answers in order: a handler,
+    a dedicated advisor, an agency's pool (a supervisor's closed tab: the agency), with
+    whether an unknown number's thread can be among theirs (not among a dedicated
+    advisor's). Each is within what the advisor may see (thread_visibility_q) by construction.
+
+    mine: open threads they handle or whose customer is theirs; pool: open threads of the
+    agency nobody handles; covering: open threads of the colleagues they cover now (a
+    thread they handle as deputy shows here and in mine); closed: every closed thread they
+    may see."""
+
+    def people(ids):
+        return [owner for pk in ids for owner in ((Q(handler_id=pk), True), (Q(dedicated_advisor_id=pk), False))]
+
+    pool = (Q(handler__isnull=True, agency_id=advisor.agency_id), True)
     if tab == InboxTab.MINE:
-        in_tab = Q(handler_id=advisor.pk) | Q(customer__dedicated_advisor_id=advisor.pk)
-    elif tab == InboxTab.POOL:
-        in_tab = Q(handler__isnull=True, agency_id=advisor.agency_id)
-    elif tab == InboxTab.COVERING:
-        in_tab = Q(customer__dedicated_advisor_id__in=covered_ids) | Q(handler_id__in=covered_ids)
-    elif tab == InboxTab.CLOSED:
-        in_tab = Q(status=Thread.Status.CLOSED)
-    else:
-        raise ValueError(f"Unknown inbox tab {tab!r}; expected one of {', '.join(InboxTab.values)}.")
-    threads = Thread.objects.filter(thread_visibility_q(advisor=advisor, covered_ids=covered_ids), in_tab)
-    if tab != InboxTab.CLOSED:
-        threads = threads.exclude(status=Thread.Status.CLOSED)
-    if search.strip():
-        threads = threads.filter(_search_q(search))
-    return threads.select_related("customer", "prospect", "handler__user").order_by("-last_activity_at", "-pk")
+        return people([advisor.pk])
+    if tab == InboxTab.POOL:
+        return [pool]
+    if tab == InboxTab.COVERING:
+        return people(covered_ids)
+    if tab == InboxTab.CLOSED:
+        agency = [(Q(agency_id=advisor.agency_id), True)] if advisor.is_supervisor else []
+        return [*people([advisor.pk, *covered_ids]), pool, *agency]
+    raise ValueError(f"Unknown inbox tab {tab!r}; expected one of {', '.join(InboxTab.values)}.")
+
+
+def _tab_branches(*, advisor: Advisor, tab: str, search: str, covered_ids: list[int]) -> list[Q]:
+    """The tab and search as a union of conditions on Thread. With a search, each owner
+    asks it of the thread's customer, and, where an unknown number can be (not among a
+    dedicated advisor's), of the prospect: a condition the planner can answer from either
+    side (the matching customers, or the owner's threads in order)."""
+    status = Q(status=Thread.Status.CLOSED) if tab == InboxTab.CLOSED else ~Q(status=Thread.Status.CLOSED)
+    owners = _tab_owners(advisor=advisor, tab=tab, covered_ids=covered_ids)
+    terms = _search(search)
+    if terms is None:
+        return [owner & status for owner, _prospects in owners]
+    customers = Customer.objects.filter(*terms.customer).values("pk")
+    prospects = ContactPoint.objects.filter(*terms.prospect, customer__isnull=True).values("pk")
+    branches = []
+    for owner, may_hold_prospects in owners:
+        branches.append(owner & status & Q(customer_id__in=customers))
+        if may_hold_prospects:
+            branches.append(owner & status & Q(prospect_id__in=prospects))
+    return branches
+
+
+def _newest_first(threads: QuerySet[Thread]) -> QuerySet[Thread]:
+    return threads.order_by("-last_activity_at", "-pk")
+
+
+def _after(position: PagePosition) -> Q:
+    # The first condition bounds the index range; the second breaks ties on the activity.
+    return Q(last_activity_at__lte=position.at) & (Q(last_activity_at__lt=position.at) | Q(pk__lt=position.thread_id))
+
+
+def _union_of_pages(branches: list[Q], *, after: PagePosition | None, limit: int | None) -> RawSQL:
+    """The ids of the first `limit` threads of the union of the branches, in the list's
+    order, each branch read in order and cut at `limit` on its own: one index range each,
+    whatever the size of the book. Plain SQL both databases run (a UNION of subqueries)."""
+    parts, params = [], []
+    for n, branch in enumerate(branches):
+        threads = _newest_first(Thread.objects.filter(branch, *([_after(after)] if after else [])))
+        threads = threads.values(tid=F("pk"), at=F("last_activity_at"))
+        sql, branch_params = (threads[:limit] if limit is not None else threads).query.sql_with_params()
+        parts.append(f"SELECT * FROM ({sql}) AS b{n}")
+        params += branch_params
+    sql = f"SELECT u.tid FROM ({' UNION '.join(parts)}) AS u ORDER BY u.at DESC, u.tid DESC"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return RawSQL(sql, params)
+
+
+def thread_list_for_advisor(
+    *,
+    advisor: Advisor,
+    tab: str = InboxTab.MINE,
+    search: str = "",
+    after: PagePosition | None = None,
+    limit: int | None = None,
+    covered_ids: list[int] | None = None,
+) -> QuerySet[Thread]:
+    """One tab of an advisor's inbox, most recent activity first, optionally searched, from
+    `after` on and `limit` rows long: one query, whose cost is that of `limit` rows per owner
+    whatever the number of threads (`covered_ids` saves the query for them)."""
+    if covered_ids is None:
+        covered_ids = advisor_covered_ids(advisor=advisor)
+    branches = _tab_branches(advisor=advisor, tab=tab, search=search, covered_ids=covered_ids)
+    if not branches or not advisor.is_active:
+        return Thread.objects.none()
+    threads = Thread.objects.filter(pk__in=_union_of_pages(branches, after=after, limit=limit))
+    return _newest_first(threads.select_related("customer", "prospect", "handler__user"))
+
+
+def _unread_by_thread(*, advisor: Advisor) -> dict[int, int]:
+    rows = (
+        Thread.objects.filter(handler_id=advisor.pk, unread_count__gt=0)
+        .exclude(status=Thread.Status.CLOSED)
+        .values_list("pk", "unread_count")
+        .order_by()
+    )
+    return dict(rows)
+
+
+def inbox_cursor() -> int:
+    """The newest event id now; 0 before the first event."""
+    return Event.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def inbox_page(
+    *, advisor: Advisor, tab: str = InboxTab.MINE, search: str = "", after: PagePosition | None = None
+) -> InboxPage:
+    """One page of a tab of the inbox, most recent first, INBOX_PAGE_SIZE rows from `after`
+    on; a constant number of queries, of a constant cost, whatever the number of threads."""
+    cursor = inbox_cursor()
+    threads = list(
+        thread_list_for_advisor(advisor=advisor, tab=tab, search=search, after=after, limit=INBOX_PAGE_SIZE + 1)
+    )
+    shown = threads[:INBOX_PAGE_SIZE]
+    return InboxPage(
+        tab=tab,
+        search=search.strip(),
+        threads=shown,
+        next=PagePosition.of(shown[-1]) if len(threads) > INBOX_PAGE_SIZE else None,
+        unread=_unread_by_thread(advisor=advisor),
+        cursor=cursor,
+    )
+
+
+def inbox_row(*, advisor: Advisor, thread_id: int, tab: str = InboxTab.MINE, search: str = "") -> Thread | None:
+    """The thread as a row of this tab and search; None when it is visible but not in them
+    (the live list then drops it). Thread.DoesNotExist when the advisor may not see it."""
+    covered_ids = advisor_covered_ids(advisor=advisor)
+    branches = _tab_branches(advisor=advisor, tab=tab, search=search, covered_ids=covered_ids)
+    in_tab = Q(pk__in=[])
+    for branch in branches:
+        in_tab |= branch
+    thread = Thread.objects.filter(in_tab, pk=thread_id).select_related("customer", "prospect", "handler__user").first()
+    if thread is None:
+        thread_for_advisor(advisor=advisor, thread_id=thread_id)
+    return thread
+
+
+# --- A thread ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    kind: str  # "message", "note" or "event"
+    at: datetime
+    obj: Message | Note | Event
+    # For an assignment event: who the thread went to.
+    handler: Advisor | None = None
+
+    @property
+    def dom_id(self) -> str:
+        return f"item-{self.kind}-{self.obj.pk}"
+
+    @property
+    def channel_label(self) -> str:
+        """The channel named in an event's payload (a consent change), as people call it."""
+        channel = self.obj.payload.get("channel", "") if self.kind == "event" else ""
+        return ContactPoint.Kind(channel).label if channel in ContactPoint.Kind.values else channel
+
+
+@dataclass(frozen=True)
+class ReplyChannel:
+    """A channel the advisor can reply on, with the number(s) it goes to."""
+
+    value: str
+    label: str
+    addresses: str
+    opted_out: bool
+
+
+@dataclass(frozen=True)
+class PreviewPart:
+    text: str
+    # The variable's number ("1") when this part is a variable's value, else "".
+    variable: str = ""
+
+
+@dataclass(frozen=True)
+class TemplateChoice:
+    """An active approved template, its variables pre-filled from the CRM, and its body as they fill it."""
+
+    template: MessageTemplate
+    variables: list[tuple[str, str]]
+    preview: list[PreviewPart]
+
+
+@dataclass(frozen=True)
+class Composer:
+    channels: list[ReplyChannel]
+    # The channel message_send would pick: the customer's last one when they can be answered there.
+    default_channel: str
+    # Empty when the party has no number on a channel that takes approved templates (WhatsApp).
+    templates: list[TemplateChoice]
+    # The channels replies go on, in words ("WhatsApp or SMS"), for a party with none of them.
+    reply_channel_names: str = ""
+
+
+@dataclass(frozen=True)
+class ThreadDetail:
+    thread: Thread
+    contact_points: list[ContactPoint]
+    deputies: list[Advisor]
+    transfer_candidates: list[Advisor]
+    unread: dict[int, int]
+    cursor: int
+    timeline: list[TimelineItem] = field(default_factory=list)
+    timeline_truncated: bool = False
+    composer: Composer | None = None
+
+    @property
+    def unread_total(self) -> int:
+        return sum(self.unread.values())
+
+
+def thread_for_advisor(*, advisor: Advisor, thread_id: int) -> Thread:
+    """The thread if the advisor may see it, with what its header shows; DoesNotExist otherwise."""
+    thread = (
+        Thread.objects.filter(thread_visibility_q(advisor=advisor), pk=thread_id)
+        .select_related("agency", "customer__agency", "customer__dedicated_advisor__user", "prospect", "handler__user")
+        .first()
+    )
+    if thread is None:
+        raise Thread.DoesNotExist("No such conversation.")
+    return thread
+
+
+def thread_visible_to(*, advisor: Advisor, thread_id: int) -> bool:
+    """Whether the advisor may (still) see the thread, e.g. after handing it over."""
+    return Thread.objects.filter(thread_visibility_q(advisor=advisor), pk=thread_id).exists()
+
+
+def _messages(*, thread: Thread, limit: int) -> tuple[list[Message], bool]:
+    messages = list(
+        Message.objects.filter(thread_id=thread.pk)
+        .select_related("author__user", "contact_point")
+        .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("position")))
+        .order_by("-created_at", "-pk")[: limit + 1]
+    )
+    truncated = len(messages) > limit
+    return list(reversed(messages[:limit])), truncated
+
+
+def _event_items(events: list[Event]) -> list[TimelineItem]:
+    handler_ids = {
+        event.payload.get("handler")
+        for event in events
+        if event.type == Event.Type.THREAD_ASSIGNED and event.payload.get("handler")
+    }
+    handlers = (
+        {advisor.pk: advisor for advisor in Advisor.objects.filter(pk__in=handler_ids).select_related("user")}
+        if handler_ids
+        else {}
+    )
+    return [
+        TimelineItem(kind="event", at=event.created_at, obj=event, handler=handlers.get(event.payload.get("handler")))
+        for event in events
+    ]
+
+
+def _timeline(*, thread: Thread) -> tuple[list[TimelineItem], bool]:
+    messages, truncated = _messages(thread=thread, limit=TIMELINE_MAX_MESSAGES)
+    since = messages[0].created_at if truncated and messages else None
+    notes = Note.objects.filter(thread_id=thread.pk).select_related("author__user")
+    events = Event.objects.filter(thread_id=thread.pk, type__in=TIMELINE_EVENT_TYPES)
+    if since is not None:
+        notes = notes.filter(created_at__gte=since)
+        events = events.filter(created_at__gte=since)
+    items = [TimelineItem(kind="message", at=message.created_at, obj=message) for message in messages]
+    items += [TimelineItem(kind="note", at=note.created_at, obj=note) for note in notes]
+    items += _event_items(list(events.order_by("pk")))
+    order = {"message": 0, "note": 1, "event": 2}
+    items.sort(key=lambda item: (item.at, order[item.kind], item.obj.pk))
+    return items, truncated
+
+
+def _deputies(thread: Thread) -> list[Advisor]:
+    dedicated_id = thread.customer.dedicated_advisor_id if thread.customer_id else None
+    if dedicated_id is None:
+        return []
+    deputyships = (
+        Deputyship.objects.filter(advisor_id=dedicated_id).select_related("deputy__user").order_by("position", "pk")
+    )
+    return [deputyship.deputy for deputyship in deputyships]
+
+
+def _contact_points(thread: Thread) -> list[ContactPoint]:
+    if thread.customer_id:
+        return list(ContactPoint.objects.filter(customer_id=thread.customer_id).order_by("kind", "address"))
+    return [thread.prospect]
+
+
+def _reply_channels(thread: Thread, contact_points: list[ContactPoint]) -> list[ReplyChannel]:
+    channels = []
+    for spec in REPLY_CHANNELS:
+        # A number linked from the pool and not confirmed yet is never offered as a reply address.
+        points = [point for point in contact_points if point.kind == spec.channel and point.confirmed]
+        if points:
+            channels.append(
+                ReplyChannel(
+                    value=spec.channel,
+                    label=spec.label,
+                    addresses=", ".join(point.address for point in points),
+                    opted_out=all(point.consent == ContactPoint.Consent.OPTED_OUT for point in points),
+                )
+            )
+    return channels
+
+
+def _preview(body: str, values: dict[str, str]) -> list[PreviewPart]:
+    """The template's body cut into text and variables; a blank variable shows as {{n}}."""
+    parts, start = [], 0
+    for match in TEMPLATE_VARIABLE.finditer(body):
+        number = match.group(1)
+        parts += [
+            PreviewPart(body[start : match.start()]),
+            PreviewPart(values.get(number) or f"{{{{{number}}}}}", number),
+        ]
+        start = match.end()
+    parts.append(PreviewPart(body[start:]))
+    return [part for part in parts if part.text]
+
+
+def _template_choices(*, thread: Thread, advisor: Advisor) -> list[TemplateChoice]:
+    language = (
+        thread.customer.preferred_language
+        if thread.customer_id
+        else Customer._meta.get_field("preferred_language").default
+    )
+    templates = sorted(
+        MessageTemplate.objects.filter(is_active=True),
+        key=lambda template: (template.language != language, template.name, template.language),
+    )
+    choices = []
+    for template in templates:
+        values = template_variables_for(template=template, thread=thread, advisor=advisor)
+        choices.append(
+            TemplateChoice(template=template, variables=list(values.items()), preview=_preview(template.body, values))
+        )
+    return choices
+
+
+def reply_composer(*, thread: Thread, advisor: Advisor, contact_points: list[ContactPoint]) -> Composer:
+    """What the reply composer offers: the party's channels advisors can reply on (WhatsApp
+    and SMS) and, when one of them takes approved templates, the active templates, their
+    language first. One query."""
+    channels = _reply_channels(thread, contact_points)
+    values = [channel.value for channel in channels]
+    # The customer's last channel, else the first in the registry's order of preference.
+    default = thread.last_inbound_channel if thread.last_inbound_channel in values else (values[0] if values else "")
+    takes_templates = any(CHANNELS[value].templates for value in values)
+    return Composer(
+        channels=channels,
+        default_channel=default,
+        templates=_template_choices(thread=thread, advisor=advisor) if takes_templates else [],
+        reply_channel_names=get_text_list([spec.label for spec in REPLY_CHANNELS], _("or")),
+    )
+
+
+def failed_message_for_advisor(*, advisor: Advisor, thread_id: int, message_id: int) -> Message:
+    """A failed (or undelivered) reply of a thread the advisor may see, to send again; DoesNotExist
+    otherwise. Not one that carried files: the composer cannot send them again."""
+    thread = thread_for_advisor(advisor=advisor, thread_id=thread_id)
+    message = (
+        Message.objects.filter(
+            pk=message_id,
+            thread_id=thread.pk,
+            direction=Message.Direction.OUTBOUND,
+            status__in=[Message.Status.FAILED, Message.Status.UNDELIVERED],
+            attachments__isnull=True,
+        )
+        .select_related("template")
+        .first()
+    )
+    if message is None:
+        raise Message.DoesNotExist("No such failed message in this conversation.")
+    message.thread = thread
+    return message
+
+
+def transfer_candidates(*, thread: Thread) -> QuerySet[Advisor]:
+    """The colleagues a thread can be handed to: active advisors of its agency but its handler."""
+    return (
+        Advisor.objects.filter(agency_id=thread.agency_id, is_active=True, user__is_active=True)
+        .exclude(pk=thread.handler_id or 0)
+        .select_related("user")
+        .order_by("user__first_name", "user__last_name", "user__username")
+    )
+
+
+def thread_detail_for_advisor(*, advisor: Advisor, thread_id: int, with_timeline: bool = True) -> ThreadDetail:
+    """A thread page: the thread, its customer card and, unless told otherwise, its whole
+    cross-channel timeline (messages with their attachments, internal notes, assignments
+    and consent changes) and the reply composer. A constant number of queries whatever the number of messages."""
+    cursor = inbox_cursor()
+    thread = thread_for_advisor(advisor=advisor, thread_id=thread_id)
+    timeline, truncated = _timeline(thread=thread) if with_timeline else ([], False)
+    contact_points = _contact_points(thread)
+    return ThreadDetail(
+        thread=thread,
+        contact_points=contact_points,
+        deputies=_deputies(thread),
+        transfer_candidates=list(transfer_candidates(thread=thread)),
+        unread=_unread_by_thread(advisor=advisor),
+        cursor=cursor,
+        timeline=timeline,
+        timeline_truncated=truncated,
+        composer=reply_composer(thread=thread, advisor=advisor, contact_points=contact_points)
+        if with_timeline
+        else None,
+    )
+
+
+def timeline_item_for_event(*, advisor: Advisor, thread_id: int, event_id: int) -> TimelineItem | None:
+    """The timeline item an event created or changed, as it is now: the message (new, with a
+    new status or a downloaded attachment), the note, or the event's own line. None when the
+    event has no place in the timeline. DoesNotExist for a thread or event the advisor may not see."""
+    thread = thread_for_advisor(advisor=advisor, thread_id=thread_id)
+    event = Event.objects.filter(pk=event_id, thread_id=thread.pk).first()
+    if event is None:
+        raise Event.DoesNotExist("No such event in this conversation.")
+    if event.type in TIMELINE_EVENT_TYPES:
+        return _event_items([event])[0]
+    if event.type == Event.Type.NOTE_CREATED:
+        note = Note.objects.filter(thread_id=thread.pk, pk=(event.payload.get("note") or {}).get("id")).first()
+        return TimelineItem(kind="note", at=note.created_at, obj=note) if note else None
+    if event.type not in (Event.Type.MESSAGE_CREATED, Event.Type.MESSAGE_STATUS, Event.Type.ATTACHMENT_UPDATED):
+        return None
+    # message.created carries the whole message; the others its id.
+    message_id = event.payload.get("message")
+    if isinstance(message_id, dict):
+        message_id = message_id.get("id")
+    message = (
+        Message.objects.filter(thread_id=thread.pk, pk=message_id)
+        .select_related("author__user", "contact_point")
+        .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("position")))
+        .first()
+    )
+    return TimelineItem(kind="message", at=message.created_at, obj=message) if message else None
+
+
+def thread_contact_point_for_advisor(*, advisor: Advisor, thread_id: int, contact_point_id: int) -> ContactPoint:
+    """A contact point of the customer of a thread the advisor may see; DoesNotExist otherwise."""
+    thread = thread_for_advisor(advisor=advisor, thread_id=thread_id)
+    contact = None
+    if thread.customer_id:
+        contact = (
+            ContactPoint.objects.filter(pk=contact_point_id, customer_id=thread.customer_id)
+            .select_related("customer")
+            .first()
+        )
+    if contact is None:
+        raise ContactPoint.DoesNotExist("No such contact point in this conversation.")
+    return contact
+
+
+def attachment_for_advisor(*, advisor: Advisor, attachment_id: int) -> Attachment:
+    """A stored attachment of a thread the advisor may see; DoesNotExist otherwise."""
+    visible = Thread.objects.filter(thread_visibility_q(advisor=advisor)).values("pk")
+    attachment = (
+        Attachment.objects.filter(pk=attachment_id, state=Attachment.State.STORED, message__thread__in=visible)
+        .exclude(file="")
+        .first()
+    )
+    if attachment is None:
+        raise Attachment.DoesNotExist("No such attachment.")
+    return attachment
+
+
+def customer_linkable_by_number(*, advisor: Advisor, customer_number: str) -> Customer | None:
+    """The customer with this number (case and surrounding spaces ignored) if the advisor may
+    see them; None otherwise, whether or not the number exists, so that it is never disclosed."""
+    number = customer_number.strip()
+    if not number:
+        return None
+    return (
+        Customer.objects.filter(customer_visibility_q(advisor=advisor), customer_number__iexact=number)
+        .select_related("dedicated_advisor__user")
+        .first()
+    )
+
+
+# --- Catching up -------------------------------------------------------------------------------
 
 
 def events_visible_after(

@@ -122,13 +122,16 @@ def customer_reassign(
         thread = Thread.objects.select_for_update().filter(customer=locked).first()
         if thread is not None:
             thread.customer = customer
+            thread.dedicated_advisor = advisor
+            changed = ["dedicated_advisor"]
             extra_groups = ()
             if previous_id is not None and thread.handler_id == previous_id:
                 thread.handler = advisor
                 thread.routing_reason = _("reassigned: %(reason)s") % {"reason": reason}
                 thread.routed_at = now
-                thread.save(update_fields=["handler", "routing_reason", "routed_at"])
+                changed += ["handler", "routing_reason", "routed_at"]
                 extra_groups = (advisor_group(previous_id),)
+            thread.save(update_fields=changed)
             publish_event(
                 type=Event.Type.CUSTOMER_REASSIGNED,
                 thread=thread,

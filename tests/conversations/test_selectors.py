@@ -20,7 +20,14 @@ pytestmark = pytest.mark.django_db
 
 
 def customer_thread(customer, *, handler=None, status=Thread.Status.OPEN, **fields) -> Thread:
-    return Thread.objects.create(customer=customer, agency=customer.agency, handler=handler, status=status, **fields)
+    return Thread.objects.create(
+        customer=customer,
+        dedicated_advisor=customer.dedicated_advisor,
+        agency=customer.agency,
+        handler=handler,
+        status=status,
+        **fields,
+    )
 
 
 def prospect_thread(agency, *, handler=None, address="+33699000000") -> Thread:

@@ -274,6 +274,52 @@ function insertRow(list, row) {
   list.append(row);
 }
 
+// The list shows its first page; the next ones are fetched as the advisor scrolls near
+// the end (or follows the "Older conversations" link, which works without script too).
+let moreObserver = null;
+
+function watchMore() {
+  if (moreObserver) moreObserver.disconnect();
+  const link = document.querySelector("#thread-list-more [data-more-rows]");
+  if (!link || !("IntersectionObserver" in window)) return;
+  moreObserver = new IntersectionObserver((entries) => {
+    if (entries.some((entry) => entry.isIntersecting)) once("more", loadMore);
+  }, { rootMargin: "400px" });
+  moreObserver.observe(link);
+}
+
+async function loadMore() {
+  const main = page();
+  const more = document.getElementById("thread-list-more");
+  const link = more?.querySelector("[data-more-rows]");
+  if (!main || !link) return;
+  const url = new URL(link.href, window.location.href);
+  url.searchParams.set("part", "rows");
+  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
+  if (!response.ok || response.redirected) throw new Error(`GET ${url}: ${response.status}`);
+  const parsed = new DOMParser().parseFromString(await response.text(), "text/html");
+  const list = document.getElementById("thread-list");
+  if (!list || page() !== main) return;
+  for (const row of Array.from(parsed.querySelectorAll("li.thread-row"))) {
+    // A row the live list already placed (it moved meanwhile) stays where it is.
+    if (document.getElementById(row.id)) continue;
+    const adopted = document.adoptNode(row);
+    list.append(adopted);
+    activate(adopted);
+  }
+  const next = parsed.getElementById("thread-list-more");
+  if (next) more.replaceWith(document.adoptNode(next));
+  else more.remove();
+  watchMore();
+}
+
+document.addEventListener("click", (event) => {
+  const link = event.target.closest?.("#thread-list-more [data-more-rows]");
+  if (!link || !page()) return;
+  event.preventDefault();
+  once("more", loadMore);
+});
+
 // --- The open thread --------------------------------------------------------------
 
 async function refreshItem(main, eventId) {
@@ -455,6 +501,7 @@ function pageShown() {
   renderNotifyButton();
   renderWaiting();
   renderCounters();
+  watchMore();
   const timeline = document.getElementById("timeline");
   if (timeline) timeline.scrollTop = timeline.scrollHeight;
   reportShown();
