@@ -11,9 +11,6 @@ its existence is not disclosed.
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import phonenumbers
-from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
@@ -26,16 +23,14 @@ from conversations.access import advisor_covered_ids, customer_visibility_q, thr
 from conversations.models import Attachment, Message, MessageTemplate, Note, Thread
 from conversations.providers.registry import CHANNELS, REPLY_CHANNELS
 from conversations.templating import TEMPLATE_VARIABLE, template_variables_for
-from crm.addresses import normalize_phone
 from crm.models import Advisor, ContactPoint, Customer, Deputyship
+from crm.search import search_parse
 from events.models import Event
 
 # The list shows this many rows, then the next ones as the advisor scrolls.
 INBOX_PAGE_SIZE = 50
 # A thread page shows the most recent messages; older ones stay in the database and the admin.
 TIMELINE_MAX_MESSAGES = 500
-SEARCH_MAX_LENGTH = 100
-SEARCH_MAX_TERMS = 5
 # Events shown in the timeline as lines of their own (messages and notes are items already);
 # the index event_timeline (events.models.Event) lists the same types.
 TIMELINE_EVENT_TYPES = (
@@ -44,7 +39,6 @@ TIMELINE_EVENT_TYPES = (
     Event.Type.CUSTOMER_REASSIGNED,
     Event.Type.CONTACT_POINT_CONFIRMED,
 )
-_PHONE_CHARACTERS = set("0123456789 .-+()/")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # What the views answer 404 for.
 NOT_FOUND = (
@@ -106,57 +100,6 @@ class InboxPage:
 # --- The list: tabs, search, pages ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Search:
-    """What a search asks of the customer (every condition) or of an unknown number's contact point."""
-
-    customer: list[Q]
-    prospect: list[Q]
-
-
-def _phone_like(text: str) -> bool:
-    return set(text) <= _PHONE_CHARACTERS and sum(c.isdigit() for c in text) >= 6
-
-
-def _address_q(word: str) -> Q:
-    """A phone number as typed (06 12 34 56 78, +33 6 12…), whole or its start, as the start
-    of its E.164 form, the form addresses are stored in; other digits, and an email address
-    or its part, anywhere in the address."""
-    if not _phone_like(word):
-        return Q(address__contains=word.lower())
-    try:
-        return Q(address=normalize_phone(word))
-    except ValidationError:
-        digits = "".join(c for c in word if c.isdigit() or c == "+")
-    if digits.startswith("0") and not digits.startswith("00"):
-        country_code = phonenumbers.country_code_for_region(settings.ATTITRE_DEFAULT_PHONE_REGION)
-        if country_code:
-            return Q(address__startswith=f"+{country_code}{digits[1:]}")
-    if digits.startswith("+"):
-        return Q(address__startswith=digits)
-    return Q(address__contains=digits)
-
-
-def _search(search: str) -> _Search | None:
-    """Every word must match: a name or customer number (anywhere in them, any case), or,
-    written as one, a phone number (from its start when it has one: 06…, +33…) or an email
-    address. A phone number typed with spaces is one word. None for an empty search."""
-    search = search.strip()[:SEARCH_MAX_LENGTH]
-    if not search:
-        return None
-    words = [search] if _phone_like(search) else search.split()[:SEARCH_MAX_TERMS]
-    customer, prospect = [], []
-    for word in words:
-        if _phone_like(word) or "@" in word:
-            address = _address_q(word)
-            customer.append(Q(pk__in=ContactPoint.objects.filter(address).values("customer_id")))
-            prospect.append(address)
-        else:
-            customer.append(Q(search_text__icontains=word))
-            prospect.append(Q(display_name__icontains=word))
-    return _Search(customer=customer, prospect=prospect)
-
-
 def _tab_owners(*, advisor: Advisor, tab: str, covered_ids: list[int]) -> list[tuple[Q, bool]]:
     """The tab as a union of owners, each a condition one index answers in order: a handler,
     a dedicated advisor, an agency's pool (a supervisor's closed tab: the agency), with
@@ -191,7 +134,7 @@ def _tab_branches(*, advisor: Advisor, tab: str, search: str, covered_ids: list[
     side (the matching customers, or the owner's threads in order)."""
     status = Q(status=Thread.Status.CLOSED) if tab == InboxTab.CLOSED else ~Q(status=Thread.Status.CLOSED)
     owners = _tab_owners(advisor=advisor, tab=tab, covered_ids=covered_ids)
-    terms = _search(search)
+    terms = search_parse(search)
     if terms is None:
         return [owner & status for owner, _prospects in owners]
     customers = Customer.objects.filter(*terms.customer).values("pk")
@@ -222,12 +165,13 @@ def _union_of_pages(branches: list[Q], *, after: PagePosition | None, limit: int
         threads = _newest_first(Thread.objects.filter(branch, *([_after(after)] if after else [])))
         threads = threads.values(tid=F("pk"), at=F("last_activity_at"))
         sql, branch_params = (threads[:limit] if limit is not None else threads).query.sql_with_params()
-        parts.append(f"SELECT * FROM ({sql}) AS b{n}")
+        # Django's own SQL for the branch, its values passed as parameters.
+        parts.append(f"SELECT * FROM ({sql}) AS b{n}")  # noqa: S608
         params += branch_params
-    sql = f"SELECT u.tid FROM ({' UNION '.join(parts)}) AS u ORDER BY u.at DESC, u.tid DESC"
+    sql = f"SELECT u.tid FROM ({' UNION '.join(parts)}) AS u ORDER BY u.at DESC, u.tid DESC"  # noqa: S608
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    return RawSQL(sql, params)
+    return RawSQL(sql, params)  # noqa: S611 - built above from compiled querysets and an int
 
 
 def thread_list_for_advisor(
