@@ -95,8 +95,10 @@ class Thread(models.Model):
                 condition=Q(unread_count__gt=0) & OPEN,
                 name="thread_unread",
             ),
-            # The API lists in id order, by handler or agency (and the foreign keys' deletes).
+            # The API lists in id order, by handler, dedicated advisor or agency, which an
+            # advisor's session reads together (and the foreign keys' deletes).
             models.Index(fields=["handler", "id"], name="thread_handler"),
+            models.Index(fields=["dedicated_advisor", "id"], name="thread_dedicated"),
             models.Index(fields=["agency", "id"], name="thread_agency"),
         ]
         constraints = [

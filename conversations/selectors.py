@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.db import models
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 from django.utils.text import get_text_list
 from django.utils.translation import gettext as _
@@ -95,6 +96,10 @@ class InboxPage:
     @property
     def unread_total(self) -> int:
         return sum(self.unread.values())
+
+    @property
+    def unread_attribute(self) -> str:
+        return unread_attribute(self.unread)
 
 
 # --- The list: tabs, search, pages ------------------------------------------------------------
@@ -193,6 +198,12 @@ def thread_list_for_advisor(
         return Thread.objects.none()
     threads = Thread.objects.filter(pk__in=_union_of_pages(branches, after=after, limit=limit))
     return _newest_first(threads.select_related("customer", "prospect", "handler__user"))
+
+
+def unread_attribute(unread: dict[int, int]) -> str:
+    """{7: 2, 9: 1} as "7:2,9:1", what the page hands the live inbox: built here rather than
+    in the template, as it holds thousands of threads for a call-centre advisor."""
+    return ",".join(f"{thread_id}:{count}" for thread_id, count in unread.items())
 
 
 def _unread_by_thread(*, advisor: Advisor) -> dict[int, int]:
@@ -318,6 +329,10 @@ class ThreadDetail:
     @property
     def unread_total(self) -> int:
         return sum(self.unread.values())
+
+    @property
+    def unread_attribute(self) -> str:
+        return unread_attribute(self.unread)
 
 
 def thread_for_advisor(*, advisor: Advisor, thread_id: int) -> Thread:
@@ -609,10 +624,15 @@ def events_visible_after(
     covered_ids = advisor_covered_ids(advisor=advisor)
     visible_threads = Thread.objects.filter(thread_visibility_q(advisor=advisor, covered_ids=covered_ids))
     taken_away = Q(type=Event.Type.THREAD_ASSIGNED, payload__previous_handler__in=[advisor.pk, *covered_ids])
+    overlap_from = anchor - timedelta(seconds=overlap_seconds)
+    # No event of the overlap has an id below the first one created in it: a lower bound
+    # for the id range, which the "above `since` or in the overlap" alone does not give.
+    floor = Event.objects.filter(created_at__gte=overlap_from).order_by("pk").values("pk")[:1]
     events = (
         Event.objects.filter(thread__isnull=False)
         .filter(Q(thread__in=visible_threads.values("pk")) | taken_away)
-        .filter(Q(pk__gt=since) | Q(created_at__gte=anchor - timedelta(seconds=overlap_seconds)))
+        .filter(pk__gte=Least(Value(since + 1), Coalesce(Subquery(floor), Value(since + 1))))
+        .filter(Q(pk__gt=since) | Q(created_at__gte=overlap_from))
         .order_by("pk")
     )
     if limit is not None:

@@ -57,6 +57,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='thread',
+            index=models.Index(fields=['dedicated_advisor', 'id'], name='thread_dedicated'),
+        ),
+        migrations.AddIndex(
+            model_name='thread',
             index=models.Index(fields=['agency', 'id'], name='thread_agency'),
         ),
     ]

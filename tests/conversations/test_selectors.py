@@ -202,7 +202,7 @@ def test_list_is_ordered_by_last_activity_and_searchable(alice, agency):
 
 
 def test_a_phone_number_typed_with_spaces_is_one_number(alice):
-    """"06 24 00 44 12" is the number +33624004412, not five words that a customer number
+    """ "06 24 00 44 12" is the number +33624004412, not five words that a customer number
     holding 06, 24, 00, 44 and 12 would match."""
     owner = customer_thread(CustomerFactory(dedicated_advisor=alice))
     ContactPointFactory(customer=owner.customer, address="+33624004412")
