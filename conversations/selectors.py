@@ -30,8 +30,8 @@ from events.models import Event
 
 # The list shows this many rows, then the next ones as the advisor scrolls.
 INBOX_PAGE_SIZE = 50
-# A thread page shows the most recent messages; older ones stay in the database and the admin.
-TIMELINE_MAX_MESSAGES = 500
+# A thread page shows the most recent messages, then earlier ones as the advisor scrolls up.
+TIMELINE_PAGE_SIZE = 50
 # Events shown in the timeline as lines of their own (messages and notes are items already);
 # the index event_timeline (events.models.Event) lists the same types.
 TIMELINE_EVENT_TYPES = (
@@ -60,25 +60,27 @@ class InboxTab(models.TextChoices):
 
 @dataclass(frozen=True)
 class PagePosition:
-    """Where a page of the list ends: its last row's activity and id (the list's order)."""
+    """Where a page of a long list ends, in the list's order: its last row's time and id (a
+    thread's last activity in the inbox, a message's creation in a timeline)."""
 
     at: datetime
-    thread_id: int
+    pk: int
 
     def __str__(self) -> str:
-        return f"{(self.at - _EPOCH) // timedelta(microseconds=1)}.{self.thread_id}"
+        return f"{(self.at - _EPOCH) // timedelta(microseconds=1)}.{self.pk}"
 
     @classmethod
     def parse(cls, value: str) -> "PagePosition | None":
-        """ "1733230000123456.42" → the position; None for anything else."""
-        at, _dot, thread_id = (value or "").partition(".")
-        if not (at.isdigit() and thread_id.isdigit()) or len(at) > 18:
+        """"1733230000123456.42" → the position; None for anything else."""
+        at, _dot, pk = (value or "").partition(".")
+        if not (at.isdigit() and pk.isdigit()) or len(at) > 18:
             return None
-        return cls(at=_EPOCH + timedelta(microseconds=int(at)), thread_id=int(thread_id))
+        return cls(at=_EPOCH + timedelta(microseconds=int(at)), pk=int(pk))
 
-    @classmethod
-    def of(cls, thread: Thread) -> "PagePosition":
-        return cls(at=thread.last_activity_at, thread_id=thread.pk)
+    def before_q(self, at_field: str) -> Q:
+        """What comes after this position in a list newest first: older, or as old with a smaller id.
+        The first condition bounds the index range; the second breaks ties on the time."""
+        return Q(**{f"{at_field}__lte": self.at}) & (Q(**{f"{at_field}__lt": self.at}) | Q(pk__lt=self.pk))
 
 
 @dataclass(frozen=True)
@@ -156,18 +158,14 @@ def _newest_first(threads: QuerySet[Thread]) -> QuerySet[Thread]:
     return threads.order_by("-last_activity_at", "-pk")
 
 
-def _after(position: PagePosition) -> Q:
-    # The first condition bounds the index range; the second breaks ties on the activity.
-    return Q(last_activity_at__lte=position.at) & (Q(last_activity_at__lt=position.at) | Q(pk__lt=position.thread_id))
-
-
 def _union_of_pages(branches: list[Q], *, after: PagePosition | None, limit: int | None) -> RawSQL:
     """The ids of the first `limit` threads of the union of the branches, in the list's
     order, each branch read in order and cut at `limit` on its own: one index range each,
     whatever the size of the book. Plain SQL both databases run (a UNION of subqueries)."""
     parts, params = [], []
     for n, branch in enumerate(branches):
-        threads = _newest_first(Thread.objects.filter(branch, *([_after(after)] if after else [])))
+        after_q = [after.before_q("last_activity_at")] if after else []
+        threads = _newest_first(Thread.objects.filter(branch, *after_q))
         threads = threads.values(tid=F("pk"), at=F("last_activity_at"))
         sql, branch_params = (threads[:limit] if limit is not None else threads).query.sql_with_params()
         # Django's own SQL for the branch, its values passed as parameters.
@@ -235,7 +233,7 @@ def inbox_page(
         tab=tab,
         search=search.strip(),
         threads=shown,
-        next=PagePosition.of(shown[-1]) if len(threads) > INBOX_PAGE_SIZE else None,
+        next=PagePosition(shown[-1].last_activity_at, shown[-1].pk) if len(threads) > INBOX_PAGE_SIZE else None,
         unread=_unread_by_thread(advisor=advisor),
         cursor=cursor,
     )
@@ -323,7 +321,8 @@ class ThreadDetail:
     unread: dict[int, int]
     cursor: int
     timeline: list[TimelineItem] = field(default_factory=list)
-    timeline_truncated: bool = False
+    # Where the earlier messages start; None when the timeline shows the first one.
+    timeline_earlier: PagePosition | None = None
     composer: Composer | None = None
 
     @property
@@ -352,15 +351,17 @@ def thread_visible_to(*, advisor: Advisor, thread_id: int) -> bool:
     return Thread.objects.filter(thread_visibility_q(advisor=advisor), pk=thread_id).exists()
 
 
-def _messages(*, thread: Thread, limit: int) -> tuple[list[Message], bool]:
+def _messages(*, thread: Thread, before: PagePosition | None, limit: int) -> tuple[list[Message], bool]:
+    messages = Message.objects.filter(thread_id=thread.pk)
+    if before is not None:
+        messages = messages.filter(before.before_q("created_at"))
     messages = list(
-        Message.objects.filter(thread_id=thread.pk)
-        .select_related("author__user", "contact_point")
+        messages.select_related("author__user", "contact_point")
         .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("position")))
         .order_by("-created_at", "-pk")[: limit + 1]
     )
-    truncated = len(messages) > limit
-    return list(reversed(messages[:limit])), truncated
+    more = len(messages) > limit
+    return list(reversed(messages[:limit])), more
 
 
 def _event_items(events: list[Event]) -> list[TimelineItem]:
@@ -380,20 +381,38 @@ def _event_items(events: list[Event]) -> list[TimelineItem]:
     ]
 
 
-def _timeline(*, thread: Thread) -> tuple[list[TimelineItem], bool]:
-    messages, truncated = _messages(thread=thread, limit=TIMELINE_MAX_MESSAGES)
-    since = messages[0].created_at if truncated and messages else None
+@dataclass(frozen=True)
+class TimelinePage:
+    items: list[TimelineItem]
+    # Where the earlier messages start; None when these are the first.
+    earlier: PagePosition | None
+
+
+def _timeline(*, thread: Thread, before: PagePosition | None = None) -> TimelinePage:
+    """TIMELINE_PAGE_SIZE messages before `before` (the most recent without), and the notes
+    and events from the oldest of them up to `before`: pages that meet without overlapping."""
+    messages, more = _messages(thread=thread, before=before, limit=TIMELINE_PAGE_SIZE)
     notes = Note.objects.filter(thread_id=thread.pk).select_related("author__user")
     events = Event.objects.filter(thread_id=thread.pk, type__in=TIMELINE_EVENT_TYPES)
-    if since is not None:
-        notes = notes.filter(created_at__gte=since)
-        events = events.filter(created_at__gte=since)
+    if more and messages:
+        notes = notes.filter(created_at__gte=messages[0].created_at)
+        events = events.filter(created_at__gte=messages[0].created_at)
+    if before is not None:
+        notes = notes.filter(created_at__lt=before.at)
+        events = events.filter(created_at__lt=before.at)
     items = [TimelineItem(kind="message", at=message.created_at, obj=message) for message in messages]
     items += [TimelineItem(kind="note", at=note.created_at, obj=note) for note in notes]
     items += _event_items(list(events.order_by("pk")))
     order = {"message": 0, "note": 1, "event": 2}
     items.sort(key=lambda item: (item.at, order[item.kind], item.obj.pk))
-    return items, truncated
+    earlier = PagePosition(messages[0].created_at, messages[0].pk) if more and messages else None
+    return TimelinePage(items=items, earlier=earlier)
+
+
+def timeline_page_for_advisor(*, advisor: Advisor, thread_id: int, before: PagePosition | None) -> TimelinePage:
+    """The earlier part of a thread's timeline, as the advisor scrolls up; Thread.DoesNotExist
+    when they may not see the thread."""
+    return _timeline(thread=thread_for_advisor(advisor=advisor, thread_id=thread_id), before=before)
 
 
 def _deputies(thread: Thread) -> list[Advisor]:
@@ -510,13 +529,16 @@ def transfer_candidates(*, thread: Thread) -> QuerySet[Advisor]:
     )
 
 
-def thread_detail_for_advisor(*, advisor: Advisor, thread_id: int, with_timeline: bool = True) -> ThreadDetail:
-    """A thread page: the thread, its customer card and, unless told otherwise, its whole
-    cross-channel timeline (messages with their attachments, internal notes, assignments
-    and consent changes) and the reply composer. A constant number of queries whatever the number of messages."""
+def thread_detail_for_advisor(
+    *, advisor: Advisor, thread_id: int, with_timeline: bool = True, before: PagePosition | None = None
+) -> ThreadDetail:
+    """A thread page: the thread, its customer card and, unless told otherwise, the most
+    recent part of its cross-channel timeline (messages with their attachments, internal
+    notes, assignments and consent changes; the part before `before` when given) and the
+    reply composer. A constant number of queries whatever the number of messages."""
     cursor = inbox_cursor()
     thread = thread_for_advisor(advisor=advisor, thread_id=thread_id)
-    timeline, truncated = _timeline(thread=thread) if with_timeline else ([], False)
+    timeline = _timeline(thread=thread, before=before) if with_timeline else TimelinePage(items=[], earlier=None)
     contact_points = _contact_points(thread)
     return ThreadDetail(
         thread=thread,
@@ -525,8 +547,8 @@ def thread_detail_for_advisor(*, advisor: Advisor, thread_id: int, with_timeline
         transfer_candidates=list(transfer_candidates(thread=thread)),
         unread=_unread_by_thread(advisor=advisor),
         cursor=cursor,
-        timeline=timeline,
-        timeline_truncated=truncated,
+        timeline=timeline.items,
+        timeline_earlier=timeline.earlier,
         composer=reply_composer(thread=thread, advisor=advisor, contact_points=contact_points)
         if with_timeline
         else None,

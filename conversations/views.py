@@ -127,8 +127,15 @@ def thread_row(request: HttpRequest, advisor: Advisor, thread_id: int) -> HttpRe
 @require_GET
 @advisor_required
 def thread_detail(request: HttpRequest, advisor: Advisor, thread_id: int) -> HttpResponse:
+    """The thread page; with `before`, its timeline from that point back. Asked for by the
+    timeline as it scrolls up (`part=timeline`), only those items and the link to earlier ones."""
+    before = PagePosition.parse(request.GET.get("before", ""))
+    if request.GET.get("part") == "timeline":
+        timeline = selectors.timeline_page_for_advisor(advisor=advisor, thread_id=thread_id, before=before)
+        context = {"thread_id": thread_id, "items": timeline.items, "earlier": timeline.earlier}
+        return render(request, "inbox/_timeline_page.html", context)
     # A GET writes nothing: the page, once shown, posts to thread-read that it was (inbox.js).
-    detail = selectors.thread_detail_for_advisor(advisor=advisor, thread_id=thread_id)
+    detail = selectors.thread_detail_for_advisor(advisor=advisor, thread_id=thread_id, before=before)
     return render(request, "inbox/thread.html", _thread_context(advisor, detail, detail.thread))
 
 

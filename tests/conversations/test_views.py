@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations.models import Attachment, Message, MessageTemplate, Note, Thread
-from conversations.selectors import INBOX_PAGE_SIZE
+from conversations.selectors import INBOX_PAGE_SIZE, TIMELINE_EVENT_TYPES, TIMELINE_PAGE_SIZE
 from crm.models import Advisor, ContactPoint, Customer
 from events.models import Event
 from tests import twilio
@@ -1004,8 +1004,50 @@ def test_thread_page_query_count_does_not_grow_with_messages(
     signed_in(client, alice)
     with django_assert_num_queries(THREAD_QUERIES):
         response = client.get(f"/inbox/threads/{camille_thread.pk}/")
-    assert response.content.decode().count('class="item message') == count + 1
+    assert response.content.decode().count('class="item message') == min(count + 1, TIMELINE_PAGE_SIZE)
     assert response.content.decode().count('class="template-form"') == count // 10
+
+
+def item_ids(response) -> list[str]:
+    return re.findall(r'<li id="(item-[a-z]+-\d+)"', response.content.decode())
+
+
+def earlier_link(response) -> str | None:
+    match = re.search(r'<li id="timeline-earlier"[^>]*><a href="([^"]+)"', response.content.decode())
+    return unescape(match.group(1)) if match else None
+
+
+def test_the_timeline_pages_back_to_the_first_message(client, alice, camille_thread, django_assert_num_queries):
+    """The page shows the last TIMELINE_PAGE_SIZE messages with the notes among them, and a
+    link to the earlier ones; each earlier part (same cost) meets the next without overlap,
+    down to the first message."""
+    make_timeline(camille_thread, alice, TIMELINE_PAGE_SIZE * 2 + 5)
+    expected = {
+        f"item-message-{pk}" for pk in Message.objects.filter(thread=camille_thread).values_list("pk", flat=True)
+    }
+    expected |= {f"item-note-{pk}" for pk in Note.objects.filter(thread=camille_thread).values_list("pk", flat=True)}
+    events = Event.objects.filter(thread=camille_thread, type__in=TIMELINE_EVENT_TYPES)
+    expected |= {f"item-event-{pk}" for pk in events.values_list("pk", flat=True)}
+    signed_in(client, alice)
+    response = client.get(f"/inbox/threads/{camille_thread.pk}/")
+    seen = item_ids(response)
+    parts = 1
+    while link := earlier_link(response):
+        # Session, user, advisor, covered colleagues, thread, messages, attachments, notes, events.
+        with django_assert_num_queries(9):
+            response = client.get(link + "&part=timeline")
+        assert "<html" not in response.content.decode()
+        seen = item_ids(response) + seen
+        parts += 1
+    assert parts == 3
+    assert len(seen) == len(set(seen))
+    assert set(seen) == expected
+    assert [item for item in seen if item.startswith("item-message")] == [
+        f"item-message-{pk}"
+        for pk in Message.objects.filter(thread=camille_thread)
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)
+    ]
 
 
 def test_row_fragment_query_count(client, alice, camille_thread, django_assert_num_queries):

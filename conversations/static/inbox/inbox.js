@@ -322,6 +322,52 @@ document.addEventListener("click", (event) => {
 
 // --- The open thread --------------------------------------------------------------
 
+// The timeline shows its most recent messages; earlier ones are fetched as the advisor
+// scrolls up (or follows the "Earlier messages" link, which works without script too).
+let earlierObserver = null;
+
+function watchEarlier() {
+  if (earlierObserver) earlierObserver.disconnect();
+  const timeline = document.getElementById("timeline");
+  const link = document.querySelector("#timeline-earlier [data-earlier-items]");
+  if (!timeline || !link || !("IntersectionObserver" in window)) return;
+  earlierObserver = new IntersectionObserver((entries) => {
+    if (entries.some((entry) => entry.isIntersecting)) once("earlier", loadEarlier);
+  }, { root: timeline, rootMargin: "300px" });
+  earlierObserver.observe(link);
+}
+
+async function loadEarlier() {
+  const main = page();
+  const timeline = document.getElementById("timeline");
+  const earlier = document.getElementById("timeline-earlier");
+  const link = earlier?.querySelector("[data-earlier-items]");
+  if (!main || !timeline || !link) return;
+  const url = new URL(link.href, window.location.href);
+  url.searchParams.set("part", "timeline");
+  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
+  if (!response.ok || response.redirected) throw new Error(`GET ${url}: ${response.status}`);
+  const parsed = new DOMParser().parseFromString(await response.text(), "text/html");
+  if (page() !== main) return;
+  // What the advisor is reading stays in place while earlier items go in above it.
+  const fromBottom = timeline.scrollHeight - timeline.scrollTop;
+  const items = Array.from(parsed.querySelectorAll("ol > li")).filter(
+    // The live timeline may already hold an item (a status change of an old message).
+    (item) => item.id === "timeline-earlier" || !document.getElementById(item.id),
+  );
+  earlier.replaceWith(...items.map((item) => document.adoptNode(item)));
+  for (const item of items) activate(item);
+  timeline.scrollTop = timeline.scrollHeight - fromBottom;
+  watchEarlier();
+}
+
+document.addEventListener("click", (event) => {
+  const link = event.target.closest?.("#timeline-earlier [data-earlier-items]");
+  if (!link || !page()) return;
+  event.preventDefault();
+  once("earlier", loadEarlier);
+});
+
 async function refreshItem(main, eventId) {
   const item = await fetchFragment(fill(main.dataset.eventUrl, eventId));
   const timeline = document.getElementById("timeline");
@@ -504,6 +550,7 @@ function pageShown() {
   watchMore();
   const timeline = document.getElementById("timeline");
   if (timeline) timeline.scrollTop = timeline.scrollHeight;
+  watchEarlier();
   reportShown();
   if (!live.socket && !live.reconnectTimer) connect();
 }
