@@ -71,7 +71,7 @@ class PagePosition:
 
     @classmethod
     def parse(cls, value: str) -> "PagePosition | None":
-        """"1733230000123456.42" → the position; None for anything else."""
+        """The position written as "1733230000123456.42"; None for anything else."""
         at, _dot, pk = (value or "").partition(".")
         if not (at.isdigit() and pk.isdigit()) or len(at) > 18:
             return None
