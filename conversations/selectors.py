@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from conversations.access import advisor_covered_ids, customer_visibility_q, thread_visibility_q
-from conversations.models import Attachment, Message, MessageTemplate, Note, Thread
+from conversations.models import HANDLED_FOR_OTHERS, Attachment, Message, MessageTemplate, Note, Thread
 from conversations.providers.registry import CHANNELS, REPLY_CHANNELS
 from conversations.templating import TEMPLATE_VARIABLE, template_variables_for
 from crm.models import Advisor, ContactPoint, Customer, Deputyship
@@ -107,11 +107,23 @@ class InboxPage:
 # --- The list: tabs, search, pages ------------------------------------------------------------
 
 
-def _tab_owners(*, advisor: Advisor, tab: str, covered_ids: list[int]) -> list[tuple[Q, bool]]:
-    """The tab as a union of owners, each a condition one index answers in order: a handler,
-    a dedicated advisor, an agency's pool (a supervisor's closed tab: the agency), with
-    whether an unknown number's thread can be among theirs (not among a dedicated
-    advisor's). Each is within what the advisor may see (thread_visibility_q) by construction.
+@dataclass(frozen=True)
+class _Owner:
+    """Whose threads a part of a tab is: a condition one index answers in order."""
+
+    q: Q
+    # An unknown number's thread can be theirs (not a dedicated advisor's).
+    prospects: bool = True
+    # A dedicated advisor's: their customers are theirs too, which narrows a search.
+    dedicated_id: int | None = None
+
+
+def _tab_owners(*, advisor: Advisor, tab: str, covered_ids: list[int]) -> list[_Owner]:
+    """The tab as a union of owners: a dedicated advisor's customers' threads, the threads
+    someone handles for another (a deputy, a claim from the pool; with the former, all the
+    threads they handle or whose customer is theirs, apart), an agency's pool, and for a
+    supervisor's closed tab the agency. Each is within what the advisor may see
+    (thread_visibility_q) by construction.
 
     mine: open threads they handle or whose customer is theirs; pool: open threads of the
     agency nobody handles; covering: open threads of the colleagues they cover now (a
@@ -119,9 +131,16 @@ def _tab_owners(*, advisor: Advisor, tab: str, covered_ids: list[int]) -> list[t
     may see."""
 
     def people(ids):
-        return [owner for pk in ids for owner in ((Q(handler_id=pk), True), (Q(dedicated_advisor_id=pk), False))]
+        return [
+            owner
+            for pk in ids
+            for owner in (
+                _Owner(Q(dedicated_advisor_id=pk), prospects=False, dedicated_id=pk),
+                _Owner(Q(handler_id=pk) & HANDLED_FOR_OTHERS),
+            )
+        ]
 
-    pool = (Q(handler__isnull=True, agency_id=advisor.agency_id), True)
+    pool = _Owner(Q(handler__isnull=True, agency_id=advisor.agency_id))
     if tab == InboxTab.MINE:
         return people([advisor.pk])
     if tab == InboxTab.POOL:
@@ -129,28 +148,30 @@ def _tab_owners(*, advisor: Advisor, tab: str, covered_ids: list[int]) -> list[t
     if tab == InboxTab.COVERING:
         return people(covered_ids)
     if tab == InboxTab.CLOSED:
-        agency = [(Q(agency_id=advisor.agency_id), True)] if advisor.is_supervisor else []
+        agency = [_Owner(Q(agency_id=advisor.agency_id))] if advisor.is_supervisor else []
         return [*people([advisor.pk, *covered_ids]), pool, *agency]
     raise ValueError(f"Unknown inbox tab {tab!r}; expected one of {', '.join(InboxTab.values)}.")
 
 
 def _tab_branches(*, advisor: Advisor, tab: str, search: str, covered_ids: list[int]) -> list[Q]:
     """The tab and search as a union of conditions on Thread. With a search, each owner
-    asks it of the thread's customer, and, where an unknown number can be (not among a
-    dedicated advisor's), of the prospect: a condition the planner can answer from either
-    side (the matching customers, or the owner's threads in order)."""
+    asks it of the thread's customer (a dedicated advisor's among their own customers
+    only), and, where an unknown number can be, of the prospect: conditions the planner
+    can answer from either side (the few matching customers, or the owner's threads in order)."""
     status = Q(status=Thread.Status.CLOSED) if tab == InboxTab.CLOSED else ~Q(status=Thread.Status.CLOSED)
     owners = _tab_owners(advisor=advisor, tab=tab, covered_ids=covered_ids)
     terms = search_parse(search)
     if terms is None:
-        return [owner & status for owner, _prospects in owners]
-    customers = Customer.objects.filter(*terms.customer).values("pk")
+        return [owner.q & status for owner in owners]
     prospects = ContactPoint.objects.filter(*terms.prospect, customer__isnull=True).values("pk")
     branches = []
-    for owner, may_hold_prospects in owners:
-        branches.append(owner & status & Q(customer_id__in=customers))
-        if may_hold_prospects:
-            branches.append(owner & status & Q(prospect_id__in=prospects))
+    for owner in owners:
+        customers = Customer.objects.filter(*terms.customer)
+        if owner.dedicated_id is not None:
+            customers = customers.filter(dedicated_advisor_id=owner.dedicated_id)
+        branches.append(owner.q & status & Q(customer_id__in=customers.values("pk")))
+        if owner.prospects:
+            branches.append(owner.q & status & Q(prospect_id__in=prospects))
     return branches
 
 

@@ -27,6 +27,13 @@ class Migration(migrations.Migration):
             'CREATE INDEX customer_search_trgm ON crm_customer USING gin (upper(search_text::text) gin_trgm_ops)',
             'DROP INDEX customer_search_trgm',
         ),
+        # A finer histogram of the searched words, so that the planner sees a name borne by
+        # 0.3 % of customers (3,000 of a million) as such, not as the default 100 rows, and
+        # starts from the owner's threads rather than from every customer of that name.
+        PostgreSQLOnlySQL(
+            'ALTER INDEX customer_search_trgm ALTER COLUMN 1 SET STATISTICS 1000',
+            migrations.RunSQL.noop,
+        ),
         PostgreSQLOnlySQL(
             'CREATE INDEX contact_point_prospect_name_trgm ON crm_contactpoint '
             'USING gin (upper(display_name::text) gin_trgm_ops) WHERE customer_id IS NULL',
