@@ -24,7 +24,8 @@ def advisor_covered_ids(*, advisor: Advisor) -> list[int]:
 def thread_visibility_q(*, advisor: Advisor, covered_ids: list[int] | None = None) -> Q:
     """The threads an advisor may see, as a filter on Thread.
 
-    Their own (handled, or of customers they are the dedicated advisor of), those of the
+    Their own (handled, or of customers they are the dedicated advisor of: read from the
+    thread's copy, Thread.dedicated_advisor, so that no join is needed), those of the
     colleagues they cover as deputy while those are absent, and their agency's pool;
     a supervisor sees every thread of their agency. `covered_ids` saves a query when
     the caller already has them.
@@ -35,9 +36,7 @@ def thread_visibility_q(*, advisor: Advisor, covered_ids: list[int] | None = Non
         covered_ids = advisor_covered_ids(advisor=advisor)
     ids = [advisor.pk, *covered_ids]
     visible = (
-        Q(handler_id__in=ids)
-        | Q(customer__dedicated_advisor_id__in=ids)
-        | Q(handler__isnull=True, agency_id=advisor.agency_id)
+        Q(handler_id__in=ids) | Q(dedicated_advisor_id__in=ids) | Q(handler__isnull=True, agency_id=advisor.agency_id)
     )
     if advisor.is_supervisor:
         visible |= Q(agency_id=advisor.agency_id)

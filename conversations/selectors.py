@@ -670,7 +670,14 @@ def events_visible_after(
     overlap_from = anchor - timedelta(seconds=overlap_seconds)
     # No event of the overlap has an id below the first one created in it: a lower bound
     # for the id range, which the "above `since` or in the overlap" alone does not give.
-    floor = Event.objects.filter(created_at__gte=overlap_from).order_by("pk").values("pk")[:1]
+    # Its smallest id, read from the created_at range: ordered by the id itself, PostgreSQL
+    # would walk the primary key from the log's first event until one is recent enough.
+    floor = (
+        Event.objects.filter(created_at__gte=overlap_from)
+        .annotate(unindexed_pk=F("pk") + 0)
+        .order_by("unindexed_pk")
+        .values("pk")[:1]
+    )
     events = (
         Event.objects.filter(thread__isnull=False)
         .filter(Q(thread__in=visible_threads.values("pk")) | taken_away)
