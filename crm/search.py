@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from crm.addresses import normalize_phone
+from crm.addresses import normalize_email, normalize_phone
 from crm.models import ContactPoint
 
 SEARCH_MAX_LENGTH = 100
@@ -39,9 +39,13 @@ def _phone_like(text: str) -> bool:
 
 def address_q(word: str) -> Q:
     """A phone number as typed, whole (equal to its E.164 form) or its start (the start of
-    that form); other digits, and an email address or its part, anywhere in the address."""
+    that form); an email address, whole (equal), or its part and other digits anywhere in
+    the address."""
     if not _phone_like(word):
-        return Q(address__contains=word.lower())
+        try:
+            return Q(address=normalize_email(word))
+        except ValidationError:
+            return Q(address__contains=word.lower())
     try:
         return Q(address=normalize_phone(word))
     except ValidationError:
