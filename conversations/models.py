@@ -84,7 +84,9 @@ class Thread(models.Model):
                 name="thread_open_in_pool",
             ),
             models.Index(
-                fields=["handler", "last_activity_at", "id"], condition=CLOSED, name="thread_closed_by_handler"
+                fields=["handler", "last_activity_at", "id"],
+                condition=CLOSED & HANDLED_FOR_OTHERS,
+                name="thread_closed_for_other",
             ),
             models.Index(
                 fields=["dedicated_advisor", "last_activity_at", "id"],

@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='thread',
-            index=models.Index(condition=models.Q(('status', 'closed')), fields=['handler', 'last_activity_at', 'id'], name='thread_closed_by_handler'),
+            index=models.Index(condition=models.Q(('status', 'closed'), models.Q(('dedicated_advisor__isnull', True), ('dedicated_advisor__lt', models.F('handler')), ('dedicated_advisor__gt', models.F('handler')), _connector='OR')), fields=['handler', 'last_activity_at', 'id'], name='thread_closed_for_other'),
         ),
         migrations.AddIndex(
             model_name='thread',
