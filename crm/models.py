@@ -213,7 +213,11 @@ class Customer(models.Model):
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
         ordering = ["last_name", "first_name"]
-        indexes = [models.Index(fields=["last_name", "first_name"])]
+        indexes = [
+            models.Index(fields=["last_name", "first_name"]),
+            # The admin's list of a supervisor's agency, in name order.
+            models.Index(fields=["agency", "last_name", "first_name"], name="customer_agency_name"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(typology__in=["traditional", "online"]), name="customer_typology_valid"),
         ]
