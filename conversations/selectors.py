@@ -241,10 +241,16 @@ def inbox_cursor() -> int:
 
 
 def inbox_page(
-    *, advisor: Advisor, tab: str = InboxTab.MINE, search: str = "", after: PagePosition | None = None
+    *,
+    advisor: Advisor,
+    tab: str = InboxTab.MINE,
+    search: str = "",
+    after: PagePosition | None = None,
+    with_unread: bool = True,
 ) -> InboxPage:
     """One page of a tab of the inbox, most recent first, INBOX_PAGE_SIZE rows from `after`
-    on; a constant number of queries, of a constant cost, whatever the number of threads."""
+    on; a constant number of queries, of a constant cost, whatever the number of threads.
+    The rows the list appends as it scrolls need no unread map (`with_unread`): the page has it."""
     cursor = inbox_cursor()
     threads = list(
         thread_list_for_advisor(advisor=advisor, tab=tab, search=search, after=after, limit=INBOX_PAGE_SIZE + 1)
@@ -255,7 +261,7 @@ def inbox_page(
         search=search.strip(),
         threads=shown,
         next=PagePosition(shown[-1].last_activity_at, shown[-1].pk) if len(threads) > INBOX_PAGE_SIZE else None,
-        unread=_unread_by_thread(advisor=advisor),
+        unread=_unread_by_thread(advisor=advisor) if with_unread else {},
         cursor=cursor,
     )
 

@@ -106,9 +106,10 @@ def inbox(request: HttpRequest, advisor: Advisor) -> HttpResponse:
     it scrolls (`part=rows`), only those rows and the link to the next ones."""
     tab, search = _tab_and_search(request)
     after = PagePosition.parse(request.GET.get("after", ""))
-    page = selectors.inbox_page(advisor=advisor, tab=tab, search=search, after=after)
+    rows_only = request.GET.get("part") == "rows"
+    page = selectors.inbox_page(advisor=advisor, tab=tab, search=search, after=after, with_unread=not rows_only)
     context = {"advisor": advisor, "page": page, "tabs": InboxTab.choices, "after": after}
-    if request.GET.get("part") == "rows":
+    if rows_only:
         return render(request, "inbox/_thread_rows.html", context)
     return render(request, "inbox/inbox.html", context)
 
