@@ -654,6 +654,15 @@ def customer_linkable_by_number(*, advisor: Advisor, customer_number: str) -> Cu
 # --- Catching up -------------------------------------------------------------------------------
 
 
+def _on_thread(q: Q) -> Q:
+    """A filter on Thread as a filter on what points at it through `thread`."""
+    prefixed = Q(
+        *[_on_thread(child) if isinstance(child, Q) else (f"thread__{child[0]}", child[1]) for child in q.children]
+    )
+    prefixed.connector, prefixed.negated = q.connector, q.negated
+    return prefixed
+
+
 def events_visible_after(
     *, advisor: Advisor, since: int, overlap_seconds: float, limit: int | None = None
 ) -> list[Event]:
@@ -671,7 +680,6 @@ def events_visible_after(
         return []
     anchor = Event.objects.filter(pk=since).values_list("created_at", flat=True).first() or timezone.now()
     covered_ids = advisor_covered_ids(advisor=advisor)
-    visible_threads = Thread.objects.filter(thread_visibility_q(advisor=advisor, covered_ids=covered_ids))
     taken_away = Q(type=Event.Type.THREAD_ASSIGNED, payload__previous_handler__in=[advisor.pk, *covered_ids])
     overlap_from = anchor - timedelta(seconds=overlap_seconds)
     # No event of the overlap has an id below the first one created in it: a lower bound
@@ -686,7 +694,9 @@ def events_visible_after(
     )
     events = (
         Event.objects.filter(thread__isnull=False)
-        .filter(Q(thread__in=visible_threads.values("pk")) | taken_away)
+        # Joined, not `thread__in` a subquery: the latter hashes every thread the advisor may
+        # see (85,000 for a call-centre advisor) to check a few hundred events.
+        .filter(_on_thread(thread_visibility_q(advisor=advisor, covered_ids=covered_ids)) | taken_away)
         .filter(pk__gte=Least(Value(since + 1), Coalesce(Subquery(floor), Value(since + 1))))
         .filter(Q(pk__gt=since) | Q(created_at__gte=overlap_from))
         .order_by("pk")
