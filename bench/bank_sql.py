@@ -537,13 +537,14 @@ JOIN bench_thread t ON t.id = a.thread_id
 THREADS_INSERT = """
 INSERT INTO {thread} (id, status, routing_reason_code, routing_reason_params, routed_at, last_whatsapp_inbound_at,
   last_sms_inbound_at, last_email_inbound_at, last_webchat_inbound_at, last_inbound_channel, last_activity_at,
-  last_message_preview, waiting_since, unread_count, created_at, agency_id, customer_id, handler_id, prospect_id)
+  last_message_preview, waiting_since, unread_count, created_at, agency_id, customer_id, handler_id, prospect_id,
+  dedicated_advisor_id)
 SELECT t.id, t.status, t.reason->>'code', t.reason->'params', a.routed_at, a.last_wa_in, a.last_sms_in, NULL, NULL,
        CASE WHEN a.last_wa_in IS NULL AND a.last_sms_in IS NULL THEN ''
             WHEN a.last_sms_in IS NULL OR a.last_wa_in > a.last_sms_in THEN 'whatsapp' ELSE 'sms' END,
        a.last_at, a.preview, CASE WHEN t.status = 'open' THEN a.run_start END,
        CASE WHEN t.status = 'open' THEN t.unread ELSE 0 END,
-       a.first_at, t.agency_id, t.customer_id, t.handler_id, t.prospect_id
+       a.first_at, t.agency_id, t.customer_id, t.handler_id, t.prospect_id, t.dedicated_id
 FROM bench_thread t JOIN bench_threadagg a ON a.thread_id = t.id
 ORDER BY t.id
 """

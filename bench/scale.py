@@ -398,6 +398,20 @@ def plan_rows(http_api: Http, *, advisor: str, big: str, supervisor: str, count:
     return rows, facts
 
 
+def later_inbox_pages(http: Http, first: str, pages: int) -> list[str]:
+    """The paths the list fetches as it scrolls (`part=rows`), pages 2…`pages`, following each
+    page's "Older conversations" link."""
+    paths, path = [], first
+    for _ in range(pages - 1):
+        status, body, _elapsed = http.get(path)
+        found = re.search(rb'id="thread-list-more"[^>]*><a href="([^"]+)"', body) if status == 200 else None
+        if not found:
+            break
+        path = found.group(1).decode().replace("&amp;", "&") + "&part=rows"
+        paths.append(path)
+    return paths
+
+
 def next_pages(http: Http, first: str, pages: int) -> list[str]:
     """The paths of pages 2…`pages`, following each page's `next` link."""
     paths, path = [], first
@@ -435,7 +449,7 @@ def measure_http(http: Http, row: Row, *, reps: int, budget: float) -> dict:
         result["failures"] = failures
     if row.group == "inbox":
         result["rows_shown"] = last_body.count(b'class="thread-row')
-        result["has_more_notice"] = b"most recent conversations only" in last_body
+        result["has_more"] = b'id="thread-list-more"' in last_body
     return result
 
 
@@ -614,6 +628,11 @@ def main() -> None:
     if args.only:
         rows = [row for row in rows if row.key.startswith(tuple(args.only.split(",")))]
     sessions = {who: Http(base_url).login(who) for who in {row.who for row in rows if row.who != "api-key"}}
+    for who in (args.advisor, args.big_advisor):
+        key = f"inbox.mine.later.{who}"
+        later = later_inbox_pages(sessions[who], "/inbox/?tab=mine", 10) if who in sessions else []
+        if later and (not args.only or key.startswith(tuple(args.only.split(",")))):
+            rows.append(Row(key, f"/inbox/?tab=mine pages 2–10 (as {who} scrolls)", "inbox", who, later))
     print(
         f"{args.label}: {facts['customers']:,} customers, {facts['threads']:,} threads, {facts['messages']:,} "
         f"messages, {facts['events']:,} events; books {facts['books']}",

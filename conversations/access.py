@@ -39,7 +39,9 @@ class Reach:
 
 
 def _dedicated_id(thread: Thread) -> int | None:
-    return thread.customer.dedicated_advisor_id if thread.customer_id else None
+    # The thread's copy of its customer's dedicated advisor (Thread.dedicated_advisor): the
+    # filter below reads it without a join, so the audience reads the same column.
+    return thread.dedicated_advisor_id
 
 
 REACHES: tuple[Reach, ...] = (
@@ -48,7 +50,7 @@ REACHES: tuple[Reach, ...] = (
         group=advisor_group,
         of_thread=lambda thread: [key for key in (thread.handler_id, _dedicated_id(thread)) if key is not None],
         of_advisor=lambda advisor, covered_ids: [advisor.pk, *covered_ids],
-        threads_q=lambda keys: Q(handler_id__in=keys) | Q(customer__dedicated_advisor_id__in=keys),
+        threads_q=lambda keys: Q(handler_id__in=keys) | Q(dedicated_advisor_id__in=keys),
     ),
     # The agency pool, while nobody handles it: any advisor of the agency.
     Reach(
@@ -167,6 +169,17 @@ def event_visibility_q(*, advisor: Advisor, covered_ids: list[int] | None = None
         return Q(pk__in=[])
     if covered_ids is None:
         covered_ids = advisor_covered_ids(advisor=advisor)
-    visible_threads = Thread.objects.filter(thread_visibility_q(advisor=advisor, covered_ids=covered_ids))
     taken_away = Q(type="thread.assigned", payload__previous_handler__in=[advisor.pk, *covered_ids])
-    return Q(thread__isnull=False) & (Q(thread__in=visible_threads.values("pk")) | taken_away)
+    # Joined, not `thread__in` a subquery: the latter hashes every thread the advisor may see
+    # (85,000 for a call-centre advisor) to check a few hundred events.
+    visible = _on_thread(thread_visibility_q(advisor=advisor, covered_ids=covered_ids))
+    return Q(thread__isnull=False) & (visible | taken_away)
+
+
+def _on_thread(q: Q) -> Q:
+    """A filter on Thread as a filter on what points at it through `thread`."""
+    prefixed = Q(
+        *[_on_thread(child) if isinstance(child, Q) else (f"thread__{child[0]}", child[1]) for child in q.children]
+    )
+    prefixed.connector, prefixed.negated = q.connector, q.negated
+    return prefixed

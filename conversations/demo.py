@@ -554,6 +554,7 @@ def _ensure_conversation(conversation: Conversation, customer: Customer, anchor:
         unread += 1
     thread = Thread.objects.create(
         customer=customer,
+        dedicated_advisor=customer.dedicated_advisor,
         agency=customer.agency,
         status=conversation.status,
         handler=advisor,

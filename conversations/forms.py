@@ -6,11 +6,11 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from conversations.models import Channel, MessageTemplate, Thread
-from conversations.selectors import InboxTab
+from conversations.selectors import InboxTab, customer_linkable_by_number
 from conversations.services.outbound import BODY_MAX_LENGTH
 from conversations.services.threads import NOTE_MAX_LENGTH
-from conversations.thread_selectors import SEARCH_MAX_LENGTH, customer_linkable_by_number
 from crm.models import Advisor
+from crm.search import SEARCH_MAX_LENGTH
 
 
 class InboxFilterForm(forms.Form):

@@ -1,5 +1,5 @@
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -7,6 +7,12 @@ from conversations.routing_reasons import ReasonCode, RoutingReason
 from crm.models import Advisor, Agency, ContactPoint, Customer
 
 Channel = ContactPoint.Kind
+OPEN = ~Q(status="closed")
+CLOSED = Q(status="closed")
+# A thread whose handler is not its customer's dedicated advisor (or that has none).
+HANDLED_FOR_OTHERS = (
+    Q(dedicated_advisor__isnull=True) | Q(dedicated_advisor__lt=F("handler")) | Q(dedicated_advisor__gt=F("handler"))
+)
 
 
 class Thread(models.Model):
@@ -32,6 +38,13 @@ class Thread(models.Model):
     handler = models.ForeignKey(
         Advisor, on_delete=models.SET_NULL, null=True, blank=True, related_name="handled_threads"
     )
+    # The customer's dedicated advisor, copied here so that every inbox tab is a condition
+    # on this table alone, which one index answers in order. Written with the customer's
+    # (customer_reassign) and whenever a thread gets its customer (inbound, linking a
+    # prospect); None for a prospect. Indexed by the inbox indexes below.
+    dedicated_advisor = models.ForeignKey(
+        Advisor, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     # Why the thread is where it is, written in the reader's language when shown (routing_reasons).
     routing_reason_code = models.CharField(_("routing reason"), max_length=32, choices=ReasonCode.choices, blank=True)
     routing_reason_params = models.JSONField(_("routing reason parameters"), default=dict, blank=True)
@@ -52,12 +65,56 @@ class Thread(models.Model):
         verbose_name = _("thread")
         verbose_name_plural = _("threads")
         ordering = ["-last_activity_at"]
-        # last_activity_at changes with every message: kept out of the indexes so that
-        # PostgreSQL can update a thread in place (HOT) instead of rewriting index
-        # entries; an inbox's few hundred open threads sort cheaply without it.
+        # The inbox reads one owner's threads newest first, 50 at a time, from the point
+        # where the previous page ended: one index range per owner (handler, dedicated
+        # advisor, agency pool), open and closed apart. The price: last_activity_at changes
+        # with every message, so a thread's update is no longer HOT and writes an entry in
+        # each of these whose condition it meets (two or three), besides the others.
         indexes = [
-            models.Index(fields=["handler", "status"], name="thread_handler_inbox"),
-            models.Index(fields=["agency", "status"], name="thread_agency_inbox"),
+            # Threads someone handles for another (a deputy, a claim from the pool): with the
+            # dedicated advisor's own, an advisor's open threads, disjoint and much smaller.
+            models.Index(
+                fields=["handler", "last_activity_at", "id"],
+                condition=OPEN & HANDLED_FOR_OTHERS,
+                name="thread_open_handled_for_other",
+            ),
+            models.Index(
+                fields=["dedicated_advisor", "last_activity_at", "id"], condition=OPEN, name="thread_open_by_dedicated"
+            ),
+            models.Index(
+                fields=["agency", "last_activity_at", "id"],
+                condition=Q(handler__isnull=True) & OPEN,
+                name="thread_open_in_pool",
+            ),
+            models.Index(
+                fields=["handler", "last_activity_at", "id"],
+                condition=CLOSED & HANDLED_FOR_OTHERS,
+                name="thread_closed_for_other",
+            ),
+            models.Index(
+                fields=["dedicated_advisor", "last_activity_at", "id"],
+                condition=CLOSED,
+                name="thread_closed_by_dedicated",
+            ),
+            models.Index(
+                fields=["agency", "last_activity_at", "id"],
+                condition=Q(handler__isnull=True) & CLOSED,
+                name="thread_closed_in_pool",
+            ),
+            # A supervisor's closed tab: every closed thread of the agency.
+            models.Index(fields=["agency", "last_activity_at", "id"], condition=CLOSED, name="thread_closed_by_agency"),
+            # The unread badges: only the open threads that have some.
+            models.Index(
+                fields=["handler"],
+                include=["unread_count"],
+                condition=Q(unread_count__gt=0) & OPEN,
+                name="thread_unread",
+            ),
+            # The API lists in id order, by handler, dedicated advisor or agency, which an
+            # advisor's session reads together (and the foreign keys' deletes).
+            models.Index(fields=["handler", "id"], name="thread_handler"),
+            models.Index(fields=["dedicated_advisor", "id"], name="thread_dedicated"),
+            models.Index(fields=["agency", "id"], name="thread_agency"),
         ]
         constraints = [
             models.CheckConstraint(

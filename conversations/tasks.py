@@ -6,8 +6,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from conversations.media import attachment_fetch
+from conversations.selectors import TIMELINE_EVENT_TYPES
 from conversations.services import outbound
-from conversations.thread_selectors import TIMELINE_EVENT_TYPES
 from events.log import events_prune as prune
 
 

@@ -1,7 +1,8 @@
 """The advisors' inbox: thin views that parse, check access and call one selector or service.
 
 Access: a signed-in user without an active Advisor gets a 403; a thread outside
-`thread_visibility_q` is a 404 in every view, reads and actions alike. Actions are
+`thread_visibility_q` is a 404 in every view, reads and actions alike (the selectors
+raise DoesNotExist, `advisor_required` answers 404). Actions are
 plain POST forms (htmx only enhances them); a refused action comes back to the page
 with its reason as a message, never as an error page. A refused reply comes back with
 its reason next to the composer and the draft kept, so that nothing typed is lost.
@@ -13,13 +14,13 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from conversations import thread_selectors as selectors
+from conversations import selectors
 from conversations.forms import (
     InboxFilterForm,
     LinkProspectForm,
@@ -31,7 +32,7 @@ from conversations.forms import (
 )
 from conversations.models import Thread
 from conversations.providers.registry import WINDOW_REFUSALS, template_channel
-from conversations.selectors import InboxTab
+from conversations.selectors import InboxTab, PagePosition
 from conversations.services import (
     SendRefused,
     free_text_allowed,
@@ -52,7 +53,8 @@ INLINE_CONTENT_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
 
 
 def advisor_required(view: Callable) -> Callable:
-    """Signed in (else the login page) as an active advisor (else 403); passes the advisor on."""
+    """Signed in (else the login page) as an active advisor (else 403); passes the advisor
+    on. What the selectors find missing or out of the advisor's sight is a 404."""
 
     @login_required
     @wraps(view)
@@ -63,7 +65,10 @@ def advisor_required(view: Callable) -> Callable:
             raise PermissionDenied(_("Only advisors have an inbox.")) from None
         if not advisor.is_active:
             raise PermissionDenied(_("Your advisor account is inactive."))
-        return view(request, advisor, *args, **kwargs)
+        try:
+            return view(request, advisor, *args, **kwargs)
+        except selectors.NOT_FOUND as missing:
+            raise Http404(str(missing)) from None
 
     return wrapper
 
@@ -97,9 +102,15 @@ def _tab_and_search(request: HttpRequest) -> tuple[str, str]:
 @require_GET
 @advisor_required
 def inbox(request: HttpRequest, advisor: Advisor) -> HttpResponse:
+    """A page of the list; with `after`, the rows after that point. Asked for by the list as
+    it scrolls (`part=rows`), only those rows and the link to the next ones."""
     tab, search = _tab_and_search(request)
-    page = selectors.inbox_page(advisor=advisor, tab=tab, search=search)
-    context = {"advisor": advisor, "page": page, "tabs": InboxTab.choices, "page_size": selectors.INBOX_PAGE_SIZE}
+    after = PagePosition.parse(request.GET.get("after", ""))
+    rows_only = request.GET.get("part") == "rows"
+    page = selectors.inbox_page(advisor=advisor, tab=tab, search=search, after=after, with_unread=not rows_only)
+    context = {"advisor": advisor, "page": page, "tabs": InboxTab.choices, "after": after}
+    if rows_only:
+        return render(request, "inbox/_thread_rows.html", context)
     return render(request, "inbox/inbox.html", context)
 
 
@@ -117,8 +128,15 @@ def thread_row(request: HttpRequest, advisor: Advisor, thread_id: int) -> HttpRe
 @require_GET
 @advisor_required
 def thread_detail(request: HttpRequest, advisor: Advisor, thread_id: int) -> HttpResponse:
+    """The thread page; with `before`, its timeline from that point back. Asked for by the
+    timeline as it scrolls up (`part=timeline`), only those items and the link to earlier ones."""
+    before = PagePosition.parse(request.GET.get("before", ""))
+    if request.GET.get("part") == "timeline":
+        timeline = selectors.timeline_page_for_advisor(advisor=advisor, thread_id=thread_id, before=before)
+        context = {"thread_id": thread_id, "items": timeline.items, "earlier": timeline.earlier}
+        return render(request, "inbox/_timeline_page.html", context)
     # A GET writes nothing: the page, once shown, posts to thread-read that it was (inbox.js).
-    detail = selectors.thread_detail_for_advisor(advisor=advisor, thread_id=thread_id)
+    detail = selectors.thread_detail_for_advisor(advisor=advisor, thread_id=thread_id, before=before)
     return render(request, "inbox/thread.html", _thread_context(advisor, detail, detail.thread))
 
 

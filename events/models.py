@@ -52,7 +52,18 @@ class Event(models.Model):
         verbose_name = _("event")
         verbose_name_plural = _("events")
         ordering = ["id"]
-        indexes = [models.Index(fields=["txid", "id"], name="event_commit_order")]
+        indexes = [
+            models.Index(fields=["txid", "id"], name="event_commit_order"),
+            # A thread page's timeline shows these as lines of their own: found without
+            # reading the thread's every message event.
+            models.Index(
+                fields=["thread", "id"],
+                condition=models.Q(
+                    type__in=["thread.assigned", "consent.changed", "customer.reassigned", "contact_point.confirmed"]
+                ),
+                name="event_timeline",
+            ),
+        ]
 
     def __str__(self):
         return f"#{self.pk} {self.type}"

@@ -16,7 +16,6 @@ from conversations.services.outbound import (
     free_text_allowed,
     message_deliver,
     message_send,
-    template_variables_for,
 )
 from conversations.services.threads import (
     note_add,
@@ -43,6 +42,5 @@ __all__ = [
     "thread_claim",
     "thread_mark_read",
     "thread_set_status",
-    "template_variables_for",
     "thread_transfer",
 ]

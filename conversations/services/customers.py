@@ -121,14 +121,16 @@ def customer_reassign(
 
         thread = Thread.objects.select_for_update().filter(customer=locked).first()
         if thread is not None:
-            thread.customer = locked  # as it was: dedicated to the previous advisor
-            before = thread_audience(thread)
+            before = thread_audience(thread)  # still dedicated to the previous advisor
             thread.customer = customer
+            thread.dedicated_advisor = advisor
+            changed = ["dedicated_advisor"]
             if previous_id is not None and thread.handler_id == previous_id:
                 thread.handler = advisor
                 thread.routing_reason = RoutingReason(ReasonCode.REASSIGNED, {"reason": reason[:300]})
                 thread.routed_at = now
-                thread.save(update_fields=["handler", "routing_reason_code", "routing_reason_params", "routed_at"])
+                changed += ["handler", "routing_reason_code", "routing_reason_params", "routed_at"]
+            thread.save(update_fields=changed)
             publish_event(
                 type=Event.Type.CUSTOMER_REASSIGNED,
                 thread=thread,

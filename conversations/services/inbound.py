@@ -300,7 +300,11 @@ class _InboundBatch:
             thread = threads.get(key)
             if thread is None:
                 if customer:
-                    thread = Thread.objects.create(agency_id=customer.agency_id, customer=customer)
+                    thread = Thread.objects.create(
+                        agency_id=customer.agency_id,
+                        customer=customer,
+                        dedicated_advisor_id=customer.dedicated_advisor_id,
+                    )
                 else:
                     thread = Thread.objects.create(agency_id=default_agency().pk, prospect=contact)
                 threads[key] = thread

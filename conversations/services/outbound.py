@@ -30,6 +30,7 @@ from conversations.payloads import message_payload, message_status_payload, thre
 from conversations.providers.base import OutboundRequest, SendFailed
 from conversations.providers.registry import CHANNELS, MB, REPLY_CHANNELS, ChannelSpec, default_reply_channel
 from conversations.services.inbound import contact_point_opt_out_if_unsubscribed
+from conversations.templating import TEMPLATE_VARIABLE, template_numbers, template_variables_for
 from core.compiled import PreparedQuery
 from core.tasks import enqueue
 from crm.models import Advisor, ContactPoint
@@ -48,17 +49,6 @@ AMBIGUOUS_CHECK_AFTER = timedelta(seconds=60)
 # A message `sending` without a provider id for longer than this is not in flight any more
 # (well above TWILIO_API_TIMEOUT): its worker died or its call went unanswered.
 SENDING_STALE_AFTER = timedelta(seconds=45)
-TEMPLATE_VARIABLE = re.compile(r"\{\{\s*(\d+)\s*\}\}")
-# What a template variable may be filled from: never an arbitrary attribute path.
-TEMPLATE_SOURCES = {
-    "customer.first_name": lambda customer, advisor, agency: customer.first_name if customer else "",
-    "customer.last_name": lambda customer, advisor, agency: customer.last_name if customer else "",
-    "customer.full_name": lambda customer, advisor, agency: customer.full_name if customer else "",
-    "advisor.name": lambda customer, advisor, agency: advisor.display_name,
-    "advisor.first_name": lambda customer, advisor, agency: advisor.user.first_name,
-    "advisor.last_name": lambda customer, advisor, agency: advisor.user.last_name,
-    "agency.name": lambda customer, advisor, agency: agency.name,
-}
 
 
 class SendRefused(ValidationError):
@@ -66,17 +56,6 @@ class SendRefused(ValidationError):
 
     def __init__(self, message: str, *, code: str):
         super().__init__(message, code=code)
-
-
-def template_variables_for(*, template: MessageTemplate, thread: Thread, advisor: Advisor) -> dict:
-    """The template's variables pre-filled from the CRM, as its `variables` mapping says
-    ({"1": "customer.first_name", …}); a variable without a known source is left blank."""
-    customer = thread.customer if thread.customer_id else None
-    values = {}
-    for number in _template_numbers(template):
-        source = TEMPLATE_SOURCES.get(str((template.variables or {}).get(number, "")))
-        values[number] = source(customer, advisor, thread.agency).strip() if source else ""
-    return values
 
 
 def message_send(
@@ -376,10 +355,6 @@ def _delete_files(files: list[Attachment]) -> None:
             logger.exception("Could not delete the stored file %s of a reply that was not sent.", name)
 
 
-def _template_numbers(template: MessageTemplate) -> list[str]:
-    return list(dict.fromkeys(TEMPLATE_VARIABLE.findall(template.body)))
-
-
 def _render(body: str, values: dict) -> str:
     return TEMPLATE_VARIABLE.sub(lambda match: values.get(match.group(1), match.group(0)), body)
 
@@ -393,7 +368,7 @@ def _checked_template_variables(template, thread, author, variables) -> dict:
     if variables is None:
         variables = template_variables_for(template=template, thread=thread, advisor=author)
     values = {}
-    for number in _template_numbers(template):
+    for number in template_numbers(template):
         value = str(variables.get(number) or variables.get(int(number)) or "").strip()
         if not value:
             raise SendRefused(

@@ -206,6 +206,7 @@ def prospect_link_to_customer(*, thread: Thread, customer: Customer, by: Advisor
             # opened (a WhatsApp window, the reply channel) is not the customer's.
             Thread.objects.filter(pk=thread.pk).update(
                 customer=customer,
+                dedicated_advisor_id=customer.dedicated_advisor_id,
                 prospect=None,
                 agency=customer.agency,
                 last_inbound_channel="",

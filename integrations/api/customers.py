@@ -1,8 +1,6 @@
 """REST API for customers and their contact points: parse, check access, call one
 service. What the caller may reach comes from integrations.api.auth.Caller."""
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
@@ -10,8 +8,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from conversations.services.customers import contact_point_set_consent, customer_reassign
-from crm.addresses import normalize_phone
+from crm.addresses import PHONE_KINDS
 from crm.models import Agency, ContactPoint, Customer
+from crm.search import search_parse
 from crm.services import contact_point_add, customer_create_with_contact_points, customer_update
 from integrations.api.auth import Caller, caller_of
 from integrations.api.base import ApiView, advisor_in_reach, paginated, valid_input
@@ -31,7 +30,6 @@ from integrations.api.serializers import (
 from integrations.models import ApiKey
 
 Scope = ApiKey.Scope
-SEARCH_MAX_TERMS = 5
 
 
 def _customers(caller: Caller):
@@ -43,26 +41,6 @@ def _agency_in_reach(caller: Caller, code: str, field: str = "agency") -> Agency
     if agency is None or caller.agency_id not in (None, agency.pk):
         raise serializers.ValidationError({field: [_("No agency “%(code)s” within your reach.") % {"code": code}]})
     return agency
-
-
-def _search_q(search: str) -> Q:
-    matches = Q()
-    for term in search.split()[:SEARCH_MAX_TERMS]:
-        addresses = [term]
-        try:
-            addresses.append(normalize_phone(term))
-        except DjangoValidationError:
-            pass  # a word that is not a phone number is searched as typed
-        address_q = Q()
-        for address in addresses:
-            address_q |= Q(address__icontains=address)
-        matches &= (
-            Q(first_name__icontains=term)
-            | Q(last_name__icontains=term)
-            | Q(customer_number__icontains=term)
-            | Exists(ContactPoint.objects.filter(address_q, customer_id=OuterRef("pk")))
-        )
-    return matches
 
 
 CUSTOMER_EXAMPLE = OpenApiExample(
@@ -122,11 +100,12 @@ class CustomerListCreateApi(ApiView):
             if name in filters:
                 customers = customers.filter(**{name: filters[name]})
         if "phone" in filters:
-            customers = customers.filter(
-                Exists(ContactPoint.objects.filter(customer_id=OuterRef("pk"), address=filters["phone"]))
-            )
-        if filters.get("search", "").strip():
-            customers = customers.filter(_search_q(filters["search"]))
+            # By the kinds a phone number is stored under: the (kind, address) unique index answers.
+            numbers = ContactPoint.objects.filter(kind__in=PHONE_KINDS, address=filters["phone"])
+            customers = customers.filter(pk__in=numbers.values("customer_id"))
+        search = search_parse(filters.get("search", ""))
+        if search is not None:
+            customers = customers.filter(search.customers_q())
         return paginated(self, request, customers, CustomerOutput)
 
     @extend_schema(

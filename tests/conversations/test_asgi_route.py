@@ -192,7 +192,9 @@ async def test_batch_settings_are_read_when_requests_arrive(camille_sync, monkey
 
 @pytest.fixture
 def sent_replies(camille, alice):
-    thread = Thread.objects.create(customer=camille, agency=camille.agency, handler=alice)
+    thread = Thread.objects.create(
+        customer=camille, dedicated_advisor=camille.dedicated_advisor, agency=camille.agency, handler=alice
+    )
     return replies_handed_to_twilio(thread, 10)
 
 

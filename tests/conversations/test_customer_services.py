@@ -2,6 +2,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from conversations.models import Thread
+from conversations.selectors import thread_list_for_advisor
 from conversations.services.customers import contact_point_set_consent, customer_reassign
 from crm.models import AdvisorAssignment
 from crm.services import customer_create
@@ -47,13 +48,26 @@ def test_reassign_to_an_inactive_advisor_is_refused(camille, agency, sam):
 
 def test_thread_follows_the_customer_to_the_new_advisor(camille, alice, bob, sam):
     """A thread the previous advisor handled moves to the new one, with an event."""
-    thread = Thread.objects.create(customer=camille, agency=camille.agency, handler=alice)
+    thread = Thread.objects.create(
+        customer=camille, dedicated_advisor=camille.dedicated_advisor, agency=camille.agency, handler=alice
+    )
     customer_reassign(customer=camille, advisor=bob, reason="Mutation", changed_by=sam.user)
     thread.refresh_from_db()
     assert thread.handler == bob
+    assert thread.dedicated_advisor == bob
     assert str(thread.routing_reason) == "reassigned: Mutation"
     event = Event.objects.get(type="customer.reassigned")
     assert (event.payload["previous_advisor"], event.payload["advisor"]) == (alice.pk, bob.pk)
+
+
+def test_a_thread_someone_else_handles_still_changes_dedicated_advisor(camille, alice, bob, sam):
+    """The thread keeps its handler but leaves the previous advisor's inbox for the new one's."""
+    thread = Thread.objects.create(customer=camille, dedicated_advisor=alice, agency=camille.agency, handler=sam)
+    customer_reassign(customer=camille, advisor=bob, reason="Mutation", changed_by=sam.user)
+    thread.refresh_from_db()
+    assert (thread.handler, thread.dedicated_advisor) == (sam, bob)
+    assert thread_list_for_advisor(advisor=alice).count() == 0
+    assert list(thread_list_for_advisor(advisor=bob)) == [thread]
 
 
 def test_consent_change_is_recorded_once(camille):

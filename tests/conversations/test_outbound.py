@@ -11,7 +11,8 @@ from django.utils import timezone
 from django_q.models import OrmQ
 
 from conversations.models import Attachment, Message, MessageTemplate, Thread
-from conversations.services import SendRefused, message_send, outbound, template_variables_for
+from conversations.services import SendRefused, message_send, outbound
+from conversations.templating import template_variables_for
 from crm.models import ContactPoint
 from events.models import Event
 from tests import twilio

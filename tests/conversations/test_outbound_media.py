@@ -19,7 +19,9 @@ PDF = b"%PDF-1.4 releve de compte"
 
 @pytest.fixture
 def thread(camille, alice):
-    return Thread.objects.create(customer=camille, agency=camille.agency, handler=alice)
+    return Thread.objects.create(
+        customer=camille, dedicated_advisor=camille.dedicated_advisor, agency=camille.agency, handler=alice
+    )
 
 
 def attachment_of(thread, direction: str, content_type: str = "application/pdf", name: str = "releve.pdf"):

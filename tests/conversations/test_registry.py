@@ -56,7 +56,9 @@ def test_a_reply_channel_without_media_rules_refuses_files(camille, alice, monke
     """A channel that replies but carries no files (a spec with `media=None`) refuses an
     attachment before storing it, naming the channel."""
     monkeypatch.setitem(registry.CHANNELS, "sms", dataclasses.replace(CHANNELS["sms"], media=None))
-    thread = Thread.objects.create(customer=camille, agency=camille.agency, handler=alice)
+    thread = Thread.objects.create(
+        customer=camille, dedicated_advisor=camille.dedicated_advisor, agency=camille.agency, handler=alice
+    )
     photo = SimpleUploadedFile("photo.jpg", b"\xff\xd8\xff", content_type="image/jpeg")
 
     with pytest.raises(SendRefused) as refused:

@@ -21,7 +21,14 @@ pytestmark = pytest.mark.django_db
 
 
 def customer_thread(customer, *, handler=None, status=Thread.Status.OPEN, **fields) -> Thread:
-    return Thread.objects.create(customer=customer, agency=customer.agency, handler=handler, status=status, **fields)
+    return Thread.objects.create(
+        customer=customer,
+        dedicated_advisor=customer.dedicated_advisor,
+        agency=customer.agency,
+        handler=handler,
+        status=status,
+        **fields,
+    )
 
 
 def prospect_thread(agency, *, handler=None, address="+33699000000") -> Thread:
@@ -193,6 +200,33 @@ def test_list_is_ordered_by_last_activity_and_searchable(alice, agency):
     assert search("camille martin") == [older.pk]
     assert search("11223344") == [newer.pk]
     assert search("nobody") == []
+
+
+def test_a_phone_number_typed_with_spaces_is_one_number(alice):
+    """ "06 24 00 44 12" is the number +33624004412, not five words that a customer number
+    holding 06, 24, 00, 44 and 12 would match."""
+    owner = customer_thread(CustomerFactory(dedicated_advisor=alice))
+    ContactPointFactory(customer=owner.customer, address="+33624004412")
+    customer_thread(CustomerFactory(dedicated_advisor=alice, customer_number="FR1206244400"))
+
+    def search(text):
+        return [thread.pk for thread in thread_list_for_advisor(advisor=alice, search=text)]
+
+    assert search("06 24 00 44 12") == [owner.pk]
+    assert search("06 24 00") == [owner.pk], "the start of a number"
+    assert search("+33 6 24 00 44 12") == [owner.pk]
+
+
+def test_an_email_address_is_found_whole_or_in_part(alice):
+    thread = customer_thread(CustomerFactory(dedicated_advisor=alice))
+    ContactPointFactory(customer=thread.customer, kind="email", address="agathe.roux@example.org")
+    customer_thread(CustomerFactory(dedicated_advisor=alice))
+
+    def search(text):
+        return [thread.pk for thread in thread_list_for_advisor(advisor=alice, search=text)]
+
+    assert search("Agathe.Roux@example.org") == [thread.pk]
+    assert search("roux@example") == [thread.pk]
 
 
 @pytest.mark.parametrize("count", [5, 50])

@@ -45,7 +45,9 @@ def request_for(params: dict, query: str = "", signature: str | None = None) -> 
 @pytest.fixture
 def outbounds(camille, alice):
     """Five replies to Camille, handed to Twilio (`sent`, each with its SID)."""
-    thread = Thread.objects.create(customer=camille, agency=camille.agency, handler=alice)
+    thread = Thread.objects.create(
+        customer=camille, dedicated_advisor=camille.dedicated_advisor, agency=camille.agency, handler=alice
+    )
     return replies_handed_to_twilio(thread, 5)
 
 
@@ -121,7 +123,9 @@ def test_a_batch_leaves_exactly_what_one_by_one_would(outbounds):
 def test_a_batch_costs_the_same_statements_for_two_messages_and_for_twenty(camille, alice):
     """Locking, writing and the events are one statement each (or one pipeline), whatever
     the batch's size."""
-    thread = Thread.objects.create(customer=camille, agency=camille.agency, handler=alice)
+    thread = Thread.objects.create(
+        customer=camille, dedicated_advisor=camille.dedicated_advisor, agency=camille.agency, handler=alice
+    )
 
     counts = []
     # The first batch also reads the webhook endpoints, which the process then keeps for a while.
@@ -189,7 +193,9 @@ def test_concurrent_batches_sharing_messages_do_not_deadlock(camille, alice):
     """Four batches holding callbacks for the same messages in different orders, committed
     at once on PostgreSQL: none fails (messages are locked in id order) and every message
     ends at its furthest status, with one event per status reached."""
-    thread = Thread.objects.create(customer=camille, agency=camille.agency, handler=alice)
+    thread = Thread.objects.create(
+        customer=camille, dedicated_advisor=camille.dedicated_advisor, agency=camille.agency, handler=alice
+    )
     messages = replies_handed_to_twilio(thread, 8, status="sending")
     updates = [update(m, status) for status in ("sent", "delivered", "read") for m in messages]
     orders = [updates, updates[::-1], updates[::2] + updates[1::2], updates[1::2] + updates[::2]]

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def outbound(camille, alice):
-    thread = Thread.objects.create(customer=camille, agency=camille.agency, handler=alice)
+    thread = Thread.objects.create(
+        customer=camille, dedicated_advisor=camille.dedicated_advisor, agency=camille.agency, handler=alice
+    )
     return Message.objects.create(
         thread=thread,
         direction="outbound",

@@ -133,6 +133,7 @@ def test_linking_a_prospect_moves_its_thread_to_the_customer(agency, alice):
     thread = prospect_link_to_customer(thread=prospect_thread, customer=customer, by=alice)
     assert thread.pk == prospect_thread.pk
     assert (thread.customer, thread.prospect, thread.handler) == (customer, None, alice)
+    assert thread.dedicated_advisor == alice
     assert ContactPoint.objects.get(address="+33699887766").customer == customer
     assert str(thread.routing_reason).startswith("linked to customer ")
     # The next message from that number lands with the customer.

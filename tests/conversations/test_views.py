@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations.models import Attachment, Message, MessageTemplate, Note, Thread
+from conversations.selectors import INBOX_PAGE_SIZE, TIMELINE_EVENT_TYPES, TIMELINE_PAGE_SIZE
 from crm.models import Advisor, ContactPoint, Customer
 from events.log import horizon
 from events.models import Event
@@ -879,6 +880,7 @@ def make_threads(advisor: Advisor, count: int) -> None:
     Thread.objects.bulk_create(
         Thread(
             customer=customer,
+            dedicated_advisor=advisor,
             agency_id=advisor.agency_id,
             handler=advisor,
             last_inbound_channel="whatsapp",
@@ -901,7 +903,58 @@ def test_inbox_list_query_count_does_not_grow_with_threads(client, alice, django
     signed_in(client, alice)
     with django_assert_num_queries(INBOX_QUERIES):
         response = client.get("/inbox/")
-    assert len(row_ids(response)) == min(count, 200)
+    assert len(row_ids(response)) == min(count, INBOX_PAGE_SIZE)
+
+
+def row_order(response) -> list[int]:
+    return [int(pk) for pk in re.findall(r'id="thread-row-(\d+)"', response.content.decode())]
+
+
+def more_link(response) -> str | None:
+    match = re.search(r'<p id="thread-list-more"[^>]*><a href="([^"]+)"', response.content.decode())
+    return unescape(match.group(1)) if match else None
+
+
+def test_inbox_pages_follow_each_other_to_the_last_thread(client, alice, django_assert_num_queries):
+    """The list shows INBOX_PAGE_SIZE rows and a link to the next ones, which start where the
+    page ended (ties on the activity broken by id), at the same cost, until none is left."""
+    make_threads(alice, INBOX_PAGE_SIZE * 2 + 7)
+    tied = timezone.now() - timedelta(minutes=INBOX_PAGE_SIZE - 1)
+    Thread.objects.filter(last_activity_at__gte=tied - timedelta(minutes=3)).filter(
+        last_activity_at__lte=tied + timedelta(minutes=3)
+    ).update(last_activity_at=tied)
+    expected = list(
+        Thread.objects.filter(handler=alice).order_by("-last_activity_at", "-pk").values_list("pk", flat=True)
+    )
+    signed_in(client, alice)
+    response = client.get("/inbox/")
+    seen = row_order(response)
+    assert len(seen) == INBOX_PAGE_SIZE
+    pages = 1
+    while link := more_link(response):
+        # The page's queries but the unread counts, which the page has already.
+        with django_assert_num_queries(INBOX_QUERIES - 1):
+            response = client.get(link + "&part=rows")
+        assert "<html" not in response.content.decode()
+        seen += row_order(response)
+        pages += 1
+    assert seen == expected
+    assert pages == 3
+
+
+def test_a_later_page_without_script_is_the_whole_page(client, alice):
+    make_threads(alice, INBOX_PAGE_SIZE + 3)
+    signed_in(client, alice)
+    response = client.get(more_link(client.get("/inbox/")))
+    assert "<html" in response.content.decode()
+    assert len(row_order(response)) == 3
+    assert more_link(response) is None
+
+
+def test_a_bad_page_position_shows_the_first_page(client, alice):
+    make_threads(alice, 3)
+    signed_in(client, alice)
+    assert len(row_order(client.get("/inbox/", {"after": "yesterday.12"}))) == 3
 
 
 @pytest.mark.parametrize("tab", ["pool", "covering", "closed"])
@@ -963,8 +1016,50 @@ def test_thread_page_query_count_does_not_grow_with_messages(
     signed_in(client, alice)
     with django_assert_num_queries(THREAD_QUERIES):
         response = client.get(f"/inbox/threads/{camille_thread.pk}/")
-    assert response.content.decode().count('class="item message') == count + 1
+    assert response.content.decode().count('class="item message') == min(count + 1, TIMELINE_PAGE_SIZE)
     assert response.content.decode().count('class="template-form"') == count // 10
+
+
+def item_ids(response) -> list[str]:
+    return re.findall(r'<li id="(item-[a-z]+-\d+)"', response.content.decode())
+
+
+def earlier_link(response) -> str | None:
+    match = re.search(r'<li id="timeline-earlier"[^>]*><a href="([^"]+)"', response.content.decode())
+    return unescape(match.group(1)) if match else None
+
+
+def test_the_timeline_pages_back_to_the_first_message(client, alice, camille_thread, django_assert_num_queries):
+    """The page shows the last TIMELINE_PAGE_SIZE messages with the notes among them, and a
+    link to the earlier ones; each earlier part (same cost) meets the next without overlap,
+    down to the first message."""
+    make_timeline(camille_thread, alice, TIMELINE_PAGE_SIZE * 2 + 5)
+    expected = {
+        f"item-message-{pk}" for pk in Message.objects.filter(thread=camille_thread).values_list("pk", flat=True)
+    }
+    expected |= {f"item-note-{pk}" for pk in Note.objects.filter(thread=camille_thread).values_list("pk", flat=True)}
+    events = Event.objects.filter(thread=camille_thread, type__in=TIMELINE_EVENT_TYPES)
+    expected |= {f"item-event-{pk}" for pk in events.values_list("pk", flat=True)}
+    signed_in(client, alice)
+    response = client.get(f"/inbox/threads/{camille_thread.pk}/")
+    seen = item_ids(response)
+    parts = 1
+    while link := earlier_link(response):
+        # Session, user, advisor, covered colleagues, thread, messages, attachments, notes, events.
+        with django_assert_num_queries(9):
+            response = client.get(link + "&part=timeline")
+        assert "<html" not in response.content.decode()
+        seen = item_ids(response) + seen
+        parts += 1
+    assert parts == 3
+    assert len(seen) == len(set(seen))
+    assert set(seen) == expected
+    assert [item for item in seen if item.startswith("item-message")] == [
+        f"item-message-{pk}"
+        for pk in Message.objects.filter(thread=camille_thread)
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)
+    ]
 
 
 def test_row_fragment_query_count(client, alice, camille_thread, django_assert_num_queries):

@@ -29,6 +29,7 @@ def test_whatsapp_text_lands_in_the_dedicated_advisors_thread(camille, alice):
     assert message.status == "received"
     assert message.provider_message_id == params["MessageSid"]
     assert message.profile_name == "Camille"
+    assert message.thread.dedicated_advisor == alice, "the new thread carries its customer's advisor"
     assert message.wa_id == "33612345678"
     assert message.raw["ChannelMetadata"].startswith("{")
     assert message.contact_point.customer == camille

@@ -55,7 +55,7 @@ def test_same_number_on_two_channels_is_allowed(camille):
 
 def test_provider_message_id_uniqueness_is_enforced_by_the_database(camille):
     """The same provider message id can never be stored twice (database constraint)."""
-    thread = Thread.objects.create(customer=camille, agency=camille.agency)
+    thread = Thread.objects.create(customer=camille, dedicated_advisor=camille.dedicated_advisor, agency=camille.agency)
     contact = camille.contact_points.get(kind="whatsapp")
     fields = dict(thread=thread, direction="inbound", channel="whatsapp", contact_point=contact, status="received")
     Message.objects.create(provider="twilio", provider_message_id="SM1", **fields)
@@ -72,9 +72,9 @@ def test_provider_message_id_uniqueness_is_enforced_by_the_database(camille):
 
 def test_one_thread_per_customer_is_enforced_by_the_database(camille):
     """A customer has one thread; the database refuses a second."""
-    Thread.objects.create(customer=camille, agency=camille.agency)
+    Thread.objects.create(customer=camille, dedicated_advisor=camille.dedicated_advisor, agency=camille.agency)
     with pytest.raises(IntegrityError), transaction.atomic():
-        Thread.objects.create(customer=camille, agency=camille.agency)
+        Thread.objects.create(customer=camille, dedicated_advisor=camille.dedicated_advisor, agency=camille.agency)
 
 
 def test_customer_create_opens_the_assignment_history(agency, alice, sam):

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.django_db
 def thread(camille, alice):
     return Thread.objects.create(
         customer=camille,
+        dedicated_advisor=camille.dedicated_advisor,
         agency=camille.agency,
         handler=alice,
         last_inbound_channel="whatsapp",
@@ -385,7 +386,9 @@ def _fill(alice, camille, thread, n):
     for index in range(n):
         customer = CustomerFactory(dedicated_advisor=alice, agency=alice.agency)
         ContactPointFactory(customer=customer)
-        Thread.objects.create(customer=customer, agency=alice.agency, handler=alice)
+        Thread.objects.create(
+            customer=customer, dedicated_advisor=customer.dedicated_advisor, agency=alice.agency, handler=alice
+        )
         AdvisorFactory(agency=alice.agency)
         MessageTemplate.objects.create(name=f"t{index}", content_sid=f"HX{index}", body="x")
         message = Message.objects.create(

@@ -13,8 +13,12 @@ S = ApiKey.Scope
 
 @pytest.fixture
 def world(camille, alice, bob, supervisor, dora):
-    thread = Thread.objects.create(customer=camille, agency=camille.agency, handler=alice)
-    other_thread = Thread.objects.create(customer=dora, agency=dora.agency, handler=dora.dedicated_advisor)
+    thread = Thread.objects.create(
+        customer=camille, dedicated_advisor=camille.dedicated_advisor, agency=camille.agency, handler=alice
+    )
+    other_thread = Thread.objects.create(
+        customer=dora, dedicated_advisor=dora.dedicated_advisor, agency=dora.agency, handler=dora.dedicated_advisor
+    )
     return {
         "customer": camille,
         "contact": camille.contact_points.first(),

@@ -56,7 +56,9 @@ def receiver():
 
 @pytest.fixture
 def thread(camille, alice):
-    return Thread.objects.create(customer=camille, agency=camille.agency, handler=alice)
+    return Thread.objects.create(
+        customer=camille, dedicated_advisor=camille.dedicated_advisor, agency=camille.agency, handler=alice
+    )
 
 
 def _endpoint(url, agency=None, types=("thread.updated",)):

@@ -286,7 +286,99 @@ function insertRow(list, row) {
   list.append(row);
 }
 
+// The list shows its first page; the next ones are fetched as the advisor scrolls near
+// the end (or follows the "Older conversations" link, which works without script too).
+let moreObserver = null;
+
+function watchMore() {
+  if (moreObserver) moreObserver.disconnect();
+  const link = document.querySelector("#thread-list-more [data-more-rows]");
+  if (!link || !("IntersectionObserver" in window)) return;
+  moreObserver = new IntersectionObserver((entries) => {
+    if (entries.some((entry) => entry.isIntersecting)) once("more", loadMore);
+  }, { rootMargin: "400px" });
+  moreObserver.observe(link);
+}
+
+async function loadMore() {
+  const main = page();
+  const more = document.getElementById("thread-list-more");
+  const link = more?.querySelector("[data-more-rows]");
+  if (!main || !link) return;
+  const url = new URL(link.href, window.location.href);
+  url.searchParams.set("part", "rows");
+  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
+  if (!response.ok || response.redirected) throw new Error(`GET ${url}: ${response.status}`);
+  const parsed = new DOMParser().parseFromString(await response.text(), "text/html");
+  const list = document.getElementById("thread-list");
+  if (!list || page() !== main) return;
+  for (const row of Array.from(parsed.querySelectorAll("li.thread-row"))) {
+    // A row the live list already placed (it moved meanwhile) stays where it is.
+    if (document.getElementById(row.id)) continue;
+    const adopted = document.adoptNode(row);
+    list.append(adopted);
+    activate(adopted);
+  }
+  const next = parsed.getElementById("thread-list-more");
+  if (next) more.replaceWith(document.adoptNode(next));
+  else more.remove();
+  watchMore();
+}
+
+document.addEventListener("click", (event) => {
+  const link = event.target.closest?.("#thread-list-more [data-more-rows]");
+  if (!link || !page()) return;
+  event.preventDefault();
+  once("more", loadMore);
+});
+
 // --- The open thread --------------------------------------------------------------
+
+// The timeline shows its most recent messages; earlier ones are fetched as the advisor
+// scrolls up (or follows the "Earlier messages" link, which works without script too).
+let earlierObserver = null;
+
+function watchEarlier() {
+  if (earlierObserver) earlierObserver.disconnect();
+  const timeline = document.getElementById("timeline");
+  const link = document.querySelector("#timeline-earlier [data-earlier-items]");
+  if (!timeline || !link || !("IntersectionObserver" in window)) return;
+  earlierObserver = new IntersectionObserver((entries) => {
+    if (entries.some((entry) => entry.isIntersecting)) once("earlier", loadEarlier);
+  }, { root: timeline, rootMargin: "300px" });
+  earlierObserver.observe(link);
+}
+
+async function loadEarlier() {
+  const main = page();
+  const timeline = document.getElementById("timeline");
+  const earlier = document.getElementById("timeline-earlier");
+  const link = earlier?.querySelector("[data-earlier-items]");
+  if (!main || !timeline || !link) return;
+  const url = new URL(link.href, window.location.href);
+  url.searchParams.set("part", "timeline");
+  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
+  if (!response.ok || response.redirected) throw new Error(`GET ${url}: ${response.status}`);
+  const parsed = new DOMParser().parseFromString(await response.text(), "text/html");
+  if (page() !== main) return;
+  // What the advisor is reading stays in place while earlier items go in above it.
+  const fromBottom = timeline.scrollHeight - timeline.scrollTop;
+  const items = Array.from(parsed.querySelectorAll("ol > li")).filter(
+    // The live timeline may already hold an item (a status change of an old message).
+    (item) => item.id === "timeline-earlier" || !document.getElementById(item.id),
+  );
+  earlier.replaceWith(...items.map((item) => document.adoptNode(item)));
+  for (const item of items) activate(item);
+  timeline.scrollTop = timeline.scrollHeight - fromBottom;
+  watchEarlier();
+}
+
+document.addEventListener("click", (event) => {
+  const link = event.target.closest?.("#timeline-earlier [data-earlier-items]");
+  if (!link || !page()) return;
+  event.preventDefault();
+  once("earlier", loadEarlier);
+});
 
 async function refreshItem(main, eventId) {
   const item = await fetchFragment(fill(main.dataset.eventUrl, eventId));
@@ -475,8 +567,10 @@ function pageShown() {
   renderNotifyButton();
   renderWaiting();
   renderCounters();
+  watchMore();
   const timeline = document.getElementById("timeline");
   if (timeline) timeline.scrollTop = timeline.scrollHeight;
+  watchEarlier();
   reportShown();
   if (!live.socket && !live.reconnectTimer) connect();
 }
