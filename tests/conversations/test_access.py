@@ -59,6 +59,7 @@ def _threads(agency, people) -> dict[tuple, Thread]:
         else:
             dedicated = people["dedicated"] if party == "customer" else None
             fields["customer"] = CustomerFactory(agency=agency, dedicated_advisor=dedicated)
+            fields["dedicated_advisor"] = dedicated  # the thread's copy, as the services write it
         threads[party, handler] = Thread.objects.create(**fields)
     return threads
 

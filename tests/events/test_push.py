@@ -173,7 +173,7 @@ def test_a_reassigned_customers_previous_advisor_is_told_though_a_deputy_handles
     from conversations.models import Thread
     from conversations.services.customers import customer_reassign
 
-    Thread.objects.create(customer=camille, agency=camille.agency, handler=bob)
+    Thread.objects.create(customer=camille, dedicated_advisor=alice, agency=camille.agency, handler=bob)
     alice_channel = listen(advisor_group(alice.pk))
     customer_reassign(customer=camille, advisor=sam, reason="Départ d'Alice", changed_by=sam.user)
     assert [event["type"] for event in received(alice_channel)] == ["customer.reassigned"]
