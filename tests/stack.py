@@ -330,3 +330,65 @@ class InboxTab:
     def message_ids(self) -> set[int]:
         with self._lock:
             return {event["message"]["id"] for event in self.events.values() if event["type"] == "message.created"}
+
+
+class RedisWithSentinels:
+    """A Redis master, its replica and three Sentinels (quorum 2) watching them as `attitre`, on
+    free ports: Debian's redis-server and redis-sentinel, as in production."""
+
+    MASTER = "attitre"
+
+    def __init__(self, log_dir: Path):
+        self.log_dir = log_dir
+        self.ports = [free_port(), free_port()]
+        self.sentinel_ports = [free_port() for _ in range(3)]
+        self.processes: dict[int, Process] = {}
+        for index, port in enumerate(self.ports):
+            args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            args += ["--dir", str(log_dir)] + (["--replicaof", "127.0.0.1", str(self.ports[0])] if index else [])
+            self.processes[port] = Process(f"redis-{port}", args, env=dict(os.environ), log_dir=log_dir)
+        for port in self.sentinel_ports:
+            config = log_dir / f"sentinel-{port}.conf"
+            config.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {log_dir}\n"
+                f"sentinel monitor {self.MASTER} 127.0.0.1 {self.ports[0]} 2\n"
+                f"sentinel down-after-milliseconds {self.MASTER} 1000\n"
+                f"sentinel failover-timeout {self.MASTER} 10000\n"
+            )
+            self.processes[port] = Process(
+                f"sentinel-{port}", ["redis-sentinel", str(config)], env=dict(os.environ), log_dir=log_dir
+            )
+
+    @property
+    def sentinels(self) -> str:
+        return ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+
+    def sentinel(self, port: int):
+        import redis
+
+        return redis.Redis(port=port, socket_timeout=1, decode_responses=True)
+
+    def master_port(self) -> int | None:
+        try:
+            return int(self.sentinel(self.sentinel_ports[0]).sentinel_get_master_addr_by_name(self.MASTER)[1])
+        except Exception:
+            return None
+
+    def wait_watched(self) -> None:
+        """Every Sentinel knows the master, its replica and the other Sentinels."""
+
+        def watched():
+            try:
+                for port in self.sentinel_ports:
+                    state = self.sentinel(port).sentinel_master(self.MASTER)
+                    if state["num-slaves"] < 1 or state["num-other-sentinels"] < 2:
+                        return False
+                return True
+            except Exception:
+                return False
+
+        wait_until(watched, seconds=START_SECONDS, what="Sentinels watching the pair", logs=self.processes.values())
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.kill()
