@@ -8,7 +8,7 @@ PORT ?= 8000
 # The in-memory channel layer lives in one process: without Redis the web side runs one.
 WEB_CONCURRENCY ?= $(if $(REDIS_URL),2,1)
 
-.PHONY: run test lint install browser deploy-tools migrate demo lock messages bench-inbound bench-outbound bench-latency bench-sockets clean
+.PHONY: run test lint install browser deploy-tools migrate demo lock messages bench-inbound bench-outbound bench-latency bench-sockets bench-pair clean
 
 $(INSTALLED): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -76,6 +76,10 @@ bench-outbound: install
 
 bench-latency: install
 	bench/serve.sh $(BIN)/python bench/latency.py -n $(or $(N),1000) --rate $(or $(RATE),50)
+
+# Inbound webhooks through HAProxy (deploy/haproxy.cfg) to one server, then to two.
+bench-pair: install deploy-tools
+	bench/pair.sh -n $(or $(N),10000) -c $(or $(C),32)
 
 bench-sockets: install
 	WEB_CONCURRENCY=1 bench/serve.sh $(BIN)/python bench/sockets.py -n $(or $(N),5000) --batch $(or $(BATCH),200)
