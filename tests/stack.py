@@ -5,6 +5,7 @@ failing wait shows."""
 
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -90,7 +91,7 @@ class Process:
         self.popen.wait(timeout=10)
 
     def terminate(self, timeout: float = 15) -> float:
-        """SIGTERM, then SIGKILL past `timeout`: how long it took to exit."""
+        """SIGTERM, then SIGKILL past `timeout` (returncode -9 then): how long it took to exit."""
         started = time.monotonic()
         if self.alive():
             self.popen.send_signal(signal.SIGTERM)
@@ -102,7 +103,8 @@ class Process:
         return time.monotonic() - started
 
     def tail(self, lines: int = 30) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         text = self.log_path.read_text(errors="replace").splitlines()[-lines:]
         return f"--- {self.name} (exit {self.popen.poll()}) ---\n" + "\n".join(text)
 
@@ -128,8 +130,14 @@ def app_env(**extra) -> dict:
     return env
 
 
-def uvicorn_server(name: str, port: int, *, env: dict, log_dir: Path, graceful: int | None = None) -> Process:
-    """One server as the systemd unit starts it (deploy/attitre-web@.service)."""
+def unit_graceful_seconds() -> int:
+    """uvicorn's --timeout-graceful-shutdown in deploy/attitre-web.service."""
+    unit = (ROOT / "deploy" / "attitre-web.service").read_text()
+    return int(re.search(r"--timeout-graceful-shutdown (\d+)", unit).group(1))
+
+
+def uvicorn_server(name: str, port: int, *, env: dict, log_dir: Path) -> Process:
+    """One server with the options deploy/attitre-web.service starts it with."""
     args = [
         sys.executable,
         "-m",
@@ -144,8 +152,7 @@ def uvicorn_server(name: str, port: int, *, env: dict, log_dir: Path, graceful: 
         "--no-access-log",
         "--proxy-headers",
     ]
-    if graceful is not None:
-        args += ["--timeout-graceful-shutdown", str(graceful)]
+    args += ["--timeout-graceful-shutdown", str(unit_graceful_seconds())]
     return Process(name, args, env=env, log_dir=log_dir)
 
 

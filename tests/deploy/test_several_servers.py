@@ -4,6 +4,7 @@ websockets, /readyz health checks). An advisor signs in and listens through the 
 signed webhooks come through it, and one server dies by kill -9."""
 
 import itertools
+import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
@@ -28,6 +29,7 @@ from tests.stack import (
     pbkdf2_password,
     qcluster,
     sign_and_post,
+    unit_graceful_seconds,
     uvicorn_server,
     wait_ready,
     wait_until,
@@ -62,7 +64,9 @@ def _stack(tmp_path, settings, monkeypatch, *, clusters: int):
     servers = {name: uvicorn_server(name, port, env=env, log_dir=tmp_path) for name, port in ports.items()}
     workers = [
         qcluster(
-            f"cluster{n}", env={**env, "Q_WORKERS": "1", "Q_BULK": "1", "ATTITRE_TEST_CLUSTER": str(n)}, log_dir=tmp_path
+            f"cluster{n}",
+            env={**env, "Q_WORKERS": "1", "Q_BULK": "1", "ATTITRE_TEST_CLUSTER": str(n)},
+            log_dir=tmp_path,
         )
         for n in range(1, clusters + 1)
     ]
@@ -177,4 +181,24 @@ def test_kill_9_of_a_server_loses_no_message_and_its_sockets_catch_up_on_the_oth
             logs=servers_only.processes,
         )
         assert tab.drops >= 1 and tab.connections >= 2
+        assert proxy.servers()["web2"]["current"] == 1
+
+
+def test_sigterm_drains_a_server_its_sockets_move_to_the_other(servers_only):
+    """The restart of docs/deployment.md: web1 drained at the proxy, then SIGTERM. uvicorn, as
+    the unit starts it, closes alice's socket (1012) and exits by itself, well before systemd's
+    SIGKILL; her tab reopens through the proxy on web2. Without --timeout-graceful-shutdown,
+    uvicorn with open inbox sockets never exited (bench/drain.py)."""
+    proxy = servers_only.proxy
+    proxy.set_state("web2", "drain")
+    session = log_in(proxy.url, username="alice", ssl_context=proxy.ssl)
+    with InboxTab(proxy.url, session=session, ssl_context=proxy.ssl) as tab:
+        assert proxy.servers()["web1"]["current"] == 1
+        proxy.set_state("web2", "ready")
+        proxy.set_state("web1", "drain")
+        web1 = servers_only.servers["web1"]
+        web1.terminate(timeout=unit_graceful_seconds() + 10)
+        # Shut down by itself, then ends as SIGTERM asked (uvicorn re-raises it); -9 would be our SIGKILL.
+        assert web1.popen.returncode == -signal.SIGTERM, web1.tail()
+        wait_until(lambda: tab.connections == 2 and tab.is_open(), seconds=20, what="alice's tab on web2")
         assert proxy.servers()["web2"]["current"] == 1
