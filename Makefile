@@ -8,7 +8,7 @@ PORT ?= 8000
 # The in-memory channel layer lives in one process: without Redis the web side runs one.
 WEB_CONCURRENCY ?= $(if $(REDIS_URL),2,1)
 
-.PHONY: run test lint install browser migrate demo lock messages bench-inbound bench-outbound bench-latency bench-sockets clean
+.PHONY: run test lint install browser deploy-tools migrate demo lock messages bench-inbound bench-outbound bench-latency bench-sockets bench-pair clean
 
 $(INSTALLED): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ install: $(INSTALLED)
 browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends chromium >/dev/null)
+
+# The deployment tests run production's proxy and Redis Sentinel: Debian's haproxy and redis-sentinel
+# (installed, never started as services: the tests start their own on free ports).
+deploy-tools:
+	@test -x /usr/sbin/haproxy -a -x /usr/bin/redis-sentinel || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy redis-sentinel >/dev/null)
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
@@ -48,7 +54,7 @@ run: demo
 	HOST=$(HOST) PORT=$(PORT) WEB_CONCURRENCY=$(WEB_CONCURRENCY) PATH="$(abspath $(BIN)):$$PATH" $(RUN_ENV) \
 		$(BIN)/honcho start -f $(RUN_PROCFILE)
 
-test: install browser
+test: install browser deploy-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -70,6 +76,10 @@ bench-outbound: install
 
 bench-latency: install
 	bench/serve.sh $(BIN)/python bench/latency.py -n $(or $(N),1000) --rate $(or $(RATE),50)
+
+# Inbound webhooks through HAProxy (deploy/haproxy.cfg) to one server, then to two.
+bench-pair: install deploy-tools
+	bench/pair.sh -n $(or $(N),10000) -c $(or $(C),32)
 
 bench-sockets: install
 	WEB_CONCURRENCY=1 bench/serve.sh $(BIN)/python bench/sockets.py -n $(or $(N),5000) --batch $(or $(BATCH),200)

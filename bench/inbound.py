@@ -14,6 +14,7 @@ Target on a 2-core machine: >= 500 msgs/s sustained, p99 <= 100 ms, zero loss.
 import argparse
 import asyncio
 import json
+import ssl
 import sys
 import time
 import uuid
@@ -69,11 +70,14 @@ def build_payloads(n: int, run_id: str, base_url: str) -> list[tuple[bytes, str,
     return payloads
 
 
-async def post_all(target: str, payloads, concurrency: int) -> tuple[list[float], dict[int, int], float]:
+async def post_all(
+    target: str, payloads, concurrency: int, cafile: str | None = None
+) -> tuple[list[float], dict[int, int], float]:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     queue = iter(payloads)
-    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    tls = ssl.create_default_context(cafile=cafile) if cafile else None
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False, ssl=tls if tls else True)
 
     async with aiohttp.ClientSession(connector=connector) as session:
 
@@ -102,6 +106,7 @@ def main() -> None:
     parser.add_argument("-n", "--messages", type=int, default=10000)
     parser.add_argument("-c", "--concurrency", type=int, default=32)
     parser.add_argument("--warmup", type=int, default=500, help="messages sent first and not measured")
+    parser.add_argument("--cafile", help="CA certificate of an https --url (bench/pair.sh's proxy)")
     args = parser.parse_args()
 
     run_id = uuid.uuid4().hex[:10]
@@ -109,8 +114,8 @@ def main() -> None:
     payloads = build_payloads(args.messages, run_id + "m", settings.PUBLIC_BASE_URL)
     target = args.url.rstrip("/") + PATH
     if warmup:
-        asyncio.run(post_all(target, warmup, args.concurrency))
-    latencies, statuses, elapsed = asyncio.run(post_all(target, payloads, args.concurrency))
+        asyncio.run(post_all(target, warmup, args.concurrency, args.cafile))
+    latencies, statuses, elapsed = asyncio.run(post_all(target, payloads, args.concurrency, args.cafile))
 
     sids = [sid for _body, _sig, sid in payloads]
     stored = 0

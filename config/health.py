@@ -39,15 +39,19 @@ def _check_redis() -> str | None:
 
 @require_GET
 def readyz(request):
-    """The database, and Redis when configured, answer; 503 naming what failed."""
+    """The database, and Redis when configured, answer. Without the database this server can
+    serve nothing: 503. Without Redis it still stores webhooks and serves pages (the live push
+    waits for the replay): 200, "degraded", naming it. Redis is shared by every server, so
+    failing readiness for it would have the proxy take them all out at once."""
     checks = {"database": _check_database()}
     if settings.REDIS_URL:
         checks["redis"] = _check_redis()
     failed = sorted(name for name, error in checks.items() if error)
+    unavailable = checks["database"] is not None
     body = {
-        "status": "unavailable" if failed else "ok",
+        "status": "unavailable" if unavailable else "degraded" if failed else "ok",
         "checks": {name: ("ok" if error is None else f"failed: {error}") for name, error in checks.items()},
     }
     if failed:
         body["failed"] = failed
-    return JsonResponse(body, status=503 if failed else 200)
+    return JsonResponse(body, status=503 if unavailable else 200)

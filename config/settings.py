@@ -13,6 +13,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from core.redis_config import RedisConfigError, cache_options, channel_layer_host, redis_location
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # Only ever used with DEBUG on; a production start refuses it (below).
@@ -136,8 +138,16 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer and cache -------------------------------------------
+# One server (REDIS_URL), or with REDIS_SENTINELS the master that Sentinel names in REDIS_URL's
+# host (core/redis_config.py): the channel layer, the cache and presence follow a failover.
 REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
+REDIS_SENTINELS = env_list("REDIS_SENTINELS", [])
+REDIS_SENTINEL_PASSWORD = os.environ.get("REDIS_SENTINEL_PASSWORD", "")
+try:
+    REDIS_LOCATION = redis_location(url=REDIS_URL, sentinels=REDIS_SENTINELS, sentinel_password=REDIS_SENTINEL_PASSWORD)
+except RedisConfigError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
+if REDIS_LOCATION:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_app.layers.RedisChannelLayer",
@@ -153,12 +163,12 @@ if REDIS_URL:
                 # redis-py's pool holds 100 connections and raises past that: a burst of inbox
                 # tabs reconnecting after a restart (bench/sockets.py) needs far more.
                 "hosts": [
-                    {
-                        "address": REDIS_URL,
-                        "socket_connect_timeout": 0.5,
-                        "socket_timeout": 20,
-                        "max_connections": int(os.environ.get("REDIS_MAX_CONNECTIONS", "2000")),
-                    }
+                    channel_layer_host(
+                        REDIS_LOCATION,
+                        socket_connect_timeout=0.5,
+                        socket_timeout=20,
+                        max_connections=int(os.environ.get("REDIS_MAX_CONNECTIONS", "2000")),
+                    )
                 ],
                 "capacity": 1000,
                 "expiry": 30,
@@ -169,7 +179,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1},
+            "OPTIONS": cache_options(REDIS_LOCATION, socket_connect_timeout=0.5, socket_timeout=1),
         }
     }
 else:

@@ -18,8 +18,9 @@ Where the entries live:
 - with Redis (REDIS_URL), in sorted sets scored by last beat, shared by every process:
   one of every socket (`attitre:presence:sockets`, members "advisor:agency:channel") and
   one per advisor (`attitre:presence:advisor:<id>`, their channels). Through a small
-  redis-py client of our own, built from REDIS_URL: the cache's client is internal to
-  Django's cache backend, and presence wants its own timeouts.
+  redis-py client of our own, built from REDIS_URL (and REDIS_SENTINELS: it follows a
+  failover as the layer and the cache do, core/redis_config.py): the cache's client is
+  internal to Django's cache backend, and presence wants its own timeouts.
 - on the embedded default (no Redis, one web process), in rows of `events.Presence`,
   which the database serialises (SQLite's transactions are IMMEDIATE).
 """
@@ -35,9 +36,9 @@ from datetime import UTC, datetime
 import redis
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from django.conf import settings
 from django.db import transaction
 
+from core.redis_config import RedisLocation, settings_redis_location, sync_client
 from events.groups import advisor_group, supervision_group
 from events.models import Presence
 
@@ -200,13 +201,14 @@ def _datetime(seconds: float) -> datetime:
 
 
 @functools.cache
-def _redis_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1, decode_responses=True)
+def _redis_client(location: RedisLocation) -> redis.Redis:
+    return sync_client(location, socket_connect_timeout=0.5, socket_timeout=1, decode_responses=True)
 
 
 def _store() -> _RedisPresence | _DatabasePresence:
-    if settings.REDIS_URL:
-        return _RedisPresence(_redis_client(settings.REDIS_URL))
+    location = settings_redis_location()
+    if location:
+        return _RedisPresence(_redis_client(location))
     return _DatabasePresence()
 
 

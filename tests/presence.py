@@ -2,6 +2,7 @@
 
 from django.conf import settings
 
+from core.redis_config import settings_redis_location
 from events import presence
 from events.models import Presence
 
@@ -9,7 +10,7 @@ from events.models import Presence
 def forget_presence(advisor_ids: list[int] | None = None) -> None:
     """These advisors' entries (everyone's by default) are gone, as after a Redis restart."""
     if settings.REDIS_URL:
-        client = presence._redis_client(settings.REDIS_URL)
+        client = presence._redis_client(settings_redis_location())
         if advisor_ids is None:
             keys = list(client.scan_iter(f"{presence.REDIS_PREFIX}:*"))
         else:

@@ -26,8 +26,9 @@ def _closed_port() -> int:
 
 
 @pytest.mark.django_db
-def test_readyz_reports_a_dead_redis_as_503(client, settings):
-    """With Redis unreachable, /readyz is a 503 that names Redis."""
+def test_readyz_reports_a_dead_redis_but_stays_ready(client, settings):
+    """With Redis unreachable, /readyz names it, degraded, and still answers 200: every server
+    shares that Redis and stores webhooks without it, so a proxy must not take them all out."""
     url = f"redis://127.0.0.1:{_closed_port()}/0"
     settings.REDIS_URL = url
     settings.CACHES = {
@@ -38,8 +39,8 @@ def test_readyz_reports_a_dead_redis_as_503(client, settings):
         }
     }
     response = client.get("/readyz")
-    assert response.status_code == 503
+    assert response.status_code == 200
     body = response.json()
-    assert body["failed"] == ["redis"]
+    assert (body["status"], body["failed"]) == ("degraded", ["redis"])
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["redis"].startswith("failed: ")

@@ -7,11 +7,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start(env: dict) -> subprocess.CompletedProcess:
-    """Load the settings in a fresh interpreter, as a production start would."""
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL"}}
-    return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('booted')"],
+def start(env: dict, code: str = "print('booted')") -> subprocess.CompletedProcess:
+    """Load the settings in a fresh interpreter, as a production start would, then run `code`."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL", "REDIS_SENTINELS"}
+    }
+    return subprocess.run(  # noqa: S603 (the tests' own code)
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
         cwd=ROOT,
         env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
         capture_output=True,

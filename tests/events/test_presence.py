@@ -4,9 +4,9 @@ embedded default's rows. Time is a number the tests move."""
 import threading
 
 import pytest
-from django.conf import settings
 from django.db import connections
 
+from core.redis_config import settings_redis_location
 from events import presence
 from events.models import Presence
 from events.presence import PRESENCE_TTL_SECONDS, Socket
@@ -21,7 +21,7 @@ def store(request, db):
         yield presence._DatabasePresence()
         return
     forget_presence()
-    yield presence._RedisPresence(presence._redis_client(settings.REDIS_URL))
+    yield presence._RedisPresence(presence._redis_client(settings_redis_location()))
     forget_presence()
 
 
@@ -92,7 +92,7 @@ def test_two_processes_sweeping_at_once_take_each_entry_once(kind, alice, bob, s
     if kind == "database":
         stores = [presence._DatabasePresence(), presence._DatabasePresence()]
     else:
-        stores = [presence._RedisPresence(presence._redis_client(settings.REDIS_URL)) for _ in range(2)]
+        stores = [presence._RedisPresence(presence._redis_client(settings_redis_location())) for _ in range(2)]
     sockets = [tab(advisor.pk, n, advisor.agency_id) for advisor in (alice, bob) for n in range(20)]
     for socket in sockets:
         stores[0].connect(socket, T0)
@@ -116,6 +116,6 @@ def test_two_processes_sweeping_at_once_take_each_entry_once(kind, alice, bob, s
     assert not set(taken[0]) & set(taken[1])
     # Nothing is left behind.
     if kind == "redis":
-        assert list(presence._redis_client(settings.REDIS_URL).scan_iter(f"{presence.REDIS_PREFIX}:*")) == []
+        assert list(presence._redis_client(settings_redis_location()).scan_iter(f"{presence.REDIS_PREFIX}:*")) == []
     else:
         assert not Presence.objects.exists()
