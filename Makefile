@@ -8,7 +8,7 @@ PORT ?= 8000
 # The in-memory channel layer lives in one process: without Redis the web side runs one.
 WEB_CONCURRENCY ?= $(if $(REDIS_URL),2,1)
 
-.PHONY: run test lint install browser migrate demo lock messages bench-inbound bench-outbound bench-latency bench-sockets clean
+.PHONY: run test lint install browser imap-server migrate demo lock messages bench-inbound bench-outbound bench-latency bench-sockets clean
 
 $(INSTALLED): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ install: $(INSTALLED)
 browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends chromium >/dev/null)
+
+# The IMAP polling tests run Debian's Dovecot (tests/imap_server.py), started by the tests themselves.
+imap-server:
+	@test -x /usr/sbin/dovecot || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends dovecot-imapd >/dev/null)
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
@@ -48,7 +53,7 @@ run: demo
 	HOST=$(HOST) PORT=$(PORT) WEB_CONCURRENCY=$(WEB_CONCURRENCY) PATH="$(abspath $(BIN)):$$PATH" $(RUN_ENV) \
 		$(BIN)/honcho start -f $(RUN_PROCFILE)
 
-test: install browser
+test: install browser imap-server
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -1,7 +1,7 @@
 """django-q2 entry points: take ids, call a service."""
 
 from conversations.media import attachment_fetch
-from conversations.services import outbound
+from conversations.services import email, outbound
 
 
 def attachment_download(attachment_id: int) -> None:
@@ -10,3 +10,11 @@ def attachment_download(attachment_id: int) -> None:
 
 def message_deliver(message_id: int) -> None:
     outbound.message_deliver(message_id=int(message_id))
+
+
+def mailbox_poll() -> None:
+    """The IMAP schedule's entry point: nothing to do without EMAIL_IMAP_URL."""
+    from django.conf import settings
+
+    if settings.EMAIL_IMAP_URL:
+        email.mailbox_poll()

@@ -19,8 +19,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conversations.models import EmailHeaders, Message, Thread
+from conversations.models import EmailHeaders, MailboxCursor, Message, Thread
 from conversations.providers import email as email_provider
+from conversations.providers import imap
 from conversations.providers.base import InboundEmail, InboundMedia, InboundMessage, StatusUpdate
 from conversations.providers.email import EmailRejected, ParsedEmail
 from conversations.services.customers import contact_point_set_consent
@@ -275,3 +276,49 @@ def email_tracking_apply(*, event: email_provider.TrackingEvent) -> Message | No
                 source=_("email service: the recipient %(event)s") % {"event": event.event_type},
             )
     return message
+
+
+@dataclass(frozen=True)
+class MailboxPolled:
+    stored: int = 0
+    seen_again: int = 0
+    kept_aside: int = 0
+
+
+def mailbox_poll(*, url: str | None = None) -> MailboxPolled:
+    """Read the new messages of the IMAP folder EMAIL_IMAP_URL names, by UID, oldest first.
+
+    Each is stored (or found stored: the same email from a webhook is one message), then
+    flagged \\Seen or moved (EMAIL_IMAP_MOVE_TO), then the cursor moves past it: a crash in
+    between reads it again, and storing it again is a no-op. A new UIDVALIDITY (the folder
+    was rebuilt, UIDs mean other messages) reads the folder again from the start."""
+    address = imap.parse_mailbox_url(url if url is not None else settings.EMAIL_IMAP_URL)
+    cursor, _created = MailboxCursor.objects.get_or_create(mailbox=address.name)
+    stored = seen_again = kept_aside = 0
+    with imap.open_mailbox(address, timeout=settings.EMAIL_IMAP_TIMEOUT) as mailbox:
+        validity = mailbox.uid_validity()
+        if cursor.uid_validity != validity:
+            if cursor.uid_validity is not None:
+                logger.warning(
+                    "%s: UIDVALIDITY changed (%s → %s); reading the folder again.",
+                    address.name,
+                    cursor.uid_validity,
+                    validity,
+                )
+            cursor.uid_validity, cursor.last_uid = validity, 0
+            cursor.save(update_fields=["uid_validity", "last_uid"])
+        for uid in mailbox.uids_after(cursor.last_uid):
+            raw = mailbox.raw(uid)
+            if raw is not None:
+                received = email_receive(raw=raw, source="imap")
+                if received.rejected:
+                    kept_aside += 1
+                elif received.result is not None and not received.result.created:
+                    seen_again += 1
+                else:
+                    stored += 1
+                mailbox.done(uid, move_to=settings.EMAIL_IMAP_MOVE_TO)
+            MailboxCursor.objects.filter(pk=cursor.pk, last_uid__lt=uid).update(last_uid=uid)
+            cursor.last_uid = uid
+    MailboxCursor.objects.filter(pk=cursor.pk).update(polled_at=timezone.now())
+    return MailboxPolled(stored=stored, seen_again=seen_again, kept_aside=kept_aside)

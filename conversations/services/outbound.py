@@ -245,7 +245,11 @@ def _contact_point_for(thread: Thread, channel: str) -> tuple[ChannelSpec, Conta
         candidates = [thread.prospect] if thread.prospect.kind == channel else []
     if not candidates:
         raise SendRefused(
-            _("%(name)s has no %(channel)s number; choose another channel.")
+            (
+                _("%(name)s has no %(channel)s address; choose another channel.")
+                if spec.envelope
+                else _("%(name)s has no %(channel)s number; choose another channel.")
+            )
             % {"name": _party_name(thread), "channel": spec.label},
             code="no_contact_point",
         )

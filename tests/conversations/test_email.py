@@ -11,14 +11,7 @@ from conversations.providers import email as email_provider
 from conversations.services import SendRefused, message_deliver, message_send
 from conversations.services.email import email_receive
 from crm.models import ContactPoint
-from tests.email import (
-    anymail_settings,  # noqa: F401 (fixture)
-    fixture,
-    mailgun_inbound,
-    mailgun_tracking,
-    postmark_inbound,
-    smtp_server,  # noqa: F401 (fixture)
-)
+from tests.email import fixture, mailgun_inbound, mailgun_tracking, postmark_inbound
 from tests.factories import ContactPointFactory
 
 pytestmark = pytest.mark.usefixtures("anymail_settings")
