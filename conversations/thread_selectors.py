@@ -3,6 +3,7 @@ one timeline item, the choices its actions (the reply composer among them) offer
 `thread_visibility_q`: a thread the advisor may not see is a 404, never a 403, so its
 existence is not disclosed."""
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -11,11 +12,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
+from django.urls import reverse
 from django.utils.text import get_text_list
 from django.utils.translation import gettext as _
 
 from conversations.access import customer_visibility_q, thread_visibility_q
-from conversations.models import Attachment, Message, MessageTemplate, Note, Thread
+from conversations.models import Attachment, EmailHeaders, Message, MessageTemplate, Note, Thread
+from conversations.providers.email import INLINE_SCHEME
 from conversations.providers.registry import CHANNELS, REPLY_CHANNELS
 from conversations.selectors import InboxTab, thread_list_for_advisor
 from conversations.services.outbound import TEMPLATE_VARIABLE, template_variables_for
@@ -108,6 +111,8 @@ class Composer:
     templates: list[TemplateChoice]
     # The channels replies go on, in words ("WhatsApp or SMS"), for a party with none of them.
     reply_channel_names: str = ""
+    # A channel offered carries its own headers (email): the composer asks for a subject.
+    email: bool = False
 
 
 @dataclass(frozen=True)
@@ -218,7 +223,7 @@ def thread_visible_to(*, advisor: Advisor, thread_id: int) -> bool:
 def _messages(*, thread: Thread, limit: int) -> tuple[list[Message], bool]:
     messages = list(
         Message.objects.filter(thread_id=thread.pk)
-        .select_related("author__user", "contact_point")
+        .select_related("author__user", "contact_point", "email")
         .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("position")))
         .order_by("-created_at", "-pk")[: limit + 1]
     )
@@ -339,6 +344,7 @@ def reply_composer(*, thread: Thread, advisor: Advisor, contact_points: list[Con
         default_channel=default,
         templates=_template_choices(thread=thread, advisor=advisor) if takes_templates else [],
         reply_channel_names=get_text_list([spec.label for spec in REPLY_CHANNELS], _("or")),
+        email=any(CHANNELS[value].envelope for value in values),
     )
 
 
@@ -417,7 +423,7 @@ def timeline_item_for_event(*, advisor: Advisor, thread_id: int, event_id: int) 
         message_id = message_id.get("id")
     message = (
         Message.objects.filter(thread_id=thread.pk, pk=message_id)
-        .select_related("author__user", "contact_point")
+        .select_related("author__user", "contact_point", "email")
         .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("position")))
         .first()
     )
@@ -437,6 +443,33 @@ def thread_contact_point_for_advisor(*, advisor: Advisor, thread_id: int, contac
     if contact is None:
         raise Http404("No such contact point in this conversation.")
     return contact
+
+
+def email_for_advisor(*, advisor: Advisor, message_id: int) -> EmailHeaders:
+    """The email headers (and sanitised HTML, raw MIME) of a message the advisor may see;
+    Http404 otherwise."""
+    visible = Thread.objects.filter(thread_visibility_q(advisor=advisor))
+    headers = (
+        EmailHeaders.objects.filter(message_id=message_id, message__thread__in=visible)
+        .select_related("message")
+        .first()
+    )
+    if headers is None:
+        raise Http404("No such email.")
+    return headers
+
+
+def email_html_for_display(headers: EmailHeaders) -> str:
+    """The stored (sanitised) HTML with its inline images pointing at the inbox's copies."""
+    urls = {
+        attachment.position: reverse("inbox:attachment", args=[attachment.pk])
+        for attachment in headers.message.attachments.filter(state=Attachment.State.STORED)
+    }
+    return re.sub(
+        rf'src="{INLINE_SCHEME}:(\d+)"',
+        lambda match: f'src="{urls[int(match.group(1))]}"' if int(match.group(1)) in urls else "",
+        headers.html,
+    )
 
 
 def attachment_for_advisor(*, advisor: Advisor, attachment_id: int) -> Attachment:

@@ -25,4 +25,5 @@ urlpatterns = [
         name="thread-contact-confirm",
     ),
     path("attachments/<int:attachment_id>/", views.attachment_file, name="attachment"),
+    path("messages/<int:message_id>/email/", views.message_email_original, name="message-email"),
 ]
