@@ -38,11 +38,15 @@ demo: migrate
 # Without real Twilio credentials, `make run` also starts the simulator (Twilio's API and the
 # customers' phones on http://127.0.0.1:$(SIMULATOR_PORT)/) and points every process at it.
 SIMULATOR_PORT ?= 8001
+# The simulator's SMTP server (Camille's mailbox, http://127.0.0.1:$(SIMULATOR_PORT)/mailbox), which Django sends email to.
+SIMULATOR_SMTP_PORT ?= 8025
 ifeq ($(strip $(TWILIO_ACCOUNT_SID)),)
 RUN_PROCFILE := Procfile.dev
 RUN_ENV := TWILIO_API_BASE_URL=http://127.0.0.1:$(SIMULATOR_PORT) TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000 \
 	TWILIO_AUTH_TOKEN=simulator-dev-auth-token TWILIO_WHATSAPP_FROM=whatsapp:+33180000000 TWILIO_SMS_FROM=+33180000000 \
-	PUBLIC_BASE_URL=http://$(HOST):$(PORT) SIMULATOR_PORT=$(SIMULATOR_PORT)
+	PUBLIC_BASE_URL=http://$(HOST):$(PORT) SIMULATOR_PORT=$(SIMULATOR_PORT) \
+	SIMULATOR_SMTP_PORT=$(SIMULATOR_SMTP_PORT) EMAIL_HOST=127.0.0.1 EMAIL_PORT=$(SIMULATOR_SMTP_PORT) \
+	ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY=simulator-dev-mailgun-signing-key ANYMAIL_WEBHOOK_SECRET=simulator:dev-webhook-secret
 else
 RUN_PROCFILE := Procfile
 RUN_ENV :=

@@ -416,3 +416,45 @@ def test_email_headers_row_exists_for_every_email_message(client, camille_email)
     """Each inbound email keeps its headers; a WhatsApp message has none."""
     _first_email(client)
     assert EmailHeaders.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_simulators_mailbox_plays_the_whole_loop(live_app, settings, camille_email, alice):
+    """make run without an ESP: the customer's mailbox posts a signed Mailgun webhook to the
+    running app; the advisor's reply reaches the simulator's SMTP server; answering it from
+    the mailbox threads back into the same conversation."""
+    import httpx
+
+    from conversations.providers.mail_simulator import Mailbox
+    from conversations.providers.simulator import Simulator
+    from tests.email import MAILGUN_SIGNING_KEY, WEBHOOK_SECRET
+    from tests.servers import ServerThread
+
+    settings.DEBUG = True
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 18761, 5
+    mailbox = Mailbox(
+        address=CAMILLE_EMAIL,
+        name="Camille Martin",
+        bank_address="conseiller@attitre.example",
+        signing_key=MAILGUN_SIGNING_KEY,
+        webhook_secret=WEBHOOK_SECRET,
+        smtp_port=18761,
+    )
+    sim = Simulator(account_sid="AC" + "0" * 32, auth_token="x", app_base_url=live_app.url, phones=[], mailbox=mailbox)
+    with ServerThread(sim, lifespan="on") as server, httpx.Client(base_url=server.url) as http:
+        assert http.get("/mailbox").status_code == 200
+        sent = http.post("/api/mailbox", json={"subject": "Ma carte", "body": "Bonjour, ma carte est bloquée."})
+        assert sent.json() == {"status": 200}
+        first = Message.objects.get(direction="inbound")
+        assert (first.thread.customer, first.email.subject) == (camille_email.customer, "Ma carte")
+
+        reply = message_send(thread=first.thread, author=alice, body="Je regarde tout de suite.")
+        message_deliver(message_id=reply.pk)
+        received = [m for m in http.get("/api/mailbox").json()["messages"] if m["direction"] == "received"]
+        assert [(m["subject"], m["body"].strip()) for m in received] == [("Re: Ma carte", "Je regarde tout de suite.")]
+
+        answer = http.post("/api/mailbox", json={"body": "Merci !", "in_reply_to": received[0]["message_id"]})
+        assert answer.json() == {"status": 200}
+    last = Message.objects.filter(direction="inbound").latest("pk")
+    assert (last.thread, last.body, last.email.in_reply_to) == (first.thread, "Merci !", reply.email.header_message_id)
