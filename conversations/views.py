@@ -200,8 +200,12 @@ def attachment_file(request: HttpRequest, advisor: Advisor, attachment_id: int) 
 
 
 # The sender's HTML, sanitised, alone in a sandbox: no script, no form, no frame, no remote
-# load; only our copies of its inline images.
-EMAIL_ORIGINAL_POLICY = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+# load; only our copies of its inline images. Same-origin (without scripts it cannot act on
+# it) so that the session cookie fetches those images; links open outside the sandbox.
+EMAIL_ORIGINAL_POLICY = (
+    "sandbox allow-same-origin allow-popups allow-popups-to-escape-sandbox; default-src 'none'; "
+    "img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'none'"
+)
 
 
 @require_safe
