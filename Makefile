@@ -8,7 +8,7 @@ PORT ?= 8000
 # The in-memory channel layer lives in one process: without Redis the web side runs one.
 WEB_CONCURRENCY ?= $(if $(REDIS_URL),2,1)
 
-.PHONY: run test lint install browser imap-server migrate demo lock messages bench-inbound bench-outbound bench-latency bench-sockets clean
+.PHONY: run test lint install browser imap-server migrate demo lock messages bench-inbound bench-email bench-outbound bench-latency bench-sockets clean
 
 $(INSTALLED): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ lint: install
 # Benchmarks: the shipped server on PostgreSQL + Redis (see README for figures).
 bench-inbound: install
 	bench/serve.sh $(BIN)/python bench/inbound.py -n $(or $(N),20000) -c $(or $(C),32)
+
+# N realistic emails (20 KB, a quoted reply, half with a 200 KB PDF) through Mailgun's signed inbound webhook.
+bench-email: install
+	ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY=bench-mailgun-signing-key ANYMAIL_WEBHOOK_SECRET=bench:webhook-secret \
+	bench/serve.sh $(BIN)/python bench/email_inbound.py -n $(or $(N),2000) -c $(or $(C),16)
 
 # N replies queued at once, delivered by a real qcluster to the simulator (see bench/outbound.py).
 # Its own database and ports, so it never collides with a bench-inbound run.

@@ -495,13 +495,22 @@ def connect_webhooks(*, on_inbound, on_tracking) -> None:
     `tracking` signal to `on_tracking(event: TrackingEvent)`. anymail has verified the
     request (basic auth, the ESP's signature) before either is sent; what they raise
     becomes a 500, which the ESP retries."""
+    from anymail.exceptions import AnymailWebhookValidationFailure
     from anymail.signals import inbound, tracking
 
+    def require_secret():
+        # anymail only warns when the webhook secret is missing, and some ESPs sign nothing:
+        # without it, anyone could post an email into a customer's thread.
+        if not getattr(settings, "ANYMAIL", {}).get("WEBHOOK_SECRET"):
+            raise AnymailWebhookValidationFailure("ANYMAIL_WEBHOOK_SECRET is not set: email webhooks are refused.")
+
     def inbound_received(sender, event, esp_name, **kwargs):
+        require_secret()
         message = event.message
         on_inbound(message.as_bytes(), str(esp_name).lower(), getattr(message, "envelope_recipient", None) or "")
 
     def tracking_received(sender, event, esp_name, **kwargs):
+        require_secret()
         if not event.message_id:
             return
         on_tracking(

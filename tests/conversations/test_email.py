@@ -67,6 +67,21 @@ def test_a_forged_or_unauthenticated_webhook_stores_nothing(client, camille_emai
 
 
 @pytest.mark.django_db
+def test_a_signed_webhook_without_the_webhook_secret_stores_nothing(client, camille_email, settings):
+    """Mailgun's signature alone is not enough: a wrong basic auth is a 400; and with no
+    ANYMAIL_WEBHOOK_SECRET configured at all, every email webhook is refused."""
+    from tests.email import MAILGUN_SIGNING_KEY
+
+    raw = fixture("apple_mail_fr.eml")
+    settings.ANYMAIL = {"WEBHOOK_SECRET": "someone:else", "MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_SIGNING_KEY}
+    assert mailgun_inbound(client, raw).status_code == 400
+    settings.ANYMAIL = {"MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_SIGNING_KEY}
+    assert mailgun_inbound(client, raw).status_code == 400
+    assert mailgun_tracking(client, event="delivered", message_id="x@y").status_code == 400
+    assert not Message.objects.exists()
+
+
+@pytest.mark.django_db
 def test_postmark_raw_email_from_an_unknown_address_is_a_prospect_in_the_pool(client, agency):
     """Postmark's JSON (RawEmail) from an address nobody has: a prospect in the default pool."""
     response = postmark_inbound(client, fixture("apple_mail_fr.eml"))
