@@ -167,7 +167,7 @@ def _header(message: EmailMessage, name: str) -> str:
     try:
         value = message.get(name, "")
     except (ValueError, IndexError, TypeError):  # a header the parser cannot decode: its raw form
-        value = message.get_all(name, failobj=[""])[0] if hasattr(message, "get_all") else ""
+        value = next((raw for key, raw in message.raw_items() if key.lower() == name.lower()), "")
     return re.sub(r"\s+", " ", str(value or "")).strip()
 
 
