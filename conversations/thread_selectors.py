@@ -113,6 +113,8 @@ class Composer:
     reply_channel_names: str = ""
     # A channel offered carries its own headers (email): the composer asks for a subject.
     email: bool = False
+    # The longest reply a channel offered takes (the service refuses more on a shorter one).
+    max_length: int = 1600
 
 
 @dataclass(frozen=True)
@@ -345,6 +347,7 @@ def reply_composer(*, thread: Thread, advisor: Advisor, contact_points: list[Con
         templates=_template_choices(thread=thread, advisor=advisor) if takes_templates else [],
         reply_channel_names=get_text_list([spec.label for spec in REPLY_CHANNELS], _("or")),
         email=any(CHANNELS[value].envelope for value in values),
+        max_length=max((CHANNELS[value].max_body_length for value in values), default=1600),
     )
 
 

@@ -76,6 +76,11 @@ def email_receive(*, raw: bytes, source: str, envelope_recipient: str = "") -> E
         raise
     if not result.created:
         _delete(written)  # stored by a concurrent delivery of the same email
+    else:
+        # An address that writes to us receives mail again: a past hard bounce no longer holds.
+        ContactPoint.objects.filter(pk=result.message.contact_point_id, bouncing_since__isnull=False).update(
+            bouncing_since=None, bounce_reason=""
+        )
     return EmailReceived(result=result)
 
 

@@ -382,6 +382,10 @@ def test_a_hard_bounce_marks_the_message_and_the_address(client, camille_email, 
     assert "does not accept email" in camille_email.bounce_reason
     assert not Message.objects.filter(direction="inbound").exists()
 
+    mailgun_inbound(client, fixture("attachments.eml"))  # Camille writes from it again
+    camille_email.refresh_from_db()
+    assert (camille_email.bouncing_since, camille_email.bounce_reason) == (None, "")
+
 
 @pytest.mark.django_db
 def test_esp_tracking_moves_the_status_forward_only(client, camille_email, alice, smtp_server):

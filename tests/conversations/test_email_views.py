@@ -35,6 +35,7 @@ def test_the_timeline_shows_the_subject_the_reply_and_the_quoted_text_folded(cli
     assert '<details class="email-quoted"><summary>Show quoted text</summary>' in html
     assert f'href="/inbox/messages/{message.pk}/email/"' in html
     assert 'id="reply-subject"' in html
+    assert 'maxlength="20000"' in html  # email takes longer replies than WhatsApp's 1,600
 
 
 def test_the_original_is_sanitised_sandboxed_and_shows_our_inline_image(client, alice, agency):
