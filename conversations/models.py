@@ -186,6 +186,8 @@ class Attachment(models.Model):
     size = models.PositiveBigIntegerField(_("size in bytes"), null=True, blank=True)
     original_url = models.URLField(_("original URL"), max_length=1000, blank=True)
     file = models.FileField(_("file"), upload_to="attachments/%Y/%m/", blank=True)
+    # The name the sender gave it (an email's part, an advisor's upload); the stored name is ours.
+    file_name = models.CharField(_("file name"), max_length=200, blank=True)
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
     error = models.CharField(_("error"), max_length=500, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -9,6 +9,7 @@ its reason next to the composer and the draft kept, so that nothing typed is los
 
 from collections.abc import Callable
 from functools import wraps
+from pathlib import PurePath
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -192,6 +193,8 @@ def attachment_file(request: HttpRequest, advisor: Advisor, attachment_id: int) 
     response = FileResponse(
         attachment.file.open("rb"),
         as_attachment=not inline,
+        # The sender's name for it, if any: the stored name is ours.
+        filename=attachment.file_name or PurePath(attachment.file.name).name,
         content_type=attachment.content_type if inline else "application/octet-stream",
     )
     response.headers["Cache-Control"] = "private, max-age=3600"

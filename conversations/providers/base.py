@@ -25,6 +25,7 @@ class InboundMedia:
     size: int | None = None
     # Why the file was not kept (type or size), in words an advisor can act on; nothing stored.
     refused: str = ""
+    file_name: str = ""
 
 
 @dataclass(frozen=True)

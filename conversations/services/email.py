@@ -108,13 +108,19 @@ def _inbound_message(parsed: ParsedEmail, raw: bytes, key: str, written: list[st
                 "max": limit // (1024 * 1024),
             }
         if refused:
-            media.append(InboundMedia(url="", content_type=part.content_type, size=size, refused=refused))
+            media.append(
+                InboundMedia(
+                    url="", content_type=part.content_type, size=size, refused=refused, file_name=part.filename
+                )
+            )
             continue
         total += size
         extension = PurePath(part.filename).suffix.lower() or mimetypes.guess_extension(part.content_type) or ""
         name = default_storage.save(f"{stem}-{index}{extension[:10]}", ContentFile(part.content))
         written.append(name)
-        media.append(InboundMedia(url="", content_type=part.content_type, stored_name=name, size=size))
+        media.append(
+            InboundMedia(url="", content_type=part.content_type, stored_name=name, size=size, file_name=part.filename)
+        )
         if part.content_id:
             inline_urls[part.content_id] = index
     html = ""

@@ -170,7 +170,11 @@ def _attachment(message: Message, position: int, media) -> Attachment:
     """A file to download (at its URL), or one the provider handed over and we already
     stored, or one refused (type, size) that nothing was stored for."""
     attachment = Attachment(
-        message=message, position=position, content_type=media.content_type[:128], original_url=media.url
+        message=message,
+        position=position,
+        content_type=media.content_type[:128],
+        original_url=media.url,
+        file_name=media.file_name[:200],
     )
     if media.refused:
         attachment.state, attachment.error, attachment.size = Attachment.State.REFUSED, media.refused[:500], media.size

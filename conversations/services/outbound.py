@@ -402,7 +402,11 @@ def _store_files(media: list[tuple]) -> list[Attachment]:
     try:
         for position, (upload, name, content_type, size) in enumerate(media):
             attachment = Attachment(
-                position=position, content_type=content_type, size=size, state=Attachment.State.STORED
+                position=position,
+                content_type=content_type,
+                size=size,
+                state=Attachment.State.STORED,
+                file_name=name[:200],
             )
             extension = PurePath(name).suffix.lower() or mimetypes.guess_extension(content_type) or ""
             attachment.file.save(f"{stem}-{position}{extension}", upload, save=False)
@@ -581,7 +585,9 @@ def _outbound_email(message: Message) -> OutboundEmail:
     headers = message.email
     files = tuple(
         OutboundFile(
-            name=PurePath(attachment.file.name).name, content_type=attachment.content_type, path=attachment.file.name
+            name=attachment.file_name or PurePath(attachment.file.name).name,
+            content_type=attachment.content_type,
+            path=attachment.file.name,
         )
         for attachment in message.attachments.order_by("position")
         if attachment.file

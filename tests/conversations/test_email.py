@@ -49,6 +49,11 @@ def test_a_signed_mailgun_email_lands_in_the_customers_one_thread(client, camill
     assert default_storage.open(headers.raw.name).read() == raw
     pdf, exe = message.attachments.order_by("position")
     assert (pdf.state, pdf.content_type, pdf.file.read()[:5]) == ("stored", "application/pdf", b"%PDF-")
+    assert (pdf.file_name, exe.file_name) == ("avis.pdf", "setup.exe")
+    client.force_login(alice.user)
+    download = client.get(f"/inbox/attachments/{pdf.pk}/")
+    assert download["Content-Disposition"] == 'attachment; filename="avis.pdf"'
+    assert download["Content-Type"] == "application/octet-stream"
     assert (exe.state, exe.file.name) == ("refused", "")
     assert "is not a file type we accept" in exe.error
 
@@ -301,6 +306,7 @@ def test_an_attachment_goes_out_and_one_over_the_limit_is_refused(camille_email,
     (_from, _to, sent) = smtp_server.received[0]
     (attached,) = list(sent.iter_attachments())
     assert (attached.get_content_type(), attached.get_content()) == ("application/pdf", b"%PDF-1.4 rib")
+    assert attached.get_filename() == "rib.pdf"
 
     settings.EMAIL_MAX_ATTACHMENT_BYTES = 10
     big = SimpleUploadedFile("big.pdf", b"%PDF-" + b"0" * 20, content_type="application/pdf")
