@@ -8,7 +8,7 @@ PORT ?= 8000
 # The in-memory channel layer lives in one process: without Redis the web side runs one.
 WEB_CONCURRENCY ?= $(if $(REDIS_URL),2,1)
 
-.PHONY: run test lint install browser deploy-tools migrate demo lock messages bench-inbound bench-outbound bench-latency bench-sockets bench-pair clean
+.PHONY: run test lint install browser deploy-tools imap-server migrate demo lock messages bench-inbound bench-email bench-outbound bench-latency bench-sockets bench-pair clean
 
 $(INSTALLED): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ deploy-tools:
 	@test -x /usr/sbin/haproxy -a -x /usr/bin/redis-sentinel || (apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy redis-sentinel >/dev/null)
 
+# The IMAP polling tests run Debian's Dovecot (tests/imap_server.py), started by the tests themselves.
+imap-server:
+	@test -x /usr/sbin/dovecot || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends dovecot-imapd >/dev/null)
+
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_schedules
@@ -39,11 +44,15 @@ demo: migrate
 # Without real Twilio credentials, `make run` also starts the simulator (Twilio's API and the
 # customers' phones on http://127.0.0.1:$(SIMULATOR_PORT)/) and points every process at it.
 SIMULATOR_PORT ?= 8001
+# The simulator's SMTP server (Camille's mailbox, http://127.0.0.1:$(SIMULATOR_PORT)/mailbox), which Django sends email to.
+SIMULATOR_SMTP_PORT ?= 8025
 ifeq ($(strip $(TWILIO_ACCOUNT_SID)),)
 RUN_PROCFILE := Procfile.dev
 RUN_ENV := TWILIO_API_BASE_URL=http://127.0.0.1:$(SIMULATOR_PORT) TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000 \
 	TWILIO_AUTH_TOKEN=simulator-dev-auth-token TWILIO_WHATSAPP_FROM=whatsapp:+33180000000 TWILIO_SMS_FROM=+33180000000 \
-	PUBLIC_BASE_URL=http://$(HOST):$(PORT) SIMULATOR_PORT=$(SIMULATOR_PORT)
+	PUBLIC_BASE_URL=http://$(HOST):$(PORT) SIMULATOR_PORT=$(SIMULATOR_PORT) \
+	SIMULATOR_SMTP_PORT=$(SIMULATOR_SMTP_PORT) EMAIL_HOST=127.0.0.1 EMAIL_PORT=$(SIMULATOR_SMTP_PORT) \
+	ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY=simulator-dev-mailgun-signing-key ANYMAIL_WEBHOOK_SECRET=simulator:dev-webhook-secret
 else
 RUN_PROCFILE := Procfile
 RUN_ENV :=
@@ -54,7 +63,7 @@ run: demo
 	HOST=$(HOST) PORT=$(PORT) WEB_CONCURRENCY=$(WEB_CONCURRENCY) PATH="$(abspath $(BIN)):$$PATH" $(RUN_ENV) \
 		$(BIN)/honcho start -f $(RUN_PROCFILE)
 
-test: install browser deploy-tools
+test: install browser deploy-tools imap-server
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -66,6 +75,11 @@ lint: install
 # Benchmarks: the shipped server on PostgreSQL + Redis (docs/benchmarks.md: targets and figures).
 bench-inbound: install
 	bench/serve.sh $(BIN)/python bench/inbound.py -n $(or $(N),20000) -c $(or $(C),32)
+
+# N realistic emails (20 KB, a quoted reply, half with a 200 KB PDF) through Mailgun's signed inbound webhook.
+bench-email: install
+	ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY=bench-mailgun-signing-key ANYMAIL_WEBHOOK_SECRET=bench:webhook-secret \
+	bench/serve.sh $(BIN)/python bench/email_inbound.py -n $(or $(N),2000) -c $(or $(C),16)
 
 # N replies queued at once, delivered by a real qcluster to the simulator (see bench/outbound.py).
 # Its own database and ports, so it never collides with a bench-inbound run.

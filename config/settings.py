@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "django_q",
+    "anymail",
 ]
 
 MIDDLEWARE = [
@@ -267,6 +268,41 @@ TWILIO_API_TIMEOUT = float(os.environ.get("TWILIO_API_TIMEOUT", "10"))
 ATTITRE_DEFAULT_AGENCY_CODE = os.environ.get("ATTITRE_DEFAULT_AGENCY_CODE", "")
 # Phone numbers written without a country prefix are read in this region.
 ATTITRE_DEFAULT_PHONE_REGION = os.environ.get("ATTITRE_DEFAULT_PHONE_REGION", "FR")
+
+# --- Email --------------------------------------------------------------------------
+# Sending: Django's backend. anymail's ESP backend in production
+# (EMAIL_BACKEND=anymail.backends.postmark.EmailBackend, its keys in ANYMAIL_*), SMTP otherwise.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+# A hung mail server would hold a worker forever.
+EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", "10"))
+# Replies go out From "<advisor> — <agency>" <EMAIL_FROM_ADDRESS>, with a per-thread Reply-To on
+# EMAIL_REPLY_ADDRESS's mailbox (`conseil+t<thread>.<signature>@…`, which must reach our inbound).
+EMAIL_FROM_ADDRESS = os.environ.get("EMAIL_FROM_ADDRESS", "conseiller@attitre.example")
+EMAIL_REPLY_ADDRESS = os.environ.get("EMAIL_REPLY_ADDRESS", EMAIL_FROM_ADDRESS)
+DEFAULT_FROM_EMAIL = EMAIL_FROM_ADDRESS
+EMAIL_MAX_ATTACHMENT_BYTES = int(os.environ.get("EMAIL_MAX_ATTACHMENT_BYTES", str(20 * 1024 * 1024)))
+# IMAP polling of the bank's own mailbox (imaps://user:pass@host/INBOX); off when empty.
+EMAIL_IMAP_URL = os.environ.get("EMAIL_IMAP_URL", "")
+# After storing a message: flag it \Seen (empty) or move it to this folder.
+EMAIL_IMAP_MOVE_TO = os.environ.get("EMAIL_IMAP_MOVE_TO", "")
+EMAIL_IMAP_TIMEOUT = float(os.environ.get("EMAIL_IMAP_TIMEOUT", "20"))
+# Inbound webhooks at /anymail/<esp>/inbound/ and tracking at /anymail/<esp>/tracking/: HTTP basic
+# auth with ANYMAIL_WEBHOOK_SECRET ("user:password"), and each ESP's signature where it has one.
+ANYMAIL = {
+    key.removeprefix("ANYMAIL_"): value
+    for key, value in os.environ.items()
+    if key.startswith("ANYMAIL_") and key != "ANYMAIL_WEBHOOK_SECRET"
+}
+if os.environ.get("ANYMAIL_WEBHOOK_SECRET"):
+    ANYMAIL["WEBHOOK_SECRET"] = os.environ["ANYMAIL_WEBHOOK_SECRET"]
+# Large inbound emails come whole in one POST (anymail reads them into memory).
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", str(60 * 1024 * 1024)))
 
 # --- Logging: never message bodies, never tokens ---------------------------------
 LOGGING = {

@@ -13,6 +13,8 @@ urlpatterns = [
     # Twilio's webhooks are not here: config.asgi serves them on the lean route (conversations/asgi.py).
     # Outbound attachments, fetched by Twilio through a signed, expiring token.
     path("webhooks/twilio/media/<str:token>/<str:filename>", webhooks.twilio_media, name="twilio-media"),
+    # Email service providers' inbound and tracking webhooks (anymail: basic auth, their signatures).
+    path("anymail/", include("anymail.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("integrations.api.urls")),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -167,9 +167,20 @@ class ContactPointInline(SupervisedAdminMixin, admin.TabularInline):
     model = ContactPoint
     form = ContactPointForm
     # A supervisor may confirm a number linked from the pool, or withdraw a confirmation.
-    fields = ("kind", "address", "display_name", "confirmed", "consent", "consent_changed_at", "consent_source")
-    # Consent is the customer's to give (STOP/START), recorded by the messaging services.
-    readonly_fields = ("consent", "consent_changed_at", "consent_source")
+    fields = (
+        "kind",
+        "address",
+        "display_name",
+        "confirmed",
+        "consent",
+        "consent_changed_at",
+        "consent_source",
+        "bouncing_since",
+        "bounce_reason",
+    )
+    # Consent is the customer's to give (STOP/START), recorded by the messaging services; a
+    # bounce is the mail system's word, cleared when the address writes again.
+    readonly_fields = ("consent", "consent_changed_at", "consent_source", "bouncing_since", "bounce_reason")
     extra = 0
     supervisor_actions = EDIT_ROWS
 

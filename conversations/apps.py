@@ -13,6 +13,13 @@ class ConversationsConfig(AppConfig):
         # is imported once, not by each worker on its first task (a third of a second of CPU
         # each, measured with bench/outbound.py).
         from conversations import tasks  # noqa: F401
-        from conversations.providers import twilio
+        from conversations.providers import email, twilio
+        from conversations.services.email import email_receive, email_tracking_apply
 
         twilio.preload()
+        email.connect_webhooks(
+            on_inbound=lambda raw, source, recipient: email_receive(
+                raw=raw, source=source, envelope_recipient=recipient
+            ),
+            on_tracking=lambda event: email_tracking_apply(event=event),
+        )

@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conversations.models import Message, MessageTemplate, Thread
+from conversations.models import EmailHeaders, Message, MessageTemplate, Thread
 from conversations.providers.registry import CHANNELS
 from conversations.routing_reasons import ReasonCode
 from crm.addresses import normalize_phone
@@ -105,6 +105,8 @@ EMAIL_DOMAINS = ["example.com", "example.org", "example.net"]  # reserved: never
 
 CAMILLE_NUMBER = "FR12345678"
 CAMILLE_PHONE = "+33612345678"
+# Camille writes by email too (the simulator's mailbox is hers); a reserved domain.
+CAMILLE_EMAIL = "camille.martin@example.com"
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ class CustomerSpec:
     email: str  # "" when the customer gave none
 
 
-WHATSAPP, SMS = ContactPoint.Kind.WHATSAPP, ContactPoint.Kind.SMS
+WHATSAPP, SMS, EMAIL = ContactPoint.Kind.WHATSAPP, ContactPoint.Kind.SMS, ContactPoint.Kind.EMAIL
 
 
 @dataclass(frozen=True)
@@ -150,14 +152,15 @@ class Line:
     inbound: bool
     body: str
     channel: str = WHATSAPP
+    subject: str = ""  # an email's
 
 
-def _in(minutes: int, body: str, channel: str = WHATSAPP) -> Line:
-    return Line(minutes, True, body, channel)
+def _in(minutes: int, body: str, channel: str = WHATSAPP, subject: str = "") -> Line:
+    return Line(minutes, True, body, channel, subject)
 
 
-def _out(minutes: int, body: str, channel: str = WHATSAPP) -> Line:
-    return Line(minutes, False, body, channel)
+def _out(minutes: int, body: str, channel: str = WHATSAPP, subject: str = "") -> Line:
+    return Line(minutes, False, body, channel, subject)
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,20 @@ CONVERSATIONS = [
                 "avec le bon code dans n'importe quel distributeur et elle refonctionnera aussi en paiement.",
             ),
             _in(16, "Super, merci beaucoup ! Et si un jour j'oublie vraiment mon code, je fais comment ?"),
+            _out(19, "Je vous envoie la marche à suivre par e-mail, vous l'aurez sous la main."),
+            _out(
+                21,
+                "Bonjour Camille,\n\nSi vous oubliez votre code : Cartes > votre carte > « Recevoir mon code ». "
+                "Il s'affiche après validation dans l'application, jamais par e-mail ni par SMS.\n\nBien à vous,",
+                EMAIL,
+                "Code de carte oublié",
+            ),
+            _in(
+                95,
+                "Merci Madame Durand, c'est très clair. Je garde cet e-mail.\n\nBonne soirée,\nCamille",
+                EMAIL,
+                "Re: Code de carte oublié",
+            ),
         ),
     ),
     Conversation(
@@ -415,6 +432,8 @@ def customer_specs() -> list[CustomerSpec]:
         email = ""
         if rng.random() < 0.3:
             email = f"{_ascii(person.first_name)}.{_ascii(person.last_name)}@{rng.choice(EMAIL_DOMAINS)}"
+        if index == 0:
+            email = CAMILLE_EMAIL
         specs.append(
             CustomerSpec(
                 customer_number=number,
@@ -574,6 +593,32 @@ def _ensure_conversation(conversation: Conversation, customer: Customer, anchor:
     for message in messages:
         message.thread = thread
     Message.objects.bulk_create(messages)
+    _ensure_email_headers(conversation, messages, customer)
+
+
+def _ensure_email_headers(conversation: Conversation, messages: list[Message], customer: Customer) -> None:
+    """Each email line's headers, threaded on the one before it."""
+    previous: list[str] = []
+    headers = []
+    for line, message in zip(conversation.lines, messages, strict=True):
+        if line.channel != EMAIL:
+            continue
+        message_id = f"{message.provider_message_id[:24]}@{'example.com' if line.inbound else 'attitre.example'}"
+        bank = "conseiller@attitre.example"
+        headers.append(
+            EmailHeaders(
+                message=message,
+                header_message_id=message_id,
+                in_reply_to=previous[-1] if previous else "",
+                references=" ".join(previous),
+                subject=line.subject,
+                from_header=customer.full_name if line.inbound else message.author.display_name,
+                to_header=bank if line.inbound else message.contact_point.address,
+                full_text=line.body,
+            )
+        )
+        previous.append(message_id)
+    EmailHeaders.objects.bulk_create(headers)
 
 
 def _opening_day_start(agency: Agency, days_back: int, starts_at: time, anchor: datetime) -> datetime:
@@ -594,7 +639,7 @@ def _message(key: str, position: int, line: Line, contact: ContactPoint, advisor
         contact_point=contact,
         channel=line.channel,
         body=line.body,
-        provider="twilio",
+        provider="email" if line.channel == EMAIL else "twilio",
         provider_message_id="SMdemo" + hashlib.sha256(f"{key}:{position}".encode()).hexdigest()[:28],
         created_at=at,
     )

@@ -47,6 +47,8 @@ class ReplyForm(forms.Form):
         required=False,
         error_messages={"invalid_choice": _("Choose one of the channels offered for this reply.")},
     )
+    # Email only: empty answers "Re:" the customer's last subject.
+    subject = forms.CharField(label=_("Subject (email)"), required=False, max_length=998)
 
 
 class TemplateReplyForm(forms.Form):

@@ -254,6 +254,8 @@ class Attachment(models.Model):
     size = models.PositiveBigIntegerField(_("size in bytes"), null=True, blank=True)
     original_url = models.URLField(_("original URL"), max_length=1000, blank=True)
     file = models.FileField(_("file"), upload_to="attachments/%Y/%m/", blank=True)
+    # The name the sender gave it (an email's part, an advisor's upload); the stored name is ours.
+    file_name = models.CharField(_("file name"), max_length=200, blank=True)
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
     error = models.CharField(_("error"), max_length=500, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -314,3 +316,67 @@ class MessageTemplate(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.language})"
+
+
+class EmailHeaders(models.Model):
+    """What an email message carries beyond its text: the headers that thread it, its
+    subject, its HTML (sanitised), the quoted text stripped from the timeline, and the
+    raw MIME for audit (in storage, not in the row)."""
+
+    class Noise(models.TextChoices):
+        NONE = "", _("None")
+        AUTO_REPLY = "auto_reply", _("Automatic reply")
+        BULK = "bulk", _("Bulk or mailing-list mail")
+        MAILER_DAEMON = "mailer_daemon", _("Mail system message")
+        BOUNCE = "bounce", _("Delivery status notification")
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="email")
+    # Without its angle brackets; unique per message of ours, looked up by In-Reply-To/References.
+    header_message_id = models.CharField(_("Message-ID"), max_length=998, db_index=True)
+    in_reply_to = models.CharField(_("In-Reply-To"), max_length=998, blank=True)
+    references = models.TextField(_("References"), blank=True)
+    subject = models.CharField(_("subject"), max_length=998, blank=True)
+    from_header = models.CharField(_("From"), max_length=998, blank=True)
+    to_header = models.TextField(_("To"), blank=True)
+    cc_header = models.TextField(_("Cc"), blank=True)
+    reply_to = models.CharField(_("Reply-To"), max_length=998, blank=True)
+    # The text before quotes and signature are stripped (the body is what is left).
+    full_text = models.TextField(_("full text"), blank=True)
+    # Sanitised with nh3: never the sender's HTML as sent.
+    html = models.TextField(_("HTML (sanitised)"), blank=True)
+    raw = models.FileField(_("raw MIME"), upload_to="email/%Y/%m/", blank=True)
+    raw_size = models.PositiveBigIntegerField(_("raw size in bytes"), null=True, blank=True)
+    noise = models.CharField(_("automatic mail"), max_length=16, choices=Noise.choices, default="", blank=True)
+
+    class Meta:
+        verbose_name = _("email headers")
+        verbose_name_plural = _("email headers")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(noise__in=["", "auto_reply", "bulk", "mailer_daemon", "bounce"]),
+                name="email_headers_noise_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return self.subject or self.header_message_id
+
+    @property
+    def reference_ids(self) -> list[str]:
+        return [ref for ref in self.references.split() if ref]
+
+
+class MailboxCursor(models.Model):
+    """Where IMAP polling of one mailbox folder is: its UIDVALIDITY and the last UID stored."""
+
+    mailbox = models.CharField(_("mailbox"), max_length=500, unique=True)
+    uid_validity = models.PositiveBigIntegerField(_("UIDVALIDITY"), null=True, blank=True)
+    last_uid = models.PositiveBigIntegerField(_("last UID stored"), default=0)
+    polled_at = models.DateTimeField(_("polled at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("mailbox cursor")
+        verbose_name_plural = _("mailbox cursors")
+
+    def __str__(self):
+        return self.mailbox

@@ -8,18 +8,21 @@ DoesNotExist, exactly as one that does not exist (the views answer 404 for both)
 its existence is not disclosed.
 """
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.db import models
 from django.db.models import F, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.urls import reverse
 from django.utils.text import get_text_list
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from conversations.access import advisor_covered_ids, customer_visibility_q, event_visibility_q, thread_visibility_q
-from conversations.models import HANDLED_FOR_OTHERS, Attachment, Message, MessageTemplate, Note, Thread
+from conversations.models import HANDLED_FOR_OTHERS, Attachment, EmailHeaders, Message, MessageTemplate, Note, Thread
+from conversations.providers.email import INLINE_SCHEME
 from conversations.providers.registry import CHANNELS, REPLY_CHANNELS
 from conversations.templating import TEMPLATE_VARIABLE, template_variables_for
 from crm.models import Advisor, ContactPoint, Customer, Deputyship
@@ -47,6 +50,7 @@ NOT_FOUND = (
     Attachment.DoesNotExist,
     ContactPoint.DoesNotExist,
     Event.DoesNotExist,
+    EmailHeaders.DoesNotExist,
 )
 
 
@@ -337,6 +341,10 @@ class Composer:
     templates: list[TemplateChoice]
     # The channels replies go on, in words ("WhatsApp or SMS"), for a party with none of them.
     reply_channel_names: str = ""
+    # A channel offered carries its own headers (email): the composer asks for a subject.
+    email: bool = False
+    # The longest reply a channel offered takes (the service refuses more on a shorter one).
+    max_length: int = 1600
 
 
 @dataclass(frozen=True)
@@ -383,7 +391,7 @@ def _messages(*, thread: Thread, before: PagePosition | None, limit: int) -> tup
     if before is not None:
         messages = messages.filter(before.before_q("created_at"))
     messages = list(
-        messages.select_related("author__user", "contact_point")
+        messages.select_related("author__user", "contact_point", "email")
         .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("position")))
         .order_by("-created_at", "-pk")[: limit + 1]
     )
@@ -522,6 +530,8 @@ def reply_composer(*, thread: Thread, advisor: Advisor, contact_points: list[Con
         default_channel=default,
         templates=_template_choices(thread=thread, advisor=advisor) if takes_templates else [],
         reply_channel_names=get_text_list([spec.label for spec in REPLY_CHANNELS], _("or")),
+        email=any(CHANNELS[value].envelope for value in values),
+        max_length=max((CHANNELS[value].max_body_length for value in values), default=1600),
     )
 
 
@@ -603,11 +613,33 @@ def timeline_item_for_event(*, advisor: Advisor, thread_id: int, event_id: int) 
         message_id = message_id.get("id")
     message = (
         Message.objects.filter(thread_id=thread.pk, pk=message_id)
-        .select_related("author__user", "contact_point")
+        .select_related("author__user", "contact_point", "email")
         .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("position")))
         .first()
     )
     return TimelineItem(kind="message", at=message.created_at, obj=message) if message else None
+
+
+def email_for_advisor(*, advisor: Advisor, message_id: int) -> EmailHeaders:
+    """The email headers (and sanitised HTML, raw MIME) of a message the advisor may see;
+    EmailHeaders.DoesNotExist otherwise."""
+    visible = Thread.objects.filter(thread_visibility_q(advisor=advisor))
+    return (
+        EmailHeaders.objects.filter(message_id=message_id, message__thread__in=visible).select_related("message").get()
+    )
+
+
+def email_html_for_display(headers: EmailHeaders) -> str:
+    """The stored (sanitised) HTML with its inline images pointing at the inbox's copies."""
+    urls = {
+        attachment.position: reverse("inbox:attachment", args=[attachment.pk])
+        for attachment in headers.message.attachments.filter(state=Attachment.State.STORED)
+    }
+    return re.sub(
+        rf'src="{INLINE_SCHEME}:(\d+)"',
+        lambda match: f'src="{urls[int(match.group(1))]}"' if int(match.group(1)) in urls else "",
+        headers.html,
+    )
 
 
 def thread_contact_point_for_advisor(*, advisor: Advisor, thread_id: int, contact_point_id: int) -> ContactPoint:

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from conversations.media import attachment_fetch
 from conversations.selectors import TIMELINE_EVENT_TYPES
-from conversations.services import outbound
+from conversations.services import email, outbound
 from events.log import events_prune as prune
 
 
@@ -25,3 +25,9 @@ def events_prune() -> int:
     (assignments, consent changes), which are the thread's history."""
     before = timezone.now() - timedelta(days=settings.ATTITRE_EVENT_RETENTION_DAYS)
     return prune(before=before, keep_types=TIMELINE_EVENT_TYPES)
+
+
+def mailbox_poll() -> None:
+    """The IMAP schedule's entry point: nothing to do without EMAIL_IMAP_URL."""
+    if settings.EMAIL_IMAP_URL:
+        email.mailbox_poll()

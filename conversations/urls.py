@@ -26,4 +26,5 @@ urlpatterns = [
     ),
     path("attachments/<int:attachment_id>/", views.attachment_file, name="attachment"),
     path("messages/<int:message_id>/notice/", views.message_notice, name="message-notice"),
+    path("messages/<int:message_id>/email/", views.message_email_original, name="message-email"),
 ]

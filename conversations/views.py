@@ -10,6 +10,7 @@ its reason next to the composer and the draft kept, so that nothing typed is los
 
 from collections.abc import Callable
 from functools import wraps
+from pathlib import PurePath
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -17,8 +18,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from conversations import selectors
 from conversations.forms import (
@@ -219,9 +221,47 @@ def attachment_file(request: HttpRequest, advisor: Advisor, attachment_id: int) 
     response = FileResponse(
         attachment.file.open("rb"),
         as_attachment=not inline,
+        # The sender's name for it, if any: the stored name is ours.
+        filename=attachment.file_name or PurePath(attachment.file.name).name,
         content_type=attachment.content_type if inline else "application/octet-stream",
     )
     response.headers["Cache-Control"] = "private, max-age=3600"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# The sender's HTML, sanitised, alone in a sandbox: no script, no form, no frame, no remote
+# load; only our copies of its inline images. Same-origin (without scripts it cannot act on
+# it) so that the session cookie fetches those images; links open outside the sandbox.
+EMAIL_ORIGINAL_POLICY = (
+    "sandbox allow-same-origin allow-popups allow-popups-to-escape-sandbox; default-src 'none'; "
+    "img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'none'"
+)
+
+
+@require_safe
+@advisor_required
+def message_email_original(request: HttpRequest, advisor: Advisor, message_id: int) -> HttpResponse:
+    """An email as its sender formatted it (sanitised HTML, else its full text), or with
+    ?raw=1 its raw MIME as a download, for the advisor who may see its thread."""
+    headers = selectors.email_for_advisor(advisor=advisor, message_id=message_id)
+    if request.GET.get("raw"):
+        if not headers.raw:
+            raise Http404("No raw copy of this email.")
+        response = FileResponse(
+            headers.raw.open("rb"),
+            as_attachment=True,
+            filename=f"email-{message_id}.eml",
+            content_type="application/octet-stream",
+        )
+    else:
+        response = render(
+            request,
+            "inbox/email_original.html",
+            {"headers": headers, "html": mark_safe(selectors.email_html_for_display(headers))},  # noqa: S308 (nh3)
+        )
+        response.headers["Content-Security-Policy"] = EMAIL_ORIGINAL_POLICY
+    response.headers["Cache-Control"] = "private"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
@@ -363,7 +403,9 @@ def thread_reply(request: HttpRequest, advisor: Advisor, thread_id: int) -> Http
         return _reply_refused(request, advisor, thread.pk, _form_reasons(form), body=form.data.get("body", ""))
     body, channel = form.cleaned_data["body"], form.cleaned_data["channel"]
     try:
-        message_send(thread=thread, author=advisor, body=body, channel=channel or None)
+        message_send(
+            thread=thread, author=advisor, body=body, channel=channel or None, subject=form.cleaned_data["subject"]
+        )
     except SendRefused as refusal:
         return _reply_refused(
             request,

@@ -281,6 +281,10 @@ class ContactPoint(models.Model):
         default=True,
         help_text=_("Unticked for a number linked to the customer from the pool: replies never go there by default."),
     )
+    # Email: a hard bounce (a delivery status notification saying the address does not
+    # exist) marks the address bouncing until the advisor or a new message from it says otherwise.
+    bouncing_since = models.DateTimeField(_("bouncing since"), null=True, blank=True)
+    bounce_reason = models.CharField(_("bounce reason"), max_length=300, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:

@@ -16,8 +16,37 @@ class WebhookRejected(Exception):
 
 @dataclass(frozen=True)
 class InboundMedia:
+    """A file of an inbound message: at `url`, to download; or, for a provider that hands
+    over the content itself (an email's parts), already written to storage as `stored_name`."""
+
     url: str
     content_type: str
+    stored_name: str = ""
+    size: int | None = None
+    # Why the file was not kept (type or size), in words an advisor can act on; nothing stored.
+    refused: str = ""
+    file_name: str = ""
+
+
+@dataclass(frozen=True)
+class InboundEmail:
+    """What an email adds to an inbound message: its threading headers, subject, sanitised
+    HTML, the text before quotes were stripped, and where its raw MIME is stored."""
+
+    message_id: str
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
+    subject: str = ""
+    from_header: str = ""
+    to_header: str = ""
+    cc_header: str = ""
+    reply_to: str = ""
+    full_text: str = ""
+    html: str = ""
+    raw_name: str = ""
+    raw_size: int | None = None
+    # Why it is automatic mail (EmailHeaders.Noise): never answered, never "customer waiting".
+    noise: str = ""
 
 
 @dataclass(frozen=True)
@@ -38,6 +67,7 @@ class InboundMessage:
     button_payload: str = ""
     replied_to_provider_id: str = ""
     raw: dict = field(default_factory=dict)
+    email: InboundEmail | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +100,28 @@ class OutboundRequest:
     content_variables: dict = field(default_factory=dict)
     media_urls: tuple[str, ...] = ()
     status_callback: str = ""
+    email: "OutboundEmail | None" = None
+
+
+@dataclass(frozen=True)
+class OutboundFile:
+    name: str
+    content_type: str
+    path: str
+
+
+@dataclass(frozen=True)
+class OutboundEmail:
+    """The envelope of an email reply, decided and stored before it is sent."""
+
+    message_id: str
+    subject: str
+    from_name: str
+    reply_to: str
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
+    html: str = ""
+    files: tuple[OutboundFile, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,6 +162,9 @@ class ChannelAdapter(Protocol):
 
     # Stored as Message.provider: the provider whose ids the message's status callbacks carry.
     name: str
+    # Whether a status callback can tell, after an unanswered call, that the provider took the
+    # message (Twilio's ?m=<id>): if not, an unanswered call is never retried (at most once).
+    confirms_by_callback: bool
 
     def send(self, request: OutboundRequest) -> SendAccepted:
         """Hand one message over; raises SendFailed."""

@@ -9,7 +9,9 @@ docs/architecture.md, "Where a new channel goes".
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from conversations.providers import twilio
+from django.conf import settings
+
+from conversations.providers import email, twilio
 from conversations.providers.base import ChannelAdapter
 from crm.models import ContactPoint
 
@@ -26,6 +28,11 @@ class MediaRule:
     max_files: int
     max_total: int
     max_per_type: dict[str, int]
+    # A setting that holds max_total instead (read when checked, never at import).
+    max_total_setting: str = ""
+
+    def total_limit(self) -> int:
+        return getattr(settings, self.max_total_setting) if self.max_total_setting else self.max_total
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,11 @@ class ChannelSpec:
     free_text_window: FreeTextWindow | None = None
     # Approved templates (the provider's, e.g. WhatsApp's through Twilio's Content API) go out on it.
     templates: bool = False
+    # The longest reply it carries, in characters.
+    max_body_length: int = 1600
+    # Its messages carry headers of their own (an email's subject, Message-ID, References),
+    # stored with each message (EmailHeaders) and decided before it is sent.
+    envelope: bool = False
 
     @property
     def label(self) -> str:
@@ -102,7 +114,21 @@ CHANNELS: dict[str, ChannelSpec] = {
                 max_per_type={},
             ),
         ),
-        ChannelSpec(channel=Channel.EMAIL, last_inbound_field="last_email_inbound_at"),
+        ChannelSpec(
+            channel=Channel.EMAIL,
+            last_inbound_field="last_email_inbound_at",
+            provider=email.EmailChannel(),
+            # Documents and images, EMAIL_MAX_ATTACHMENT_BYTES in all (20 MB by default).
+            media=MediaRule(
+                types=email.ALLOWED_MEDIA_TYPES,
+                max_files=10,
+                max_total=20 * MB,
+                max_per_type={},
+                max_total_setting="EMAIL_MAX_ATTACHMENT_BYTES",
+            ),
+            max_body_length=20_000,
+            envelope=True,
+        ),
         ChannelSpec(channel=Channel.WEBCHAT, last_inbound_field="last_webchat_inbound_at"),
     )
 }

@@ -35,6 +35,7 @@ import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from conversations.providers.mail_simulator import Mailbox
 from conversations.providers.twilio import sign
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ ASSETS = Path(__file__).resolve().parent / "simulator_assets"
 STATIC_FILES = {
     "/static/phone.js": ("phone.js", "text/javascript; charset=utf-8"),
     "/static/phone.css": ("phone.css", "text/css; charset=utf-8"),
+    "/static/mailbox.js": ("mailbox.js", "text/javascript; charset=utf-8"),
 }
 WINDOW_SECONDS = 24 * 3600
 MORE_INFO = "https://www.twilio.com/docs/errors/{code}"
@@ -122,6 +124,7 @@ class Simulator:
         bank_sms: str = "+33180000000",
         callback_delay: float = 0.3,
         callback_concurrency: int = 32,
+        mailbox: Mailbox | None = None,
     ):
         if not settings.DEBUG:
             raise ImproperlyConfigured(
@@ -143,6 +146,8 @@ class Simulator:
         self._http: aiohttp.ClientSession | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task] = set()
+        # The customer's mailbox (an SMTP server and a page), when email is simulated too.
+        self.mailbox = mailbox
 
     # --- ASGI -------------------------------------------------------------------
 
@@ -174,6 +179,8 @@ class Simulator:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self.mailbox is not None:
+                    self.mailbox.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.aclose()
@@ -181,6 +188,8 @@ class Simulator:
                 return
 
     async def aclose(self) -> None:
+        if self.mailbox is not None:
+            self.mailbox.stop()
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -194,6 +203,8 @@ class Simulator:
             return self._content(path, headers, query)
         if method == "GET" and path == "/":
             return 200, "text/html; charset=utf-8", (ASSETS / "phone.html").read_bytes(), []
+        if method == "GET" and path == "/mailbox" and self.mailbox is not None:
+            return 200, "text/html; charset=utf-8", (ASSETS / "mailbox.html").read_bytes(), []
         if method == "GET" and path in STATIC_FILES:
             name, content_type = STATIC_FILES[path]
             return 200, content_type, (ASSETS / name).read_bytes(), []
@@ -427,6 +438,20 @@ class Simulator:
             return _json(200, {"messages": self.log, "callbacks": len(self.callbacks)})
         if parts == ["callbacks"]:
             return _json(200, {"callbacks": self.callbacks})
+        if parts == ["mailbox"] and self.mailbox is not None:
+            if method == "GET":
+                return _json(200, self.mailbox.snapshot())
+            data = _json_body(body)
+            text = str(data.get("body", "")).strip()
+            if not text:
+                return _json(400, {"detail": "empty email"})
+            raw, recipient = self.mailbox.compose(
+                subject=str(data.get("subject", "")).strip(),
+                body=text,
+                in_reply_to=str(data.get("in_reply_to", "")),
+            )
+            status = await self.mailbox.post(self._client(), self.app_base_url, raw, recipient)
+            return _json(202, {"status": status})
         if parts == ["phones"] and method == "GET":
             shown = [phone for phone in self.phones.values() if phone.shown]
             return _json(200, {"phones": [{"number": p.number, "name": p.name} for p in shown]})

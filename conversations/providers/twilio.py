@@ -349,6 +349,7 @@ class TwilioChannel:
     address_prefix: str
     sender_setting: str
     name: str = PROVIDER
+    confirms_by_callback: bool = True
 
     def send(self, request: OutboundRequest) -> SendAccepted:
         return send_message(request, via=self)

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from conversations.access import lost_sight, thread_audience
-from conversations.models import Attachment, Message, Thread
+from conversations.models import Attachment, EmailHeaders, Message, Thread
 from conversations.payloads import message_payload, message_status_payload, thread_summary
 from conversations.providers.base import InboundMessage, StatusUpdate
 from conversations.providers.registry import CHANNELS, LAST_INBOUND_FIELDS
@@ -177,6 +177,42 @@ _update_thread_on_inbound = CompiledUpdate(
 )
 
 
+def _attachment(message: Message, position: int, media) -> Attachment:
+    """A file to download (at its URL), or one the provider handed over and we already
+    stored, or one refused (type, size) that nothing was stored for."""
+    attachment = Attachment(
+        message=message,
+        position=position,
+        content_type=media.content_type[:128],
+        original_url=media.url,
+        file_name=media.file_name[:200],
+    )
+    if media.refused:
+        attachment.state, attachment.error, attachment.size = Attachment.State.REFUSED, media.refused[:500], media.size
+    elif media.stored_name:
+        attachment.state, attachment.file, attachment.size = Attachment.State.STORED, media.stored_name, media.size
+    return attachment
+
+
+def _store_email_headers(message: Message, parts) -> None:
+    EmailHeaders.objects.create(
+        message=message,
+        header_message_id=parts.message_id,
+        in_reply_to=parts.in_reply_to,
+        references=" ".join(parts.references),
+        subject=parts.subject,
+        from_header=parts.from_header,
+        to_header=parts.to_header,
+        cc_header=parts.cc_header,
+        reply_to=parts.reply_to,
+        full_text=parts.full_text,
+        html=parts.html,
+        raw=parts.raw_name,
+        raw_size=parts.raw_size,
+        noise=parts.noise,
+    )
+
+
 class _InboundBatch:
     """One transaction's worth of inbound messages; `store` runs inside it.
 
@@ -324,7 +360,7 @@ class _InboundBatch:
         for inbound in fresh:
             contact = contacts[inbound.channel, inbound.address]
             thread = threads[self._thread_key(contact)]
-            requested = consent_keyword(inbound.body)
+            requested = "" if inbound.email is not None and inbound.email.noise else consent_keyword(inbound.body)
             current = consent.get(contact.pk, contact.consent)
             change = requested if requested and requested != current else ""
             if change:
@@ -362,17 +398,19 @@ class _InboundBatch:
     def _apply(self, inbound: InboundMessage, message: Message, contact, thread: Thread, *, is_new: bool):
         """What one new message does to its thread, its contact point and the event log."""
         now = self.now
+        # An auto-reply or list mail is shown, flagged, but nobody is waiting for an answer to it.
+        automatic = inbound.email is not None and bool(inbound.email.noise)
         attachments = []
         if inbound.media:
             attachments = Attachment.objects.bulk_create(
-                Attachment(
-                    message=message, position=index, content_type=media.content_type[:128], original_url=media.url
-                )
-                for index, media in enumerate(inbound.media)
+                _attachment(message, index, media) for index, media in enumerate(inbound.media)
             )
             for attachment in attachments:
-                # Enqueued in this transaction (ORM broker): the download exists iff the message does.
-                async_task("conversations.tasks.attachment_download", attachment.pk, group="media")
+                if attachment.state == Attachment.State.PENDING:
+                    # Enqueued in this transaction (ORM broker): the download exists iff the message does.
+                    async_task("conversations.tasks.attachment_download", attachment.pk, group="media")
+        if inbound.email is not None:
+            _store_email_headers(message, inbound.email)
 
         previous_handler_id = thread.handler_id
         # Nobody saw a new thread yet: its customer's name must not reach the pool it never was in.
@@ -387,7 +425,8 @@ class _InboundBatch:
         thread.last_inbound_channel = inbound.channel
         thread.last_activity_at = now
         thread.last_message_preview = _preview(inbound)
-        thread.waiting_since = thread.waiting_since or now
+        if not automatic:
+            thread.waiting_since = thread.waiting_since or now
         thread.status = Thread.Status.OPEN
         thread.unread_count += 1
         self.touched[thread.pk] = thread

@@ -18,6 +18,7 @@ from pathlib import PurePath
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.text import get_text_list
 from django.utils.translation import gettext as _
@@ -25,11 +26,12 @@ from django.utils.translation import ngettext
 
 from conversations.access import thread_audience
 from conversations.media import attachment_media_url
-from conversations.models import Attachment, Message, MessageTemplate, Thread
+from conversations.models import Attachment, EmailHeaders, Message, MessageTemplate, Thread
 from conversations.payloads import message_payload, message_status_payload, thread_summary
-from conversations.providers.base import OutboundRequest, SendFailed
+from conversations.providers import email as email_provider
+from conversations.providers.base import OutboundEmail, OutboundFile, OutboundRequest, SendFailed, StatusUpdate
 from conversations.providers.registry import CHANNELS, MB, REPLY_CHANNELS, ChannelSpec, default_reply_channel
-from conversations.services.inbound import contact_point_opt_out_if_unsubscribed
+from conversations.services.inbound import STATUS_RANK, contact_point_opt_out_if_unsubscribed, message_status_apply
 from conversations.templating import TEMPLATE_VARIABLE, template_numbers, template_variables_for
 from core.compiled import PreparedQuery
 from core.tasks import enqueue
@@ -67,6 +69,7 @@ def message_send(
     template: MessageTemplate | None = None,
     variables: dict | None = None,
     channel: str | None = None,
+    subject: str = "",
 ) -> Message:
     """Send a reply to the thread's customer; refused with SendRefused (nothing stored) when
     the provider would refuse it. Returns the message, `queued`, its delivery enqueued.
@@ -83,10 +86,12 @@ def message_send(
     if template is None:
         if not body and not attachments:
             raise SendRefused(_("Write a message or attach a file before sending."), code="empty_body")
-        if len(body) > BODY_MAX_LENGTH:
+        spec = CHANNELS.get(_channel_for(channel, thread))
+        max_length = spec.max_body_length if spec else BODY_MAX_LENGTH
+        if len(body) > max_length:
             raise SendRefused(
                 _("The message is %(length)d characters long; the limit is %(max)d. Split it or shorten it.")
-                % {"length": len(body), "max": BODY_MAX_LENGTH},
+                % {"length": len(body), "max": max_length},
                 code="body_too_long",
             )
     elif attachments:
@@ -112,13 +117,14 @@ def message_send(
             template=template,
             variables=variables,
             channel=channel,
+            subject=subject,
         )
     except BaseException:
         _delete_files(files)
         raise
 
 
-def _record_reply(*, thread, author, body, media, files, template, variables, channel) -> Message:
+def _record_reply(*, thread, author, body, media, files, template, variables, channel, subject) -> Message:
     now = timezone.now()
     with transaction.atomic():
         thread = (
@@ -136,6 +142,7 @@ def _record_reply(*, thread, author, body, media, files, template, variables, ch
             body = _render(template.body, content_variables)
         else:
             _check_free_text_window(spec, thread, now)
+        envelope = _envelope_for(spec, thread, author, subject) if spec.envelope else None
 
         message = Message.objects.create(
             thread=thread,
@@ -154,6 +161,9 @@ def _record_reply(*, thread, author, body, media, files, template, variables, ch
         for attachment in files:
             attachment.message = message
             attachment.save()
+        if envelope is not None:
+            envelope.message = message
+            envelope.save()
 
         thread.last_activity_at = now
         thread.last_message_preview = body[:PREVIEW_LENGTH] if body else _("📎 Attachment")
@@ -214,7 +224,11 @@ def _contact_point_for(thread: Thread, channel: str) -> tuple[ChannelSpec, Conta
         candidates = [thread.prospect] if thread.prospect.kind == channel else []
     if not candidates:
         raise SendRefused(
-            _("%(name)s has no %(channel)s number; choose another channel.")
+            (
+                _("%(name)s has no %(channel)s address; choose another channel.")
+                if spec.envelope
+                else _("%(name)s has no %(channel)s number; choose another channel.")
+            )
             % {"name": _party_name(thread), "channel": spec.label},
             code="no_contact_point",
         )
@@ -230,6 +244,39 @@ def _contact_point_for(thread: Thread, channel: str) -> tuple[ChannelSpec, Conta
             if candidate.pk == last_used:
                 return spec, candidate
     return spec, candidates[0]
+
+
+def _envelope_for(spec: ChannelSpec, thread: Thread, author: Advisor, subject: str) -> EmailHeaders:
+    """An email reply's headers, decided before it is stored (and so before it is sent):
+    our Message-ID, `Re:` the customer's last email (or the subject typed for a new
+    conversation), In-Reply-To/References to it, and the thread's own reply address."""
+    last = (
+        EmailHeaders.objects.filter(message__thread=thread, message__direction=Message.Direction.INBOUND)
+        .order_by("-message__created_at", "-message_id")
+        .first()
+    )
+    subject = " ".join((subject or "").split())
+    if not subject and last is not None:
+        subject = email_provider.reply_subject(last.subject)
+    if not subject:
+        raise SendRefused(
+            _("%(name)s has not written by email yet: type a subject for this new email.")
+            % {"name": _party_name(thread)},
+            code="subject_required",
+        )
+    references = [*last.reference_ids, last.header_message_id][-20:] if last is not None else []
+    return EmailHeaders(
+        header_message_id=email_provider.new_message_id(),
+        in_reply_to=last.header_message_id if last is not None else "",
+        references=" ".join(references),
+        subject=subject[:998],
+        from_header=_sender_name(author, thread),
+        reply_to=email_provider.reply_address(thread.pk),
+    )
+
+
+def _sender_name(author: Advisor, thread: Thread) -> str:
+    return f"{author.display_name} — {thread.agency.name}"
 
 
 def _check_consent(thread: Thread, contact: ContactPoint) -> None:
@@ -310,7 +357,7 @@ def _check_media(channel: str, media: list[tuple]) -> None:
                 % {"channel": label, "name": name, "type": content_type or _("unknown type")},
                 code="attachment_type",
             )
-        limit = rule.max_per_type.get(content_type, rule.max_total)
+        limit = rule.max_per_type.get(content_type, rule.total_limit())
         if size > limit:
             raise SendRefused(
                 _("“%(name)s” is %(size).1f MB; %(channel)s accepts up to %(max)d MB for this type.")
@@ -318,10 +365,10 @@ def _check_media(channel: str, media: list[tuple]) -> None:
                 code="attachment_too_large",
             )
     total = sum(item[3] for item in media)
-    if total > rule.max_total:
+    if total > rule.total_limit():
         raise SendRefused(
             _("The files add up to %(size).1f MB; %(channel)s accepts up to %(max)d MB per message.")
-            % {"size": total / MB, "channel": label, "max": rule.max_total // MB},
+            % {"size": total / MB, "channel": label, "max": rule.total_limit() // MB},
             code="attachment_too_large",
         )
 
@@ -334,7 +381,11 @@ def _store_files(media: list[tuple]) -> list[Attachment]:
     try:
         for position, (upload, name, content_type, size) in enumerate(media):
             attachment = Attachment(
-                position=position, content_type=content_type, size=size, state=Attachment.State.STORED
+                position=position,
+                content_type=content_type,
+                size=size,
+                state=Attachment.State.STORED,
+                file_name=name[:200],
             )
             extension = PurePath(name).suffix.lower() or mimetypes.guess_extension(content_type) or ""
             attachment.file.save(f"{stem}-{position}{extension}", upload, save=False)
@@ -393,7 +444,7 @@ def _checked_template_variables(template, thread, author, variables) -> dict:
 # The delivery path runs once per message in the worker: its statements are built once
 # (see core/compiled.py for why; the outbound benchmark showed the same cost).
 _message_for_delivery = PreparedQuery(
-    lambda message_id: Message.objects.select_related("contact_point", "template").filter(
+    lambda message_id: Message.objects.select_related("contact_point", "template", "email").filter(
         pk=message_id, direction=Message.Direction.OUTBOUND
     ),
     sentinels=(-7_346_183_023,),
@@ -478,6 +529,13 @@ def message_deliver(*, message_id: int) -> Message | None:
     # A status callback carrying ?m=<id> may have set the id already: keep it.
     _save_sid([accepted.provider, accepted.provider_message_id, message.pk])
     message.provider, message.provider_message_id = accepted.provider, accepted.provider_message_id
+    if STATUS_RANK.get(accepted.status, 0) > STATUS_RANK[Message.Status.SENDING]:
+        # A provider whose acceptance is the handing over (an SMTP server's 250): `sent` now.
+        message = message_status_apply(
+            update=StatusUpdate(
+                provider=accepted.provider, provider_message_id=accepted.provider_message_id, status=accepted.status
+            )
+        )
     return message
 
 
@@ -487,6 +545,7 @@ def _outbound_request(message: Message) -> OutboundRequest:
         for attachment_id, name in _attachment_files([message.pk])
     )
     return OutboundRequest(
+        email=_outbound_email(message) if CHANNELS[message.channel].envelope else None,
         channel=message.channel,
         address=message.contact_point.address,
         body="" if message.template_id else message.body,
@@ -497,11 +556,41 @@ def _outbound_request(message: Message) -> OutboundRequest:
     )
 
 
+def _outbound_email(message: Message) -> OutboundEmail:
+    headers = message.email
+    files = tuple(
+        OutboundFile(
+            name=attachment.file_name or PurePath(attachment.file.name).name,
+            content_type=attachment.content_type,
+            path=attachment.file.name,
+        )
+        for attachment in message.attachments.order_by("position")
+        if attachment.file
+    )
+    return OutboundEmail(
+        message_id=headers.header_message_id,
+        subject=headers.subject,
+        from_name=headers.from_header,
+        reply_to=headers.reply_to,
+        in_reply_to=headers.in_reply_to,
+        references=tuple(headers.reference_ids),
+        html=render_to_string("conversations/email/reply.html", {"body": message.body, "sender": headers.from_header}),
+        files=files,
+    )
+
+
 def _reclaim_if_stale(message: Message) -> Message:
     """A message left `sending` with no provider id: its call went unanswered or its worker
     died. If no status callback has matched it by now, the provider did not take it."""
     if message.sending_at and timezone.now() - message.sending_at < SENDING_STALE_AFTER:
         return message
+    if not CHANNELS[message.channel].provider.confirms_by_callback:
+        # Nothing can tell whether it went: never sent twice, the advisor decides.
+        return _fail(
+            message,
+            code="",
+            text=_("Sending was interrupted; the message may have been sent. Check before sending it again."),
+        )
     if message.delivery_attempts >= MAX_DELIVERY_ATTEMPTS:
         return _fail(
             message,
@@ -522,6 +611,9 @@ def _reclaim_if_stale(message: Message) -> Message:
 
 
 def _after_failure(message: Message, failure: SendFailed) -> Message:
+    if failure.ambiguous and not CHANNELS[message.channel].provider.confirms_by_callback:
+        # No callback will tell whether it went: at most once, the advisor sees why.
+        return _fail(message, code=failure.code, text=failure.message)
     if failure.ambiguous:
         # Twilio may have taken it: a status callback (?m=<id>) would tell. Check later, never resend now.
         _enqueue_delivery(message.pk, delay=AMBIGUOUS_CHECK_AFTER)

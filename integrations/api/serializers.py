@@ -11,7 +11,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.pagination import CursorPagination
 
-from conversations.models import Attachment, Channel, Message, MessageTemplate, Thread
+from conversations.models import Attachment, Channel, EmailHeaders, Message, MessageTemplate, Thread
 from conversations.providers.registry import REPLY_CHANNELS
 from crm.addresses import normalize_address, normalize_phone
 from crm.models import Advisor, ContactPoint, Customer
@@ -423,8 +423,38 @@ class AttachmentOutput(serializers.ModelSerializer):
         fields = ["id", "content_type", "size", "state", "error"]
 
 
+class EmailHeadersOutput(serializers.ModelSerializer):
+    message_id = serializers.CharField(source="header_message_id", read_only=True)
+    references = serializers.ListField(source="reference_ids", child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = EmailHeaders
+        fields = [
+            "message_id",
+            "in_reply_to",
+            "references",
+            "subject",
+            "from_header",
+            "to_header",
+            "cc_header",
+            "reply_to",
+            "full_text",
+            "html",
+            "noise",
+        ]
+
+
 class MessageOutput(serializers.ModelSerializer):
     attachments = AttachmentOutput(many=True, read_only=True)
+    email = serializers.SerializerMethodField(
+        help_text=_("An email's headers, sanitised HTML and full text; null otherwise.")
+    )
+
+    @extend_schema_field(EmailHeadersOutput(allow_null=True))
+    def get_email(self, message: Message) -> dict | None:
+        # The reverse one-to-one raises (an AttributeError) for a message without headers.
+        headers = getattr(message, "email", None)
+        return EmailHeadersOutput(headers).data if headers is not None else None
 
     class Meta:
         model = Message
@@ -446,6 +476,7 @@ class MessageOutput(serializers.ModelSerializer):
             "failed_at",
             "consent_change",
             "attachments",
+            "email",
         ]
 
 
@@ -473,6 +504,13 @@ class MessageSendInput(serializers.Serializer):
         allow_null=True,
         default=None,
         help_text=_('The template\'s variables by number, e.g. {"1": "Camille"}; pre-filled from the CRM if left out.'),
+    )
+    subject = serializers.CharField(
+        required=False,
+        default="",
+        allow_blank=True,
+        max_length=998,
+        help_text=_("Email only: the subject of a new email; empty answers Re: the customer's last one."),
     )
     as_advisor = serializers.IntegerField(required=False, min_value=1, help_text=ACTING_ADVISOR_HELP)
 

@@ -206,7 +206,7 @@ class MessageListSendApi(ApiView):
         filters = valid_input(MessageFilter, request.query_params)
         paginator = self.pagination_class()
         paginator.ordering = "id" if filters["order"] == "oldest" else "-id"
-        messages = Message.objects.filter(thread=thread).prefetch_related("attachments")
+        messages = Message.objects.filter(thread=thread).select_related("email").prefetch_related("attachments")
         page = paginator.paginate_queryset(messages, request, view=self)
         return paginator.get_paginated_response(MessageOutput(page, many=True).data)
 
@@ -248,5 +248,6 @@ class MessageListSendApi(ApiView):
             template=template,
             variables=data["variables"],
             channel=data["channel"],
+            subject=data["subject"],
         )
         return Response(MessageOutput(message).data, status=status.HTTP_202_ACCEPTED)

@@ -124,8 +124,9 @@ def test_demo_customers_have_valid_french_mobiles_and_one_current_assignment():
 
 
 @pytest.mark.django_db
-def test_camille_martin_reaches_alice_on_whatsapp_and_sms():
-    """Camille Martin has +33612345678 on WhatsApp and SMS, alice as dedicated advisor, and a WhatsApp exchange."""
+def test_camille_martin_reaches_alice_on_whatsapp_sms_and_email():
+    """Camille Martin has +33612345678 on WhatsApp and SMS, an email address, alice as dedicated
+    advisor, and one conversation that goes from WhatsApp to email, the emails threaded."""
     run_demo()
 
     camille = Customer.objects.get(first_name="Camille", last_name="Martin")
@@ -133,12 +134,16 @@ def test_camille_martin_reaches_alice_on_whatsapp_and_sms():
     assert set(camille.contact_points.values_list("kind", "address")) >= {
         ("whatsapp", "+33612345678"),
         ("sms", "+33612345678"),
+        ("email", "camille.martin@example.com"),
     }
     thread = Thread.objects.get(customer=camille)
     assert thread.handler == camille.dedicated_advisor
-    messages = list(thread.messages.all())
-    assert {m.channel for m in messages} == {"whatsapp"}
+    messages = list(thread.messages.select_related("email"))
+    assert [m.channel for m in messages][-3:] == ["whatsapp", "email", "email"]
     assert {m.direction for m in messages} == {"inbound", "outbound"}
+    ours, hers = messages[-2].email, messages[-1].email
+    assert (hers.subject, hers.in_reply_to) == ("Re: Code de carte oublié", ours.header_message_id)
+    assert thread.last_inbound_channel == "email"
 
 
 @pytest.mark.django_db
@@ -168,7 +173,7 @@ def test_demo_threads_agree_with_their_messages():
         for message in messages:
             assert message.contact_point.customer_id == thread.customer_id
             assert message.contact_point.kind == message.channel
-            assert message.provider == "twilio"
+            assert message.provider == CHANNELS[message.channel].provider.name
             assert message.provider_message_id.startswith("SMdemo")
             if message.direction == Message.Direction.INBOUND:
                 assert (message.status, message.author_id) == (Message.Status.RECEIVED, None)

@@ -180,9 +180,16 @@ def test_channel_without_contact_point_is_refused(thread, alice):
     assert error.messages == ["Camille Martin has no SMS number; choose another channel."]
 
 
-def test_email_replies_are_not_available(thread, alice):
-    """Only WhatsApp and SMS go through the provider."""
-    refused("channel_unsupported", thread=thread, author=alice, body="Bonjour", channel="email")
+def test_web_chat_replies_are_not_available(thread, alice):
+    """Web chat has no provider yet: refused, naming the channels that reply."""
+    error = refused("channel_unsupported", thread=thread, author=alice, body="Bonjour", channel="webchat")
+    assert error.messages == ["Replies on Web chat are not available; choose WhatsApp, SMS or Email."]
+
+
+def test_an_email_reply_needs_an_email_address(thread, alice):
+    """A customer without an email address: refused, before anything is stored."""
+    error = refused("no_contact_point", thread=thread, author=alice, body="Bonjour", channel="email", subject="x")
+    assert error.messages == ["Camille Martin has no Email address; choose another channel."]
 
 
 def test_whatsapp_attachment_is_stored_with_the_message(thread, alice):

@@ -9,11 +9,21 @@ SCHEDULES = [
         "schedule_type": Schedule.DAILY,
         "repeats": -1,
     },
+    # IMAP polling of EMAIL_IMAP_URL (does nothing without it).
+    {
+        "name": "email-mailbox-poll",
+        "func": "conversations.tasks.mailbox_poll",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+        "repeats": -1,
+    },
 ]
 
 
 class Command(BaseCommand):
-    help = "Create or update the recurring django-q2 schedules (pruning the event log). Safe to run again."
+    help = (
+        "Create or update the recurring django-q2 schedules (pruning the event log, IMAP polling). Safe to run again."
+    )
 
     def handle(self, *args, **options):
         for spec in SCHEDULES:

@@ -4,6 +4,7 @@ from django.db.models import Max
 from django.utils.translation import gettext as _
 
 from conversations.models import Message
+from conversations.providers.mail_simulator import Mailbox
 from conversations.providers.simulator import Phone, Simulator
 from crm.models import ContactPoint
 
@@ -37,6 +38,24 @@ def phones_from_database(*, shown: int) -> list[Phone]:
     return ordered
 
 
+def _mailbox(smtp_port: int) -> Mailbox:
+    """Camille Martin's mailbox (her email address in the database, else the demo's)."""
+    contact = (
+        ContactPoint.objects.filter(kind="email", customer__contact_points__address=CAMILLE)
+        .select_related("customer")
+        .first()
+    )
+    anymail = settings.ANYMAIL
+    return Mailbox(
+        address=contact.address if contact else "camille.martin@example.com",
+        name=contact.customer.full_name if contact else "Camille Martin",
+        bank_address=settings.EMAIL_REPLY_ADDRESS,
+        signing_key=anymail.get("MAILGUN_WEBHOOK_SIGNING_KEY", ""),
+        webhook_secret=anymail.get("WEBHOOK_SECRET", ""),
+        smtp_port=smtp_port,
+    )
+
+
 class Command(BaseCommand):
     help = (
         "Start the development simulator of Twilio and of the customers' phones (http://127.0.0.1:8001/). "
@@ -49,6 +68,12 @@ class Command(BaseCommand):
         parser.add_argument("--app-url", default="", help="Where the app's webhooks are (default: PUBLIC_BASE_URL).")
         parser.add_argument("--callback-delay", type=float, default=0.4, help="Seconds between status callbacks.")
         parser.add_argument("--phones", type=int, default=6, help="How many phones the page shows.")
+        parser.add_argument(
+            "--smtp-port",
+            type=int,
+            default=None,
+            help="Also play the email service: an SMTP server on this port and Camille's mailbox at /mailbox.",
+        )
 
     def handle(self, *args, **options):
         if not settings.DEBUG:
@@ -75,6 +100,7 @@ class Command(BaseCommand):
             bank_whatsapp=settings.TWILIO_WHATSAPP_FROM or "whatsapp:+33180000000",
             bank_sms=settings.TWILIO_SMS_FROM or "+33180000000",
             callback_delay=options["callback_delay"],
+            mailbox=_mailbox(options["smtp_port"]) if options["smtp_port"] else None,
         )
         self.stdout.write(
             _("Simulator on http://%(host)s:%(port)s/ (%(count)d phones), posting to %(app)s")

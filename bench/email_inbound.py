@@ -1,0 +1,145 @@
+"""Inbound email throughput: N realistic emails through an ESP's inbound webhook.
+
+Each email is about 20 KB of text with one quoted reply; every other one carries a 200 KB
+PDF. They are posted as Mailgun's forward() route posts them (`body-mime`, signed with the
+webhook signing key, with the webhook secret's basic auth) at a given concurrency, from the
+demo customers' email addresses. Reports accepted emails/s, p50/p99 answer time, and that
+exactly N are stored.
+
+    make bench-email N=2000 C=16      # bench/serve.sh starts the server on PostgreSQL + Redis
+
+Target on this 2-core machine: >= 200 emails/s, p99 <= 250 ms, zero loss.
+"""
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import sys
+import time
+import uuid
+from email.message import EmailMessage
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import django_setup, summary_ms  # noqa: E402
+
+django_setup()
+
+import aiohttp  # noqa: E402
+
+from conversations.models import Message  # noqa: E402
+from conversations.providers.email import provider_message_id  # noqa: E402
+from crm.models import ContactPoint  # noqa: E402
+
+PATH = "/anymail/mailgun/inbound_mime/"
+PARAGRAPH = (
+    "Bonjour Madame Durand, je reviens vers vous au sujet du dossier de prêt : voici les éléments "
+    "que vous m'aviez demandés lors de notre dernier rendez-vous, avec mes questions. "
+)
+QUOTE = "\n".join("> " + PARAGRAPH for _ in range(8))
+PDF = b"%PDF-1.4\n" + os.urandom(200 * 1024)
+
+
+def build_emails(n: int, run_id: str) -> list[tuple[bytes, str]]:
+    addresses = list(
+        ContactPoint.objects.filter(kind="email", customer__isnull=False).values_list("address", flat=True)
+    )
+    if not addresses:
+        raise SystemExit("No customer with an email address: run `python manage.py demo` first.")
+    body = "\n\n".join(PARAGRAPH * 4 for _ in range(40))[: 20 * 1024 - len(QUOTE) - 200]
+    emails = []
+    for i in range(n):
+        message = EmailMessage()
+        message["From"] = f"Client <{addresses[i % len(addresses)]}>"
+        message["To"] = "conseiller@attitre.example"
+        message["Subject"] = f"Dossier de prêt {i}"
+        message_id = f"bench-{run_id}-{i}@example.com"
+        message["Message-ID"] = f"<{message_id}>"
+        message.set_content(f"{body}\n\nLe lun. 30 nov. 2026 à 10:00, Alice Durand a écrit :\n{QUOTE}\n")
+        if i % 2:
+            message.add_attachment(PDF, maintype="application", subtype="pdf", filename="justificatif.pdf")
+        emails.append((message.as_bytes(), message_id))
+    return emails
+
+
+def form(raw: bytes, key: str) -> aiohttp.FormData:
+    timestamp, token = str(int(time.time())), secrets.token_hex(25)
+    data = aiohttp.FormData()
+    data.add_field("recipient", "conseiller@attitre.example")
+    data.add_field("body-mime", raw.decode())
+    data.add_field("timestamp", timestamp)
+    data.add_field("token", token)
+    data.add_field("signature", hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest())
+    return data
+
+
+async def post_all(target: str, emails, concurrency: int, key: str, secret: str):
+    latencies, statuses = [], {}
+    queue = iter(emails)
+    auth = "Basic " + base64.b64encode(secret.encode()).decode()
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+        async def worker():
+            for raw, _id in queue:
+                started = time.perf_counter()
+                try:
+                    async with session.post(target, data=form(raw, key), headers={"authorization": auth}) as response:
+                        await response.read()
+                        status = response.status
+                except aiohttp.ClientError:
+                    status = 0
+                latencies.append(time.perf_counter() - started)
+                statuses[status] = statuses.get(status, 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return latencies, statuses, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default=os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8100"))
+    parser.add_argument("-n", "--emails", type=int, default=2000)
+    parser.add_argument("-c", "--concurrency", type=int, default=16)
+    parser.add_argument("--warmup", type=int, default=100)
+    args = parser.parse_args()
+    key = os.environ["ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY"]
+    secret = os.environ["ANYMAIL_WEBHOOK_SECRET"]
+
+    run_id = uuid.uuid4().hex[:10]
+    target = args.url.rstrip("/") + PATH
+    if args.warmup:
+        asyncio.run(post_all(target, build_emails(args.warmup, run_id + "w"), args.concurrency, key, secret))
+    emails = build_emails(args.emails, run_id)
+    latencies, statuses, elapsed = asyncio.run(post_all(target, emails, args.concurrency, key, secret))
+
+    keys = [provider_message_id(message_id) for _raw, message_id in emails]
+    stored = sum(
+        Message.objects.filter(provider="email", provider_message_id__in=keys[start : start + 2000]).count()
+        for start in range(0, len(keys), 2000)
+    )
+    accepted = statuses.get(200, 0)
+    result = {
+        "emails": args.emails,
+        "concurrency": args.concurrency,
+        "elapsed_s": round(elapsed, 2),
+        "accepted_per_s": round(accepted / elapsed, 1),
+        "statuses": statuses,
+        **summary_ms(latencies),
+        "stored": stored,
+        "lost": args.emails - stored,
+    }
+    print(json.dumps(result, indent=2))
+    met = result["accepted_per_s"] >= 200 and result["p99_ms"] <= 250 and stored == args.emails
+    print(f"target (>= 200 emails/s, p99 <= 250 ms, zero loss): {'MET' if met else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
