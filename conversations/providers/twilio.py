@@ -11,7 +11,7 @@ import re
 import ssl
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 import urllib3
@@ -251,11 +251,8 @@ def download_media(*, url: str, declared_type: str) -> tuple[bytes, str]:
     """
     check_media_url(url)
     limit = settings.TWILIO_MEDIA_MAX_BYTES
-    auth = (settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN)
     try:
-        # Twilio answers with a redirect to its CDN; requests drops the credentials on a
-        # cross-host hop. Its TLS context (CA bundle) is loaded once per process.
-        with requests.get(url, auth=auth, timeout=(5, 10), stream=True, allow_redirects=True) as response:
+        with _media_response(url) as response:
             if response.status_code in (404, 410):
                 raise MediaRefused(f"media is gone (HTTP {response.status_code})")
             if response.status_code >= 400:
@@ -275,6 +272,34 @@ def download_media(*, url: str, declared_type: str) -> tuple[bytes, str]:
     except requests.RequestException as exc:
         raise MediaUnavailable(type(exc).__name__) from exc
     return b"".join(chunks), content_type
+
+
+MAX_MEDIA_REDIRECTS = 3
+
+
+def _media_response(url: str) -> requests.Response:
+    """The media file's response, following Twilio's redirect to its CDN by hand: each hop
+    is checked as the first was (Twilio's hosts only, https), so an allowed host answering
+    `302 → http://localhost/…` leads nowhere; the credentials go to the first host only."""
+    first_host = urlsplit(url).hostname
+    auth = (settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN)
+    for _hop in range(MAX_MEDIA_REDIRECTS + 1):
+        response = requests.get(
+            url,
+            auth=auth if urlsplit(url).hostname == first_host else None,
+            timeout=(5, 10),
+            stream=True,
+            allow_redirects=False,
+        )
+        if not response.is_redirect:
+            return response
+        response.close()
+        url = urljoin(url, response.headers["location"])
+        try:
+            check_media_url(url)
+        except MediaRefused as exc:
+            raise MediaRefused(f"redirected: {exc}") from exc
+    raise MediaRefused(f"more than {MAX_MEDIA_REDIRECTS} redirects")
 
 
 # --- Sending ----------------------------------------------------------------------
