@@ -8,6 +8,7 @@ REDIS_URL switch to the production shape (PostgreSQL, Redis).
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -49,6 +50,24 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # The public https URL Twilio calls; webhook signatures are checked against it so
 # that they still verify behind a TLS-terminating proxy.
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+
+def _loopback_aliases(origin: str) -> list[str]:
+    """http://127.0.0.1:8000 → the same scheme and port on localhost and [::1] too."""
+    parts = urlsplit(origin)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        return [origin]
+    port = f":{parts.port}" if parts.port else ""
+    return [f"{parts.scheme}://{host}{port}" for host in ("127.0.0.1", "localhost", "[::1]")]
+
+
+# The exact origins (scheme, host and port) whose pages may open the advisors' websocket with
+# their cookie: our own public origin and the trusted ones; in DEBUG also its loopback names.
+_PUBLIC_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(PUBLIC_BASE_URL))
+WEBSOCKET_ALLOWED_ORIGINS = env_list(
+    "WEBSOCKET_ALLOWED_ORIGINS",
+    list(dict.fromkeys((_loopback_aliases(_PUBLIC_ORIGIN) if DEBUG else [_PUBLIC_ORIGIN]) + CSRF_TRUSTED_ORIGINS)),
+)
 
 INSTALLED_APPS = [
     # Ours before Django's admin: their templates (registration/logged_out.html) come first.

@@ -184,7 +184,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.security.websocket import OriginValidator  # noqa: E402
 
 from channels_app.routing import websocket_urlpatterns  # noqa: E402
 from conversations.asgi import TwilioWebhookRoute  # noqa: E402
@@ -192,7 +192,10 @@ from conversations.asgi import TwilioWebhookRoute  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": TwilioWebhookRoute(fallback=django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Only the exact origins (scheme, host and port) of the pages that open the inbox.
+        "websocket": OriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), ["https://attitre.bank.example"]
+        ),
     }
 )
 """
