@@ -19,7 +19,6 @@ from channels_app.routing import websocket_urlpatterns  # noqa: E402
 from conversations.asgi import TwilioWebhookRoute  # noqa: E402
 
 
-
 class _ConfiguredOrigins:
     """WEBSOCKET_ALLOWED_ORIGINS as it is when a socket connects (tests and embedding
     projects change settings after this module loads)."""
@@ -36,8 +35,6 @@ application = ProtocolTypeRouter(
         "http": TwilioWebhookRoute(fallback=django_asgi_app),
         # The Origin check stops another site's page from opening a socket with the user's
         # cookie: the exact origins configured (scheme, host and port), not any port of a host.
-        "websocket": OriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), _ConfiguredOrigins()
-        ),
+        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), _ConfiguredOrigins()),
     }
 )
