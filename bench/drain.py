@@ -95,7 +95,7 @@ async def _web(server, base, workers, sockets, graceful, limit, cookie, numbers)
             i = 0
             while not stop.is_set():
                 body, headers = signed_whatsapp(
-                    base_url=base, sid=f"SMd{uuid.uuid4().hex}"[:34], sender=numbers[(n + i) % len(numbers)], body="x"
+                    base_url=base, sid=f"SM{uuid.uuid4().hex}", sender=numbers[(n + i) % len(numbers)], body="x"
                 )
                 try:
                     async with session.post(base + MESSAGES_PATH, data=body, headers=headers) as answer:

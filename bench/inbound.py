@@ -47,7 +47,7 @@ def build_payloads(n: int, run_id: str, base_url: str) -> list[tuple[bytes, str,
     payloads = []
     for i in range(n):
         number = numbers[i % len(numbers)]
-        sid = f"SMb{run_id}{i:020d}"[:34]
+        sid = f"SM{run_id}{i:022x}"
         params = {
             "MessageSid": sid,
             "SmsMessageSid": sid,

@@ -59,7 +59,7 @@ def main() -> None:
             QueryDict(
                 urlencode(
                     {
-                        "MessageSid": f"SMg{run}{i:021d}"[:34],
+                        "MessageSid": f"SM{run}{i:022x}",
                         "From": f"whatsapp:{numbers[i % len(numbers)]}",
                         "To": "whatsapp:+33180000000",
                         "Body": f"Bonjour, message {i}",

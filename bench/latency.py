@@ -72,7 +72,7 @@ async def measure(base_url: str, rate: float, count: int, numbers: list[str], co
             token = f"{run}-{i}"
             body, headers = signed_whatsapp(
                 base_url=base_url,
-                sid=f"SMl{run}{i:023d}"[:34],
+                sid=f"SM{run}{i:024x}",
                 sender=numbers[i % len(numbers)],
                 body=f"Bonjour {token}",
             )

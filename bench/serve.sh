@@ -14,6 +14,7 @@ export TWILIO_ACCOUNT_SID="${TWILIO_ACCOUNT_SID:-AC00000000000000000000000000000
 export TWILIO_AUTH_TOKEN="${TWILIO_AUTH_TOKEN:-bench-auth-token}"
 export DEBUG=0 SECRET_KEY="${SECRET_KEY:-bench-only-secret-key-not-for-production-use-0123456789}"
 export ALLOWED_HOSTS="127.0.0.1,localhost" LOG_LEVEL=WARNING
+export SECURE_SSL_REDIRECT=0  # plain http here, no TLS proxy in front
 export WEB_CONCURRENCY="${WEB_CONCURRENCY:-2}"
 
 # A fresh database every run: figures must not depend on earlier runs' dead rows

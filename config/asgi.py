@@ -12,15 +12,29 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.security.websocket import OriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from channels_app.routing import websocket_urlpatterns  # noqa: E402
 from conversations.asgi import TwilioWebhookRoute  # noqa: E402
 
+
+class _ConfiguredOrigins:
+    """WEBSOCKET_ALLOWED_ORIGINS as it is when a socket connects (tests and embedding
+    projects change settings after this module loads)."""
+
+    def __iter__(self):
+        return iter(settings.WEBSOCKET_ALLOWED_ORIGINS)
+
+    def __contains__(self, origin):
+        return origin in settings.WEBSOCKET_ALLOWED_ORIGINS
+
+
 application = ProtocolTypeRouter(
     {
         "http": TwilioWebhookRoute(fallback=django_asgi_app),
-        # The Origin check stops another site's page from opening a socket with the user's cookie.
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # The Origin check stops another site's page from opening a socket with the user's
+        # cookie: the exact origins configured (scheme, host and port), not any port of a host.
+        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), _ConfiguredOrigins()),
     }
 )

@@ -7,7 +7,9 @@ REDIS_URL switch to the production shape (PostgreSQL, Redis).
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -50,6 +52,24 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # that they still verify behind a TLS-terminating proxy.
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
+
+def _loopback_aliases(origin: str) -> list[str]:
+    """http://127.0.0.1:8000 → the same scheme and port on localhost and [::1] too."""
+    parts = urlsplit(origin)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        return [origin]
+    port = f":{parts.port}" if parts.port else ""
+    return [f"{parts.scheme}://{host}{port}" for host in ("127.0.0.1", "localhost", "[::1]")]
+
+
+# The exact origins (scheme, host and port) whose pages may open the advisors' websocket with
+# their cookie: our own public origin and the trusted ones; in DEBUG also its loopback names.
+_PUBLIC_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(PUBLIC_BASE_URL))
+WEBSOCKET_ALLOWED_ORIGINS = env_list(
+    "WEBSOCKET_ALLOWED_ORIGINS",
+    list(dict.fromkeys((_loopback_aliases(_PUBLIC_ORIGIN) if DEBUG else [_PUBLIC_ORIGIN]) + CSRF_TRUSTED_ORIGINS)),
+)
+
 INSTALLED_APPS = [
     # Ours before Django's admin: their templates (registration/logged_out.html) come first.
     "core",
@@ -70,6 +90,7 @@ INSTALLED_APPS = [
     "channels",
     "django_q",
     "anymail",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -81,8 +102,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.signin.SessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -217,6 +241,32 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
+
+# --- Sign-in and sessions (core/signin.py) ---------------------------------------------
+# Failed sign-ins (the inbox's and the admin's) lock the account from that address after
+# AUTH_LOCKOUT_FAILURES in a row, for AUTH_LOCKOUT_MINUTES; a supervisor unlocks an advisor
+# from the admin (Advisors › "Unlock sign-in"). A success resets the count.
+AUTHENTICATION_BACKENDS = ["core.signin.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(os.environ.get("AUTH_LOCKOUT_FAILURES", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AUTH_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "core.signin.locked_out"
+# The client's address is REMOTE_ADDR, which uvicorn sets from X-Forwarded-For for the proxies
+# FORWARDED_ALLOW_IPS trusts (docs/deployment.md): nothing a client sends decides it.
+AXES_CLIENT_IP_CALLABLE = "core.signin.client_ip"
+# Passwords and the CSRF token never reach axes' logs.
+AXES_SENSITIVE_PARAMETERS = ["password", "csrfmiddlewaretoken"]
+# A session ends after SESSION_IDLE_MINUTES without a request, and SESSION_MAX_HOURS after
+# sign-in whatever happens; its row in the store expires with it.
+SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
+SESSION_MAX_HOURS = int(os.environ.get("SESSION_MAX_HOURS", "10"))
+SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_REFERRER_POLICY = "same-origin"
 LOGIN_REDIRECT_URL = "/inbox/"
 
 LANGUAGE_CODE = os.environ.get("LANGUAGE_CODE", "en")
@@ -239,11 +289,17 @@ STORAGES = {
     },
 }
 
+SECURE_CONTENT_TYPE_NOSNIFF = True
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
+    # Browsers keep to https for a year once they have seen us; plain http is redirected,
+    # except the health checks the proxy makes on the servers' own port.
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
 # --- Twilio and messaging --------------------------------------------------------
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
@@ -343,6 +399,12 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and Swagger UI need a signed-in user or an API key, unless API_SCHEMA_PUBLIC.
+    "SERVE_PERMISSIONS": [
+        "rest_framework.permissions.AllowAny"
+        if env_bool("API_SCHEMA_PUBLIC", False)
+        else "rest_framework.permissions.IsAuthenticated"
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

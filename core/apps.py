@@ -7,3 +7,11 @@ class CoreConfig(AppConfig):
     has no models."""
 
     name = "core"
+
+    def ready(self):
+        from django.contrib.auth.signals import user_logged_in
+
+        from core.signin import session_started
+
+        # A session's limits start at sign-in (core/signin.py).
+        user_logged_in.connect(session_started, dispatch_uid="attitre-session-started")

@@ -5,7 +5,9 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
+from core.signin import signin_unlock
 from crm.admin_site import (
     EDIT_ROWS,
     AgencyScopedAdminMixin,
@@ -124,9 +126,19 @@ class AdvisorAdmin(AgencyScopedAdminMixin, SupervisedAdminMixin, admin.ModelAdmi
         ),
     )
     inlines = (DeputyshipInline,)
+    actions = ("unlock_sign_in",)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(customer_count=Count("customers"))
+
+    @admin.action(description=_("Unlock sign-in (after too many failed attempts)"))
+    def unlock_sign_in(self, request, queryset):
+        usernames = list(queryset.values_list("user__username", flat=True))
+        unlocked = signin_unlock(usernames=usernames)
+        self.message_user(
+            request,
+            ngettext("%(count)d lock lifted.", "%(count)d locks lifted.", unlocked) % {"count": unlocked},
+        )
 
     def save_related(self, request, form, formsets, change):
         # The deputies before and after the inlines are saved: open inboxes follow at once.

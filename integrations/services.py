@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-import requests
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -32,6 +31,7 @@ from django.utils.translation import gettext as _
 from core.tasks import enqueue
 from crm.models import Agency
 from events.models import Event
+from integrations import pinned
 from integrations.models import ApiKey, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
@@ -105,31 +105,30 @@ class WebhookRefused(ValidationError):
     """An endpoint URL we will not call (scheme, or an address inside our network)."""
 
 
-def webhook_url_check(url: str, *, resolve: bool = True) -> None:
+def webhook_url_check(url: str, *, resolve: bool = True) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     """Only http(s); and, unless ATTITRE_WEBHOOKS_ALLOW_PRIVATE, only public addresses:
     every address the host resolves to is checked, so a name pointing inside the
-    network is refused as well as a literal one."""
+    network is refused as well as a literal one. Returns the addresses checked, which
+    the delivery connects to (no second lookup: DNS rebinding reaches nothing); none
+    when `resolve` is off and the host is a name."""
     parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookRefused(_("Only http:// and https:// URLs can receive webhooks."), code="url_scheme")
-    if settings.ATTITRE_WEBHOOKS_ALLOW_PRIVATE:
-        return
     try:
-        literal = ipaddress.ip_address(parts.hostname)
+        addresses = [ipaddress.ip_address(parts.hostname)]
     except ValueError:
-        literal = None
-    if literal is not None:
-        addresses = [literal]
-    elif not resolve:
-        return
-    else:
+        if not resolve:
+            return []
         try:
-            infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-        except (socket.gaierror, UnicodeError) as exc:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
+        except (socket.gaierror, UnicodeError, ValueError) as exc:
             raise WebhookRefused(
                 _("The host %(host)s does not resolve.") % {"host": parts.hostname}, code="url_unresolvable"
             ) from exc
-        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+    if settings.ATTITRE_WEBHOOKS_ALLOW_PRIVATE:
+        return addresses
     for address in addresses:
         mapped = getattr(address, "ipv4_mapped", None)
         checked = mapped or address
@@ -139,6 +138,7 @@ def webhook_url_check(url: str, *, resolve: bool = True) -> None:
                 % {"host": parts.hostname, "address": address},
                 code="url_private",
             )
+    return addresses
 
 
 # --- Webhooks out: queued with each event --------------------------------------------------------
@@ -252,11 +252,11 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     started = time.monotonic()
     status_code, error = None, ""
     try:
-        webhook_url_check(endpoint.url)
-        # Redirects are not followed: they could lead to an address we refuse.
-        response = requests.post(
+        addresses = webhook_url_check(endpoint.url)
+        status_code = pinned.post(
             endpoint.url,
-            data=body,
+            addresses=addresses,
+            body=body,
             headers={
                 "Content-Type": "application/json",
                 "User-Agent": "Attitre-Webhooks/1.0",
@@ -266,15 +266,13 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
                 "X-Attitre-Signature": webhook_signature(endpoint.secret, body),
             },
             timeout=settings.ATTITRE_WEBHOOK_TIMEOUT_SECONDS,
-            allow_redirects=False,
         )
-        status_code = response.status_code
         if not 200 <= status_code < 300:
             error = _("The receiver answered HTTP %(status)d.") % {"status": status_code}
     except WebhookRefused as exc:
         error = exc.messages[0]
-    except requests.RequestException as exc:
-        error = _("%(kind)s: %(error)s") % {"kind": type(exc).__name__, "error": str(exc) or type(exc).__name__}
+    except pinned.PinnedRequestError as exc:
+        error = _("%(kind)s: the receiver could not be reached.") % {"kind": str(exc)}
     delivery.status_code = status_code
     delivery.duration_ms = int((time.monotonic() - started) * 1000)
     if not error:

@@ -118,6 +118,8 @@ def app_env(**extra) -> dict:
     }
     env.update(
         DEBUG="0",
+        # Some tests reach a server over plain http, without the TLS proxy in front.
+        SECURE_SSL_REDIRECT="0",
         SECRET_KEY=SECRET_KEY,
         DATABASE_URL=database_url(),
         TWILIO_ACCOUNT_SID=settings.TWILIO_ACCOUNT_SID,

@@ -23,6 +23,7 @@ PACKAGE_SOURCES = (
 )
 
 SETTINGS = """
+from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "django_q",
+    "axes",  # failed sign-ins locked out (core/signin.py)
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -55,8 +57,20 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.signin.SessionLifetimeMiddleware",  # idle and absolute session limits
     "django.contrib.messages.middleware.MessageMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: a locked-out sign-in's 429 page
 ]
+AUTHENTICATION_BACKENDS = ["core.signin.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "core.signin.locked_out"
+AXES_CLIENT_IP_CALLABLE = "core.signin.client_ip"
+SESSION_IDLE_MINUTES = 30
+SESSION_MAX_HOURS = 10
+SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
 ROOT_URLCONF = "bank.urls"
 ASGI_APPLICATION = "bank.asgi.application"
 TEMPLATES = [
@@ -184,7 +198,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.security.websocket import OriginValidator  # noqa: E402
 
 from channels_app.routing import websocket_urlpatterns  # noqa: E402
 from conversations.asgi import TwilioWebhookRoute  # noqa: E402
@@ -192,7 +206,10 @@ from conversations.asgi import TwilioWebhookRoute  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": TwilioWebhookRoute(fallback=django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Only the exact origins (scheme, host and port) of the pages that open the inbox.
+        "websocket": OriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), ["https://attitre.bank.example"]
+        ),
     }
 )
 """

@@ -7,10 +7,11 @@ This package is the only place that imports `twilio`.
 import functools
 import json
 import logging
+import re
 import ssl
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 import urllib3
@@ -112,6 +113,33 @@ def _printable(value: str | None) -> str | None:
     return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
 
 
+# Twilio's identifiers: two letters naming the kind, then 32 hexadecimal digits. Checked
+# before anything is stored, because Twilio's signature concatenates names and values
+# without separators: a captured request re-cut as `MessageSid=SM…MessageTypetext` keeps
+# its signature, and only the identifier's format tells it from Twilio's.
+_SID_FORMATS = {
+    "MessageSid": re.compile(r"(SM|MM)[0-9a-fA-F]{32}"),
+    "SmsMessageSid": re.compile(r"(SM|MM)[0-9a-fA-F]{32}"),
+    "SmsSid": re.compile(r"(SM|MM)[0-9a-fA-F]{32}"),
+    "AccountSid": re.compile(r"AC[0-9a-fA-F]{32}"),
+    "MessagingServiceSid": re.compile(r"MG[0-9a-fA-F]{32}"),
+    "OriginalRepliedMessageSid": re.compile(r"(SM|MM)[0-9a-fA-F]{32}"),
+    "ChannelInstallSid": re.compile(r"XE[0-9a-fA-F]{32}"),
+}
+_WA_ID = re.compile(r"[0-9]{1,32}")
+
+
+def _check_identifiers(raw: dict) -> None:
+    """Every identifier Twilio sends, when present, in Twilio's format; else a 400 naming it."""
+    for name, pattern in _SID_FORMATS.items():
+        value = raw.get(name)
+        if value and not pattern.fullmatch(value):
+            raise WebhookRejected(400, f"{name} is not a Twilio identifier.")
+    wa_id = raw.get("WaId")
+    if wa_id and not _WA_ID.fullmatch(wa_id):
+        raise WebhookRejected(400, "WaId is not a WhatsApp number.")
+
+
 def parse_inbound(params) -> InboundMessage:
     """Twilio's inbound-message webhook parameters → InboundMessage; unknown ones are kept in `raw`.
 
@@ -122,8 +150,7 @@ def parse_inbound(params) -> InboundMessage:
     sid = (raw.get("MessageSid") or raw.get("SmsMessageSid") or "").strip()
     if not sid:
         raise WebhookRejected(400, "MessageSid is missing.")
-    if len(sid) > 64:
-        raise WebhookRejected(400, "MessageSid is too long.")
+    _check_identifiers(raw)
     sender = raw.get("From") or ""
     if not sender.strip():
         raise WebhookRejected(400, "From is missing.")
@@ -171,6 +198,7 @@ def parse_status(params, query) -> StatusUpdate:
         raise WebhookRejected(400, "MessageSid is missing.")
     if not status:
         raise WebhookRejected(400, "MessageStatus is missing.")
+    _check_identifiers(raw)
     our_id = query.get("m") or ""
     error_code = (raw.get("ErrorCode") or "").strip()
     return StatusUpdate(
@@ -223,11 +251,8 @@ def download_media(*, url: str, declared_type: str) -> tuple[bytes, str]:
     """
     check_media_url(url)
     limit = settings.TWILIO_MEDIA_MAX_BYTES
-    auth = (settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN)
     try:
-        # Twilio answers with a redirect to its CDN; requests drops the credentials on a
-        # cross-host hop. Its TLS context (CA bundle) is loaded once per process.
-        with requests.get(url, auth=auth, timeout=(5, 10), stream=True, allow_redirects=True) as response:
+        with _media_response(url) as response:
             if response.status_code in (404, 410):
                 raise MediaRefused(f"media is gone (HTTP {response.status_code})")
             if response.status_code >= 400:
@@ -247,6 +272,34 @@ def download_media(*, url: str, declared_type: str) -> tuple[bytes, str]:
     except requests.RequestException as exc:
         raise MediaUnavailable(type(exc).__name__) from exc
     return b"".join(chunks), content_type
+
+
+MAX_MEDIA_REDIRECTS = 3
+
+
+def _media_response(url: str) -> requests.Response:
+    """The media file's response, following Twilio's redirect to its CDN by hand: each hop
+    is checked as the first was (Twilio's hosts only, https), so an allowed host answering
+    `302 → http://localhost/…` leads nowhere; the credentials go to the first host only."""
+    first_host = urlsplit(url).hostname
+    auth = (settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN)
+    for _hop in range(MAX_MEDIA_REDIRECTS + 1):
+        response = requests.get(
+            url,
+            auth=auth if urlsplit(url).hostname == first_host else None,
+            timeout=(5, 10),
+            stream=True,
+            allow_redirects=False,
+        )
+        if not response.is_redirect:
+            return response
+        response.close()
+        url = urljoin(url, response.headers["location"])
+        try:
+            check_media_url(url)
+        except MediaRefused as exc:
+            raise MediaRefused(f"redirected: {exc}") from exc
+    raise MediaRefused(f"more than {MAX_MEDIA_REDIRECTS} redirects")
 
 
 # --- Sending ----------------------------------------------------------------------

@@ -234,11 +234,23 @@ async def test_user_without_an_active_advisor_is_refused_with_4401(alice):
     await communicator.wait()
 
 
-async def test_wrong_origin_is_refused_at_the_handshake(alice):
-    """A page of another site cannot open the inbox with the advisor's cookie: handshake refused."""
+@pytest.mark.parametrize(
+    "origin",
+    [
+        b"https://evil.example.com",
+        b"http://127.0.0.1:8001",  # the same host, another port: another site's page
+        b"https://127.0.0.1:8000",  # another scheme
+        b"https://localhost",
+        b"http://127.0.0.1.evil.example.com:8000",
+        b"null",
+    ],
+)
+async def test_wrong_origin_is_refused_at_the_handshake(alice, origin):
+    """A page of another origin cannot open the inbox with the advisor's cookie, even on our
+    host name with another port or scheme: only the exact configured origins are accepted."""
     cookie = await database_sync_to_async(_session_cookie)(alice.user)
     headers = [
-        (b"origin", b"https://evil.example.com"),
+        (b"origin", origin),
         HOST,
         (b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()),
     ]

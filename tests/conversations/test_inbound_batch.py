@@ -140,9 +140,9 @@ def test_a_batch_leaves_exactly_what_one_by_one_would(camille, dora, alice, bob,
 def test_replays_within_and_before_a_batch_are_stored_once(camille):
     """A message already stored and a twin within the batch are answered as replays;
     the thread counts each message once."""
-    stored = inbound(body="Déjà reçu", sid="SMalready")
+    stored = inbound(body="Déjà reçu", sid=twilio.new_sid())
     inbound_message_receive(inbound=stored)
-    fresh = inbound(body="Nouveau", sid="SMfresh")
+    fresh = inbound(body="Nouveau", sid=twilio.new_sid())
 
     results = inbound_messages_receive(inbounds=[stored, fresh, fresh])
 

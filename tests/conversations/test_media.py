@@ -42,9 +42,17 @@ class FakeTwilioMedia(BaseHTTPRequestHandler):
             "/media/flaky": (503, "text/plain", b"busy"),
             "/media/gone": (404, "text/plain", b"gone"),
         }
-        if self.path == "/media/redirect":
-            self.send_response(307)
-            self.send_header("Location", f"http://127.0.0.1:{self.server.server_port}/cdn/photo")
+        port = self.server.server_port
+        redirects = {
+            "/media/redirect": f"http://127.0.0.1:{port}/cdn/photo",
+            "/media/to-loopback": f"http://localhost:{port}/cdn/photo",
+            "/media/to-metadata": "http://169.254.169.254/latest/meta-data/iam",
+            "/media/relative": "/cdn/photo",
+            "/media/loop": "/media/loop",
+        }
+        if self.path in redirects:
+            self.send_response(302 if self.path != "/media/redirect" else 307)
+            self.send_header("Location", redirects[self.path])
             self.end_headers()
             return None
         return self._send(*routes.get(self.path, (404, "text/plain", b"?")))
@@ -96,6 +104,35 @@ def test_redirect_to_the_cdn_is_followed(camille, media_server):
     attachment.refresh_from_db()
     assert attachment.state == "stored"
     assert FakeTwilioMedia.requests == ["/media/redirect", "/cdn/photo"]
+
+
+@pytest.mark.parametrize(
+    ("path", "reason", "requests"),
+    [
+        ("/media/to-loopback", "redirected: media host localhost is not Twilio's", ["/media/to-loopback"]),
+        ("/media/to-metadata", "redirected: media host 169.254.169.254 is not Twilio's", ["/media/to-metadata"]),
+        ("/media/loop", "more than 3 redirects", ["/media/loop"] * 4),
+    ],
+)
+def test_every_redirect_hop_is_checked_as_the_first_was(camille, media_server, path, reason, requests):
+    """An allowed host answering a redirect to an address we refuse (loopback by another
+    name, the cloud metadata service) or redirecting without end: refused, never fetched,
+    and the message is kept."""
+    attachment = receive_image(f"{media_server}{path}")
+    run_queued_tasks()
+    attachment.refresh_from_db()
+    assert (attachment.state, attachment.error) == ("refused", reason)
+    assert FakeTwilioMedia.requests == requests
+    assert Message.objects.filter(pk=attachment.message_id).exists()
+
+
+def test_a_relative_redirect_on_twilios_host_is_followed(camille, media_server):
+    """A Location relative to the media URL stays on its host, and is followed."""
+    attachment = receive_image(f"{media_server}/media/relative")
+    run_queued_tasks()
+    attachment.refresh_from_db()
+    assert attachment.state == "stored"
+    assert FakeTwilioMedia.requests == ["/media/relative", "/cdn/photo"]
 
 
 def test_forged_media_host_is_refused_without_any_request(camille, media_server):

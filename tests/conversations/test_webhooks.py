@@ -4,6 +4,7 @@ import logging
 import pytest
 
 from conversations.models import Attachment, Message, Thread
+from conversations.webhooks import STATUS_PATH
 from crm.models import ContactPoint
 from events.models import Event
 from tests import twilio
@@ -287,3 +288,52 @@ def test_nul_character_in_a_message_is_kept_visibly(camille):
     message = Message.objects.get()
     assert message.body == "Avant\ufffdaprès"
     assert message.raw["Bizarre\ufffd"] == "valeur\ufffd"
+
+
+def test_a_request_recut_across_a_parameter_boundary_is_refused(camille):
+    """Twilio's signature concatenates names and values without separators: a captured
+    request re-cut as `MessageSid=SM…MessageTypetext` (MessageType removed) keeps its
+    signature. Its identifier is no Twilio identifier: a 400 naming it, and the message
+    stays stored once."""
+    params = twilio.whatsapp_text(body="Virement de 500 €")
+    assert twilio.post_signed(MESSAGES, params).status_code == 200
+    signature = twilio.signature_for(MESSAGES, params)
+
+    recut = {key: value for key, value in params.items() if key != "MessageType"}
+    recut["MessageSid"] = params["MessageSid"] + "MessageType" + params["MessageType"]
+    assert twilio.signature_for(MESSAGES, recut) == signature  # the signature alone cannot tell
+
+    response = twilio.post_signed(MESSAGES, recut, signature=signature)
+    assert response.status_code == 400
+    assert response.content == b"MessageSid is not a Twilio identifier."
+    assert Message.objects.filter(body="Virement de 500 €").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("MessageSid", "SM123"),
+        ("MessageSid", "XX" + "0" * 32),
+        ("AccountSid", "AC" + "0" * 31 + "z"),
+        ("MessagingServiceSid", "MGnot-hex"),
+        ("OriginalRepliedMessageSid", "SM" + "0" * 32 + "Body"),
+        ("WaId", "33612345678Body"),
+    ],
+)
+def test_every_identifier_is_checked_against_twilios_format(camille, field, value):
+    """Each identifier Twilio sends, when present, has Twilio's format (two letters and 32
+    hexadecimal digits, digits for a WhatsApp id); anything else is a 400 that names it,
+    nothing stored."""
+    params = twilio.whatsapp_text(**{field: value})
+    response = twilio.post_signed(MESSAGES, params)
+    assert response.status_code == 400
+    assert field.encode() in response.content
+    assert Message.objects.count() == 0
+
+
+def test_a_status_callback_with_a_malformed_identifier_is_refused(camille):
+    """The same check on status callbacks: a re-cut MessageSid is a 400."""
+    params = twilio.status_callback(sid=twilio.new_sid() + "MessageStatusread", status="delivered")
+    response = twilio.post_signed(STATUS_PATH, params)
+    assert response.status_code == 400
+    assert response.content == b"MessageSid is not a Twilio identifier."

@@ -47,6 +47,8 @@ SHARED = ("conversations.messagetemplate",)
 # Not ours and not scoped: superusers only.
 SUPERUSER_ONLY = ("auth.user", "auth.group", "django_q.schedule", "django_q.success", "django_q.failure")
 SUPERUSER_ONLY += ("django_q.ormq",)
+# django-axes' records of sign-ins (supervisors unlock their advisors from the advisor list).
+SUPERUSER_ONLY += ("axes.accessattempt", "axes.accesslog", "axes.accessfailurelog")
 SEARCHES = ("", "Camille", "Martin", "+33612345678", "06 12 34 56 78", "FR12345678", "alice", "lyon", "Bellecour", "a")
 
 

@@ -44,6 +44,7 @@ def live_server_url(transactional_db, settings):
     base_url = f"http://127.0.0.1:{port}"
     # Twilio's signatures are computed over the public URL: here, the server's own.
     settings.PUBLIC_BASE_URL = base_url
+    settings.WEBSOCKET_ALLOWED_ORIGINS = [base_url]  # the pages this server serves, on their port
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "127.0.0.1"]
 
     # A channel layer of its own: channels-redis lets one layer receive on one event loop at a

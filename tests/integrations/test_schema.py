@@ -11,17 +11,32 @@ def test_schema_generates_without_warnings(db):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null", stdout=out, stderr=out)
 
 
-def test_schema_and_docs_are_served_with_local_assets(client, db):
-    """Swagger UI loads its assets from our static files, never a CDN."""
+def test_schema_and_docs_are_served_with_local_assets(client, alice):
+    """Swagger UI loads its assets from our static files, never a CDN, and its script is a
+    file (the page's CSP allows no inline script)."""
+    client.force_login(alice.user)
     assert client.get("/api/schema/").status_code == 200
-    page = client.get("/api/docs/").content.decode()
+    response = client.get("/api/docs/")
+    page = response.content.decode()
     assert "drf_spectacular_sidecar" in page
     assert "cdn." not in page
+    assert "<script>" not in page
+    assert "'unsafe-inline'" not in response["Content-Security-Policy"].split("script-src")[1].split(";")[0]
+    assert client.get("/api/docs/", {"script": ""}).status_code == 200
 
 
-def test_schema_is_written_in_the_language_asked_for(client, db):
+def test_schema_and_docs_are_not_public_by_default(client, db, make_key):
+    """Without a session or an API key, the schema and Swagger UI are refused (API_SCHEMA_PUBLIC
+    publishes them); any valid key reads the schema."""
+    assert client.get("/api/schema/").status_code in (401, 403)
+    assert client.get("/api/docs/").status_code in (401, 403)
+    assert make_key(scopes=["customers:read"]).get("/api/schema/").status_code == 200
+
+
+def test_schema_is_written_in_the_language_asked_for(client, alice):
     """The operations' summaries and descriptions are translated when the schema is built
     (`?lang=fr`), not frozen in whatever language was active when the module was imported."""
+    client.force_login(alice.user)
     english = client.get("/api/schema/", {"format": "json"}).json()
     french = client.get("/api/schema/", {"format": "json", "lang": "fr"}).json()
     assert english["paths"]["/api/v1/advisors/"]["get"]["summary"] == "List advisors"
