@@ -191,10 +191,16 @@ else:
 # The ORM broker is deliberate: a task enqueued in the same transaction as the row
 # it acts on commits or rolls back with it (our outbox). `retry` must exceed
 # `timeout`, or a slow task would be handed to a second worker while still running.
+Q_WORKERS = int(os.environ.get("Q_WORKERS", "2"))
 Q_CLUSTER = {
     "name": "attitre",
     "orm": "default",
-    "workers": int(os.environ.get("Q_WORKERS", "2")),
+    "workers": Q_WORKERS,
+    # Tasks claimed ahead of the workers: one waiting per worker (django-q2's default is
+    # workers², 64 for 8), plus at most one claim of `bulk` in the pusher's hand. A cluster
+    # runs what it claimed before stopping, and a task waiting past `retry` is claimed again
+    # by another cluster: docs/deployment.md.
+    "queue_limit": Q_WORKERS,
     "timeout": 60,
     "retry": 90,
     "max_attempts": 5,
