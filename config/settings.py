@@ -211,9 +211,12 @@ Q_CLUSTER = {
     # (core/task_broker.py); `bulk` tasks claimed at once when the queue is busy.
     "broker_class": "core.task_broker.OrmBroker",
     "bulk": int(os.environ.get("Q_BULK", "8")),
+    # Successes kept (only the tasks that ask: core.tasks.enqueue saves none, the schedules'
+    # runs are). Failures are all kept, for ATTITRE_TASK_RESULT_RETENTION_DAYS (core.tasks).
     "save_limit": 1000,
     "label": _("Task queue"),
 }
+ATTITRE_TASK_RESULT_RETENTION_DAYS = int(os.environ.get("ATTITRE_TASK_RESULT_RETENTION_DAYS", "30"))
 
 # --- Auth, i18n, static ---------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
