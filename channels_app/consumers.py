@@ -4,9 +4,10 @@ A tab joins the groups its advisor may hear, accepts, replays from the Event log
 what it missed since its cursor (`/ws/inbox/?since=<position>`: the log's horizon when
 the page was rendered or at the last replay, events.log), tells the tab its new cursor
 (`{"type": "cursor", "since": <position>}`), then forwards the live pushes of
-`events.publish`, each event once per connection. It lives no
-longer than the session it was opened with (`sessions.py`): it is closed with 4401
-when that session signs out, expires, or stops signing its user in.
+`events.publish` (or, on a layer of this process only, what `relay.py` relays from the log),
+each event once per connection. It lives no longer than the session it was opened with
+(`sessions.py`): it is closed with 4401 when that session signs out, expires, or stops
+signing its user in.
 
 While tabs stay open, `_OpenTabs` keeps all those of a server process with two
 tasks: their heartbeats, spread over the interval, and every ACCESS_REFRESH_SECONDS
@@ -29,6 +30,7 @@ from django.http import HttpRequest
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from channels_app.relay import relay_follow, relay_unfollow
 from channels_app.sessions import sessions_holding
 from conversations import access, selectors
 from core.loops import loop_local
@@ -97,6 +99,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         self.sent = _RecentIds(SENT_IDS_KEPT)
         self.open_tabs: _OpenTabs | None = None
         self.counted_present = False
+        self.relayed = False
 
     async def connect(self):
         self.language = _language(self.scope)
@@ -119,6 +122,9 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         async with _membership_slot():
             for group in [*groups, session_group(self.session_key)]:
                 await self.channel_layer.group_add(group, self.channel_name)
+        # Before the replay too: with a layer of this process only, what other processes
+        # append from now on is relayed from the log (relay.py).
+        self.relayed = await relay_follow(self.channel_layer)
         await self.accept()
         since = self._since()
         if since is not None:
@@ -132,6 +138,9 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         if self.open_tabs is not None:
             self.open_tabs.discard(self)
+        if self.relayed:
+            self.relayed = False
+            relay_unfollow()
         async with _membership_slot():
             session = [session_group(self.session_key)] if self.session_key else []
             for group in [*self.inbox_groups, *session]:

@@ -215,10 +215,16 @@ else:
 # The ORM broker is deliberate: a task enqueued in the same transaction as the row
 # it acts on commits or rolls back with it (our outbox). `retry` must exceed
 # `timeout`, or a slow task would be handed to a second worker while still running.
+Q_WORKERS = int(os.environ.get("Q_WORKERS", "2"))
 Q_CLUSTER = {
     "name": "attitre",
     "orm": "default",
-    "workers": int(os.environ.get("Q_WORKERS", "2")),
+    "workers": Q_WORKERS,
+    # Tasks claimed ahead of the workers: one waiting per worker (django-q2's default is
+    # workers², 64 for 8), plus at most one claim of `bulk` in the pusher's hand. A cluster
+    # runs what it claimed before stopping, and a task waiting past `retry` is claimed again
+    # by another cluster: docs/deployment.md.
+    "queue_limit": Q_WORKERS,
     "timeout": 60,
     "retry": 90,
     "max_attempts": 5,
@@ -229,9 +235,12 @@ Q_CLUSTER = {
     # (core/task_broker.py); `bulk` tasks claimed at once when the queue is busy.
     "broker_class": "core.task_broker.OrmBroker",
     "bulk": int(os.environ.get("Q_BULK", "8")),
+    # Successes kept (only the tasks that ask: core.tasks.enqueue saves none, the schedules'
+    # runs are). Failures are all kept, for ATTITRE_TASK_RESULT_RETENTION_DAYS (core.tasks).
     "save_limit": 1000,
     "label": _("Task queue"),
 }
+ATTITRE_TASK_RESULT_RETENTION_DAYS = int(os.environ.get("ATTITRE_TASK_RESULT_RETENTION_DAYS", "30"))
 
 # --- Auth, i18n, static ---------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -6,9 +6,10 @@ group kind, the keys of that kind a thread is heard under, the keys an advisor h
 same test as a filter on Thread. Every shape a reader needs is derived from it, so that they
 cannot drift apart: the query filters (`thread_visibility_q`, `customer_visibility_q`,
 `event_visibility_q`), the groups an inbox joins (`inbox_groups_for`, `inbox_access_for`), the
-groups an event on a thread is pushed to (`thread_audience`) and who just lost sight of it
-(`lost_sight`). An advisor may see a thread exactly when one of their groups is in its
-audience; tests/conversations/test_access.py checks it over every routing situation.
+groups an event on a thread is pushed to (`thread_audience`, and `event_audience` when it is
+sent again from the log) and who just lost sight of it (`lost_sight`). An advisor may see a
+thread exactly when one of their groups is in its audience; tests/conversations/test_access.py
+checks it over every routing situation.
 
 A deputy covering an absent colleague holds that colleague's key: they join the colleague's
 group and see what the colleague sees as handler or dedicated advisor.
@@ -23,6 +24,7 @@ from django.utils import timezone
 from conversations.models import Thread
 from crm.models import Advisor, Deputyship
 from events.groups import advisor_group, pool_group, supervision_group
+from events.models import Event
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,17 @@ def lost_sight(before: Iterable[str], thread: Thread) -> tuple[str, ...]:
     drops it."""
     now = set(thread_audience(thread))
     return tuple(group for group in dict.fromkeys(before) if group not in now)
+
+
+def event_audience(*, event: Event, thread: Thread) -> list[str]:
+    """The groups an event on `thread` is sent to after the fact, from the log (the
+    embedded default's relay, channels_app.relay): those that may see the thread now and, for
+    a transfer, the advisor it was taken from (whose deputies join their group), so that
+    their inbox drops it. The same as `event_visibility_q` lets each inbox replay."""
+    groups = thread_audience(thread)
+    if event.type == Event.Type.THREAD_ASSIGNED and event.payload.get("previous_handler"):
+        groups.append(advisor_group(event.payload["previous_handler"]))
+    return list(dict.fromkeys(groups))
 
 
 def event_visibility_q(*, advisor: Advisor, covered_ids: list[int] | None = None) -> Q:

@@ -12,7 +12,10 @@ tests/core/test_tasks.py fails if django-q2 changes that claim rule.
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
+from django_q.models import Task
 from django_q.tasks import async_task
 
 from core.task_broker import OrmBroker
@@ -39,3 +42,20 @@ def enqueue(func: str, *args, group: str, delay: timedelta | None = None, save: 
     if delay is not None:
         options["broker"] = _DelayedBroker(run_after=timezone.now() + delay)
     return async_task(func, *args, q_options=options)
+
+
+PRUNE_BATCH = 5000
+
+
+def task_results_prune() -> int:
+    """Run daily by the `task-results-prune` schedule (`manage.py ensure_schedules`): the task
+    results django-q2 keeps (every failure, the last `save_limit` successes of the tasks that
+    save theirs) that stopped more than ATTITRE_TASK_RESULT_RETENTION_DAYS ago go, in batches
+    each of its own transaction. django-q2 never deletes a failure itself. Returns how many."""
+    old = Task.objects.filter(stopped__lt=timezone.now() - timedelta(days=settings.ATTITRE_TASK_RESULT_RETENTION_DAYS))
+    deleted = 0
+    while ids := list(old.order_by("stopped").values_list("pk", flat=True)[:PRUNE_BATCH]):
+        with transaction.atomic():
+            Task.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)
+    return deleted

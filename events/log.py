@@ -98,6 +98,18 @@ def horizon(*, using: str = "default") -> int:
         return cursor.fetchone()[0]
 
 
+def tail_start(*, using: str = "default") -> int:
+    """Where a reader that wants only what commits from now on starts `events_after`: the
+    last event below the horizon in commit order (0 when there is none). Every event it will
+    hand out from there belongs to a transaction that had not committed yet, or that committed
+    after this read."""
+    if not _ordered(using):
+        return horizon(using=using) - 1
+    below = _pg_horizon(connections[using])[0]
+    final = Event.objects.using(using).filter(txid__lt=below).order_by("-txid", "-pk")
+    return final.values_list("pk", flat=True).first() or 0
+
+
 def events_after(*, since: int, visible: Q, limit: int, using: str = "default") -> list[Event]:
     """The visible events that follow event `since` in commit order, at most `limit`, all
     below the horizon: a reader that passes back the last one's id (0 at first) gets every

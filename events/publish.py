@@ -129,6 +129,14 @@ async def _send_batch(layer, batch: list[tuple[list[str], dict]]) -> None:
         )
 
 
+async def push_events(batch: list[tuple[list[str], dict]]) -> None:
+    """Push `(groups, event_message(event))` pairs from async code, as `publish_events` does
+    after commit: for a reader that sends events again from the log (channels_app.relay)."""
+    layer = get_channel_layer()
+    if layer is not None and batch:
+        await _send_batch(layer, batch)
+
+
 class _LoopPublisher:
     """Collects the pushes handed over by request threads and sends them from the
     server's event loop, coalesced: under load, one message per group per batch

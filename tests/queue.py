@@ -50,19 +50,39 @@ def run_queued_tasks(max_rounds: int = 10) -> int:
     return ran
 
 
-@contextmanager
-def real_cluster(**env):
-    """`manage.py qcluster` in its own process, on the test database (PostgreSQL), until
-    the block ends."""
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def env_on_test_database() -> dict[str, str]:
+    """What points a process of ours at the test database: PostgreSQL's URL, or the SQLite file."""
     database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        return {"DATABASE_URL": "", "SQLITE_PATH": str(database["NAME"])}
     url = (
         f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST'] or '127.0.0.1'}:"
         f"{database['PORT'] or 5432}/{database['NAME']}"
     )
+    return {"DATABASE_URL": url}
+
+
+def run_in_another_process(code: str, **env) -> None:
+    """`manage.py shell -c code` on the test database, to its end: what a task does in the worker."""
+    subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=PROJECT,
+        env={**os.environ, **env_on_test_database(), "DEBUG": "1", **env},
+        check=True,
+        timeout=60,
+    )
+
+
+@contextmanager
+def real_cluster(**env):
+    """`manage.py qcluster` in its own process, on the test database, until the block ends."""
     cluster = subprocess.Popen(  # noqa: S603
         [sys.executable, "manage.py", "qcluster"],
-        cwd=Path(__file__).resolve().parents[1],
-        env={**os.environ, "DATABASE_URL": url, "DEBUG": "1", **env},
+        cwd=PROJECT,
+        env={**os.environ, **env_on_test_database(), "DEBUG": "1", **env},
         stdout=subprocess.DEVNULL,
     )
     try:

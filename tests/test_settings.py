@@ -56,3 +56,12 @@ def test_one_asgi_server_is_installed_and_it_is_uvicorn():
     assert not [requirement for requirement in project["dependencies"] if "daphne" in requirement.lower()]
     assert "uvicorn config.asgi:application" in (ROOT / ".ci" / "run").read_text()
     assert "runserver" not in (ROOT / ".ci" / "run").read_text()
+
+
+def test_a_cluster_claims_one_task_ahead_per_worker():
+    """django-q2 would keep workers² tasks claimed in memory (64 for 8 workers), which a stopping
+    cluster runs first and whose locks may lapse meanwhile: ours keeps one per worker
+    (docs/deployment.md)."""
+    result = start({"Q_WORKERS": "8"}, "from django_q.conf import Conf; print(Conf.WORKERS, Conf.QUEUE_LIMIT)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["8", "8"]

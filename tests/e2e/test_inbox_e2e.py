@@ -11,7 +11,8 @@ import pytest
 
 from conversations.models import Message, Thread
 from tests import twilio
-from tests.queue import run_queued_tasks
+from tests.queue import real_cluster, run_queued_tasks
+from tests.servers import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,6 +23,8 @@ NOTE = "Carte bloquée après trois codes faux : la débloquer"
 REPLY = "Je la débloque tout de suite, vous pourrez payer dans une minute."
 VIEWPORT = {"width": 1280, "height": 800}
 LIVE_SECONDS = 5
+# What the embedded default promises for what the task worker writes (docs/inbox.md).
+RELAYED_WITHIN_SECONDS = 1
 # Looked at by a person after a run: /tmp/attitre-inbox.png and /tmp/attitre-thread.png.
 SCREENSHOTS = Path(tempfile.gettempdir())
 
@@ -138,6 +141,61 @@ def test_reply_goes_out_and_its_delivered_tick_arrives_live(
     assert page.evaluate("window.attitreSamePage") is True
     expect(page.locator("#live-status")).to_have_text("Live: connected")
     page.screenshot(path=SCREENSHOTS / "attitre-reply.png", full_page=True)
+    assert problems == []
+
+
+@pytest.fixture
+def embedded_layer(settings):
+    """The embedded default's in-memory channel layer, whatever REDIS_URL this run has: listed
+    before `live_server_url`, which makes its layer from the settings."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+def test_without_redis_a_status_the_worker_process_writes_shows_live(
+    embedded_layer, live_server_url, simulator, alice, camille, browser, orm_beside_browser, settings
+):
+    """The embedded default (in-memory layer, no Redis): Alice's reply is delivered by a real
+    `qcluster` in its own process, Twilio refuses it, and the failure the worker records reaches
+    her open page within a second, relayed from the event log by the web process, without a reload."""
+    from playwright.sync_api import expect
+
+    post_whatsapp(live_server_url, BODY)
+    thread = Thread.objects.get(customer=camille)
+    page, problems = sign_in(browser, live_server_url, "alice")
+    page.goto(f"{live_server_url}/inbox/threads/{thread.pk}/")
+    page.wait_for_selector('#live-status[data-state="connected"]', timeout=LIVE_SECONDS * 1000)
+    page.evaluate("window.attitreSamePage = true")
+    phone = simulator.phones[camille.contact_points.get(kind="whatsapp").address]
+    phone.faults.append({"code": 21211})
+
+    page.get_by_label("Reply to the customer").fill(REPLY)
+    page.get_by_role("button", name="Send", exact=True).click()
+    message_row = page.locator("#timeline .message-outbound").last
+    expect(message_row.locator(".delivery")).to_contain_text("Queued")
+    message = Message.objects.get(direction="outbound")
+
+    worker_env = {
+        "REDIS_URL": "",
+        "Q_WORKERS": "1",
+        "PUBLIC_BASE_URL": live_server_url,
+        "TWILIO_API_BASE_URL": settings.TWILIO_API_BASE_URL,
+        "TWILIO_ACCOUNT_SID": settings.TWILIO_ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": settings.TWILIO_AUTH_TOKEN,
+        "TWILIO_WHATSAPP_FROM": settings.TWILIO_WHATSAPP_FROM,
+        "TWILIO_SMS_FROM": settings.TWILIO_SMS_FROM,
+        "TWILIO_MESSAGING_SERVICE_SID": "",
+    }
+    with real_cluster(**worker_env):
+        # Bounds for a broken test: the cluster's start is not what is measured.
+        assert wait_for(lambda: Message.objects.filter(pk=message.pk, status="failed").exists(), timeout=60)
+    assert phone.faults == [] and simulator.log == []  # the worker's call got Twilio's refusal
+
+    # Committed by the worker: on the page within a second (the relay reads the log every 0.25 s).
+    item = page.locator(f"#item-message-{message.pk}")
+    expect(item.locator(".delivery-failed")).to_contain_text("Failed", timeout=RELAYED_WITHIN_SECONDS * 1000)
+    expect(item.locator(".delivery-failed")).to_contain_text("error 21211")
+    assert page.evaluate("window.attitreSamePage") is True
+    expect(page.locator("#live-status")).to_have_text("Live: connected")
     assert problems == []
 
 

@@ -9,6 +9,13 @@ SCHEDULES = [
         "schedule_type": Schedule.DAILY,
         "repeats": -1,
     },
+    # django-q2's results (failures, the schedules' successes) past their retention.
+    {
+        "name": "task-results-prune",
+        "func": "core.tasks.task_results_prune",
+        "schedule_type": Schedule.DAILY,
+        "repeats": -1,
+    },
     # IMAP polling of EMAIL_IMAP_URL (does nothing without it).
     {
         "name": "email-mailbox-poll",
@@ -22,7 +29,8 @@ SCHEDULES = [
 
 class Command(BaseCommand):
     help = (
-        "Create or update the recurring django-q2 schedules (pruning the event log, IMAP polling). Safe to run again."
+        "Create or update the recurring django-q2 schedules (pruning the event log and the task results, IMAP "
+        "polling). Safe to run again."
     )
 
     def handle(self, *args, **options):
