@@ -41,6 +41,7 @@ TIMELINE_EVENT_TYPES = (
     Event.Type.CONSENT_CHANGED,
     Event.Type.CUSTOMER_REASSIGNED,
     Event.Type.CONTACT_POINT_CONFIRMED,
+    Event.Type.THREAD_TRIAGED,
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # What the views answer 404 for.
