@@ -427,8 +427,9 @@ class TriageTopic(models.Model):
 
     agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="triage_topics")
     position = models.PositiveSmallIntegerField(_("order"), default=0)
-    label_fr = models.CharField(_("label (French)"), max_length=24, help_text=_("WhatsApp shows 24 characters."))
-    label_en = models.CharField(_("label (English)"), max_length=24)
+    # A WhatsApp quick-reply button holds 20 characters (a list row 24).
+    label_fr = models.CharField(_("label (French)"), max_length=20)
+    label_en = models.CharField(_("label (English)"), max_length=20)
     keywords = models.CharField(
         _("keywords"),
         max_length=300,

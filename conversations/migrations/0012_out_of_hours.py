@@ -46,8 +46,8 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('position', models.PositiveSmallIntegerField(default=0, verbose_name='order')),
-                ('label_fr', models.CharField(help_text='WhatsApp shows 24 characters.', max_length=24, verbose_name='label (French)')),
-                ('label_en', models.CharField(max_length=24, verbose_name='label (English)')),
+                ('label_fr', models.CharField(max_length=20, verbose_name='label (French)')),
+                ('label_en', models.CharField(max_length=20, verbose_name='label (English)')),
                 ('keywords', models.CharField(blank=True, help_text='Comma-separated words that choose this topic when typed, e.g. carte, card, volée, stolen.', max_length=300, verbose_name='keywords')),
                 ('urgent', models.BooleanField(default=False, help_text='Sent to the urgent pool at once, with the emergency numbers.', verbose_name='urgent')),
                 ('is_active', models.BooleanField(default=True, verbose_name='active')),
