@@ -1,6 +1,7 @@
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from conversations.routing_reasons import ReasonCode, RoutingReason
@@ -451,6 +452,11 @@ class TriageTopic(models.Model):
 
     def label(self, language: str) -> str:
         return self.label_fr if language == "fr" else self.label_en
+
+    @property
+    def display_label(self) -> str:
+        """The label in the reader's language (the inbox's, the admin's)."""
+        return self.label((get_language() or "fr")[:2])
 
     def keyword_list(self) -> list[str]:
         return [word.strip() for word in self.keywords.split(",") if word.strip()]
