@@ -20,6 +20,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import phonenumbers
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import formats, translation
@@ -89,12 +90,22 @@ def check_placeholders(body: str) -> list[str]:
     return [name for name in re.findall(r"\{\{\s*([^}]*?)\s*\}\}", body) if name not in PLACEHOLDERS]
 
 
-def reply_language(thread: Thread) -> str:
-    if thread.customer_id and thread.customer.preferred_language in LANGUAGES:
-        return thread.customer.preferred_language
+# Where an unknown number's country is one of these, it is written to in French.
+FRENCH_SPEAKING = frozenset({"FR", "BE", "LU", "MC", "CH", "RE", "GP", "MQ", "GF", "YT", "NC", "PF"})
+
+
+def reply_language(thread: Thread, agency: Agency) -> str:
+    """The customer's preferred language (English for one we ship no text in); for an unknown
+    number, French when its country (else the agency's) speaks it, English otherwise."""
     if thread.customer_id:
-        return "en"  # a language we ship no text in: English rather than French
-    return settings.LANGUAGE_CODE[:2] if settings.LANGUAGE_CODE[:2] in LANGUAGES else "fr"
+        language = thread.customer.preferred_language
+        return language if language in LANGUAGES else "en"
+    region = agency.country
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(thread.prospect.address, None)) or region
+    except phonenumbers.NumberParseException:
+        pass  # an email address, a web chat visitor: the agency's country
+    return "fr" if region in FRENCH_SPEAKING else "en"
 
 
 @dataclass
@@ -218,7 +229,7 @@ class AutoReplies:
         if not answer and not self._cooled_down(thread):
             return
         home = self.setup(home_agency_id)
-        language = reply_language(thread)
+        language = reply_language(thread, home.agency)
         values = self._values(thread, home, decision, language)
         if answer:
             if answer == AutoReplyText.Kind.URGENT:
@@ -395,7 +406,9 @@ def _fill(body: str, values: dict) -> str:
 
 
 def _day(moment: datetime) -> str:
-    return formats.date_format(moment, "l j F")
+    text = formats.date_format(moment, "l j F")
+    # Mid-sentence, French writes its weekdays in lower case ("jusqu'au jeudi 31 décembre").
+    return text[:1].lower() + text[1:] if translation.get_language() == "fr" else text
 
 
 def _cover(handler: Advisor | None, thread: Thread, agency: Agency) -> str:
