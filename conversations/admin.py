@@ -35,7 +35,17 @@ VIEW_ONLY = frozenset({"view"})
 
 class MessageInline(ReadOnlyAdminMixin, SupervisedAdminMixin, admin.TabularInline):
     model = Message
-    fields = ("created_at", "direction", "channel", "contact_point", "author", "body", "status", "error_message")
+    fields = (
+        "created_at",
+        "direction",
+        "channel",
+        "contact_point",
+        "author",
+        "automatic",
+        "body",
+        "status",
+        "error_message",
+    )
     readonly_fields = fields
     supervisor_actions = VIEW_ONLY
 
@@ -69,7 +79,23 @@ class ThreadAdmin(ReadOnlyAdminMixin, AgencyScopedAdminMixin, SupervisedAdminMix
     search_fields = ("customer__customer_number", "customer__first_name", "customer__last_name", "prospect__address")
     readonly_fields = ("routing_reason",)
     fieldsets = (
-        (None, {"fields": ("customer", "prospect", "agency", "status", "handler", "routing_reason", "routed_at")}),
+        (
+            None,
+            {
+                "fields": (
+                    "customer",
+                    "prospect",
+                    "agency",
+                    "status",
+                    "handler",
+                    "routing_reason",
+                    "routed_at",
+                    "topic",
+                    "urgent",
+                    "triage_state",
+                )
+            },
+        ),
         (
             _("Activity"),
             {

@@ -513,3 +513,70 @@ def test_the_menu_in_english(clock, topics, alice, camille):
     assert "choose a topic, or write “advisor” to reach a person." in menu.body
     write("stolen")
     assert Thread.objects.get(customer=camille).topic_id == topics[0].pk
+
+
+def test_closing_the_thread_ends_the_triage_and_the_urgency(asked, topics, call_centre, alice, camille):
+    """Closed, the conversation is over: the urgent pool gives the thread back to the
+    customer's agency, and the next conversation may be asked the menu again."""
+    from conversations.services import thread_set_status
+
+    write("1")
+    thread = Thread.objects.get(pk=asked.pk)
+    assert thread.agency_id == call_centre.pk
+    thread_set_status(thread=thread, by=alice, status=Thread.Status.CLOSED)
+    thread = Thread.objects.get(pk=asked.pk)
+    assert (thread.agency_id, thread.urgent, thread.triage_state) == (camille.agency_id, False, TriageState.NONE)
+    assert thread.topic_id == topics[0].pk  # kept, as history
+
+
+def test_a_menu_the_content_api_refuses_goes_as_numbered_text(clock, topics, settings, simulator):
+    """Delivery makes the buttons; when Twilio refuses to create them, the numbered text goes."""
+    from conversations.services.auto_replies import menu_content_sid
+
+    choices = {"items": [{"id": "topic:1", "title": "A"}], "body": "", "button": "Choisir", "language": "fr"}
+    # An empty body: the Content API (the simulator, as Twilio) answers 400.
+    assert menu_content_sid(choices=choices) == ""
+    choices["body"] = "Choisissez"
+    sid = menu_content_sid(choices=choices)
+    assert sid.startswith("HX") and menu_content_sid(choices=choices) == sid  # created once
+    assert [t["kind"] for t in simulator.templates if t["sid"] == sid] == ["twilio/quick-reply"]
+    choices["items"] = [{"id": f"topic:{n}", "title": f"T{n}"} for n in range(4)]
+    other = menu_content_sid(choices=choices)
+    assert [t["kind"] for t in simulator.templates if t["sid"] == other] == ["twilio/list-picker"]
+
+
+# --- The admin's checks -----------------------------------------------------------------
+
+
+def test_the_admin_refuses_a_placeholder_nothing_fills(agency):
+    from conversations.admin import AutoReplyTextForm
+
+    form = AutoReplyTextForm(data={"kind": "closed", "language": "fr", "body": "Fermé, {{agency.iban}}."})
+    assert not form.is_valid()
+    [error] = form.errors["body"]
+    assert error.startswith("Nothing fills {{agency.iban}}.")
+    assert "{{agency.opens}}" in error
+    ok = AutoReplyTextForm(data={"kind": "closed", "language": "fr", "body": "Fermé jusqu'au {{agency.opens}}."})
+    assert ok.is_valid(), ok.errors
+
+
+@pytest.mark.parametrize(("country", "region", "field"), [("ZZ", "", "country"), ("FR", "99", "subdivision")])
+def test_the_admin_refuses_a_country_without_known_holidays(country, region, field, agency):
+    from crm.admin import AgencyAdminForm
+
+    data = {
+        "name": agency.name,
+        "code": agency.code,
+        "kind": agency.kind,
+        "timezone": "Europe/Paris",
+        "country": country,
+        "subdivision": region,
+        "triage_mode": "off",
+    }
+    form = AgencyAdminForm(data=data, instance=agency)
+    assert not form.is_valid()
+    assert [error.code for error in form.errors.as_data()[field]] == ["holidays_unknown"]
+    data.update(country="fr", subdivision="57")
+    form = AgencyAdminForm(data=data, instance=agency)
+    assert form.is_valid(), form.errors
+    assert (form.cleaned_data["country"], form.cleaned_data["subdivision"]) == ("FR", "57")
