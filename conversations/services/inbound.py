@@ -422,7 +422,7 @@ class _InboundBatch:
         if inbound.email is not None:
             _store_email_headers(message, inbound.email)
 
-        previous_handler_id = thread.handler_id
+        previous_handler_id, previous_agency_id = thread.handler_id, thread.agency_id
         # Nobody saw a new thread yet: its customer's name must not reach the pool it never was in.
         before = () if is_new else thread_audience(thread)
         # Never answered, never taken as a menu choice: a consent keyword, automatic mail.
@@ -455,7 +455,8 @@ class _InboundBatch:
                 % {"keyword": keyword, "channel": contact.get_kind_display(), "sid": inbound.provider_message_id},
             )
 
-        if previous_handler_id != thread.handler_id:
+        # An urgent topic moves the thread to the urgent pool's agency, handler or not.
+        if previous_handler_id != thread.handler_id or previous_agency_id != thread.agency_id:
             self._publish(
                 Event.Type.THREAD_ASSIGNED,
                 thread,

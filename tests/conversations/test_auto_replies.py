@@ -580,3 +580,52 @@ def test_the_admin_refuses_a_country_without_known_holidays(country, region, fie
     form = AgencyAdminForm(data=data, instance=agency)
     assert form.is_valid(), form.errors
     assert (form.cleaned_data["country"], form.cleaned_data["subdivision"]) == ("FR", "57")
+
+
+# --- What advisors see ------------------------------------------------------------------------
+
+
+def test_the_inbox_shows_the_topic_and_how_the_customer_got_there(client, asked, topics, alice, sam):
+    """The thread page: the menu and the acknowledgement authored "Attitré (automatic)" with
+    their kind, the choice as a timeline line, the topic in the header; the row shows it too."""
+    write("Mon crédit", ButtonPayload=f"topic:{topics[1].pk}", ButtonText="Mon crédit")
+    client.force_login(alice.user)
+    page = client.get(f"/inbox/threads/{asked.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert page.count("Attitré (automatic)") == 2
+    assert '<span class="tag automatic">Triage menu</span>' in page
+    assert '<span class="tag automatic">Topic acknowledged</span>' in page
+    assert "Topic chosen: My loan" in page and "tapped a button" in page
+    assert (
+        '<span class="tag tag-topic">My loan</span>'
+        in client.get("/inbox/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    )
+
+
+def test_the_urgent_tag_shows_in_the_urgent_pool(client, asked, topics, call_centre):
+    on_duty = AdvisorFactory(agency=call_centre, user__username="dan")
+    write("1")
+    client.force_login(on_duty.user)
+    inbox = client.get("/inbox/?tab=pool", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f'id="thread-row-{asked.pk}"' in inbox
+    assert '<span class="tag tag-urgent">Urgent</span>' in inbox
+
+
+def test_the_home_pool_is_told_the_urgent_thread_left_it(
+    clock, topics, call_centre, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """An unknown number in the agency pool picks an urgent topic: the assignment event
+    reaches the home pool (which drops it) and the urgent pool (which shows it)."""
+    from events import publish
+    from events.groups import pool_group
+
+    pushed = []
+    monkeypatch.setattr(publish, "_push_many", lambda batch: pushed.extend(batch))
+    settings.ATTITRE_DEFAULT_AGENCY_CODE = topics[0].agency.code
+    set_triage_mode(topics[0].agency, Agency.TriageMode.UNKNOWN)
+    write("Bonjour", sender=UNKNOWN)
+    with django_capture_on_commit_callbacks(execute=True):
+        write("carte volée", sender=UNKNOWN)
+    [moved] = Event.objects.filter(type=Event.Type.THREAD_ASSIGNED)
+    assert (moved.agency_id, moved.payload["handler"], moved.payload["reason"]) == (call_centre.pk, None, "urgent")
+    [groups] = [groups for groups, message in pushed if message["type"] == "thread.assigned"]
+    assert {pool_group(call_centre.pk), pool_group(topics[0].agency_id)} <= set(groups)

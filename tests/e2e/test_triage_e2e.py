@@ -78,3 +78,39 @@ def test_camille_taps_a_menu_button_on_the_simulated_phone(
         "Merci : « Mon crédit ». Alice Durand vous répondra.", timeout=5000
     )
     assert problems == []
+
+
+def test_an_urgent_choice_alerts_the_advisor_on_duty_at_once(
+    live_server_url, closed_agency, camille, browser, orm_beside_browser
+):
+    """Dan, on duty at the call centre with his inbox open, sees the alert the moment
+    Camille chooses the lost card: a banner linking to the conversation, no reload."""
+    from playwright.sync_api import expect
+
+    from tests.e2e.test_inbox_e2e import PASSWORD, post_whatsapp, sign_in
+    from tests.factories import AdvisorFactory, AgencyFactory
+
+    centre = AgencyFactory(name="Centre de relation client", code="centre", kind=Agency.Kind.ONLINE)
+    agency = closed_agency[0].agency
+    agency.urgent_pool = centre
+    agency.save()
+    dan = AdvisorFactory(agency=centre, user__username="dan", user__first_name="Dan")
+    dan.user.set_password(PASSWORD)
+    dan.user.save()
+
+    post_whatsapp(live_server_url, "Bonjour")
+    thread = Thread.objects.get(customer=camille)
+    assert thread.triage_state == TriageState.ASKED
+    page, problems = sign_in(browser, live_server_url, "dan")
+    post_whatsapp(live_server_url, "1")
+
+    alert = page.locator("#urgent-alerts .urgent-alert")
+    expect(alert).to_have_count(1, timeout=5000)
+    expect(alert).to_contain_text("Urgent")
+    assert alert.get_attribute("href") == f"/inbox/threads/{thread.pk}/"
+    # It opens the conversation, there marked urgent, with its topic.
+    alert.click()
+    page.wait_for_url(f"{live_server_url}/inbox/threads/{thread.pk}/")
+    expect(page.locator("#thread-header .tag-urgent")).to_have_text("Urgent")
+    expect(page.locator("#thread-header")).to_contain_text("Lost card")
+    assert problems == []
