@@ -2,9 +2,11 @@
 customer's language; never to STOP or to automatic mail; menu choices by button, number and
 keyword; urgent topics to the urgent pool with an alert; a person whenever asked."""
 
+import base64
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from django.utils import timezone
 
@@ -629,3 +631,33 @@ def test_the_home_pool_is_told_the_urgent_thread_left_it(
     assert (moved.agency_id, moved.payload["handler"], moved.payload["reason"]) == (call_centre.pk, None, "urgent")
     [groups] = [groups for groups, message in pushed if message["type"] == "thread.assigned"]
     assert {pool_group(call_centre.pk), pool_group(topics[0].agency_id)} <= set(groups)
+
+
+@pytest.mark.parametrize(("count", "names"), [(2, ("ButtonPayload", "ButtonText")), (4, ("ListId", "ListTitle"))])
+def test_the_simulated_phone_taps_like_twilio_reports(count, names, simulator):
+    """A quick reply's tap comes back as ButtonPayload/ButtonText, a list picker's as
+    ListId/ListTitle, signed like any inbound message; a button it never showed is refused."""
+    from conversations.services.auto_replies import menu_content_sid
+    from tests.servers import CAMILLE
+
+    items = [{"id": f"topic:{n}", "title": f"Sujet {n}"} for n in range(count)]
+    sid = menu_content_sid(choices={"items": items, "body": "Choisissez", "button": "Choisir", "language": "fr"})
+    token = f"{simulator.account_sid}:{simulator.auth_token}"
+    sent = httpx.post(
+        f"{simulator.url}/2010-04-01/Accounts/{simulator.account_sid}/Messages.json",
+        data={"To": f"whatsapp:{CAMILLE}", "From": twilio.BANK_WHATSAPP, "ContentSid": sid},
+        headers={"Authorization": "Basic " + base64.b64encode(token.encode()).decode()},
+    ).json()
+    shown = httpx.get(f"{simulator.url}/api/phones/{CAMILLE}/messages").json()["messages"][-1]
+    assert (shown["body"], [c["title"] for c in shown["choices"]]) == ("Choisissez", [i["title"] for i in items])
+
+    tapped = httpx.post(
+        f"{simulator.url}/api/phones/{CAMILLE}/messages", json={"choice": "topic:1", "message": sent["sid"]}
+    )
+    assert tapped.status_code == 202
+    params = simulator.callbacks[-1]["params"]
+    assert (params[names[0]], params[names[1]], params["MessageType"]) == ("topic:1", "Sujet 1", "interactive")
+    refused = httpx.post(
+        f"{simulator.url}/api/phones/{CAMILLE}/messages", json={"choice": "topic:9", "message": sent["sid"]}
+    )
+    assert refused.status_code == 400
