@@ -279,7 +279,8 @@ class AutoReplies:
                 name: (source(customer, dedicated, home.agency) if dedicated or not name.startswith("advisor") else "")
                 for name, source in TEMPLATE_SOURCES.items()
             }
-            until = dedicated.out_of_office_until if dedicated else None
+            # Only an absence under way has an end worth giving.
+            until = dedicated.out_of_office_until if dedicated and dedicated.is_out_of_office(self.now) else None
             values["advisor.until"] = (
                 _(" until %(date)s") % {"date": _day(until.astimezone(home.schedule.zone))} if until else ""
             )

@@ -661,3 +661,14 @@ def test_the_simulated_phone_taps_like_twilio_reports(count, names, simulator):
         f"{simulator.url}/api/phones/{CAMILLE}/messages", json={"choice": "topic:9", "message": sent["sid"]}
     )
     assert refused.status_code == 400
+
+
+def test_an_advisor_marked_away_without_dates_gets_no_end_date(clock, hours, alice, camille):
+    """Away (the availability switch), no absence under way: the reply names no date."""
+    alice.availability = "away"
+    alice.out_of_office_until = OPEN - timedelta(days=30)  # an old absence, over
+    alice.out_of_office_from = OPEN - timedelta(days=40)
+    alice.save()
+    write()
+    [reply] = automatic()
+    assert reply.body == "Alice Durand n’est pas disponible. Un collègue (Agence Lyon Bellecour) vous répondra."
