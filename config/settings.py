@@ -331,6 +331,8 @@ TWILIO_SMS_FROM = os.environ.get("TWILIO_SMS_FROM", "")
 TWILIO_API_TIMEOUT = float(os.environ.get("TWILIO_API_TIMEOUT", "10"))
 # Unknown numbers land in this agency's pool (its code); the first agency if unset.
 ATTITRE_DEFAULT_AGENCY_CODE = os.environ.get("ATTITRE_DEFAULT_AGENCY_CODE", "")
+# Out-of-hours and away replies: at most one per thread in this many hours (docs/out-of-hours.md).
+AUTO_REPLY_COOLDOWN_HOURS = float(os.environ.get("AUTO_REPLY_COOLDOWN_HOURS", "12"))
 # Phone numbers written without a country prefix are read in this region.
 ATTITRE_DEFAULT_PHONE_REGION = os.environ.get("ATTITRE_DEFAULT_PHONE_REGION", "FR")
 

@@ -11,10 +11,12 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from conversations.models import Message, MessageTemplate, Note, Thread
+from conversations.models import AutoReplyText, Message, MessageTemplate, Note, Thread, TriageTopic
 from conversations.providers.registry import LAST_INBOUND_FIELDS
+from conversations.services.auto_replies import PLACEHOLDERS, agency_setups_forget, check_placeholders
 from conversations.services.customers import customer_reassign
 from crm.addresses import normalize_address
+from crm.admin import AgencyAdmin as CrmAgencyAdmin
 from crm.admin_site import (
     EDIT_ROWS,
     AdvisorListFilter,
@@ -23,7 +25,7 @@ from crm.admin_site import (
     SupervisedAdminMixin,
     limit_to_agency,
 )
-from crm.models import Advisor, AdvisorAssignment, ContactPoint, Customer
+from crm.models import Advisor, AdvisorAssignment, Agency, ContactPoint, Customer
 from crm.search import search_parse
 from crm.services import contact_point_create, customer_create
 from events.models import Event
@@ -33,7 +35,17 @@ VIEW_ONLY = frozenset({"view"})
 
 class MessageInline(ReadOnlyAdminMixin, SupervisedAdminMixin, admin.TabularInline):
     model = Message
-    fields = ("created_at", "direction", "channel", "contact_point", "author", "body", "status", "error_message")
+    fields = (
+        "created_at",
+        "direction",
+        "channel",
+        "contact_point",
+        "author",
+        "automatic",
+        "body",
+        "status",
+        "error_message",
+    )
     readonly_fields = fields
     supervisor_actions = VIEW_ONLY
 
@@ -67,7 +79,23 @@ class ThreadAdmin(ReadOnlyAdminMixin, AgencyScopedAdminMixin, SupervisedAdminMix
     search_fields = ("customer__customer_number", "customer__first_name", "customer__last_name", "prospect__address")
     readonly_fields = ("routing_reason",)
     fieldsets = (
-        (None, {"fields": ("customer", "prospect", "agency", "status", "handler", "routing_reason", "routed_at")}),
+        (
+            None,
+            {
+                "fields": (
+                    "customer",
+                    "prospect",
+                    "agency",
+                    "status",
+                    "handler",
+                    "routing_reason",
+                    "routed_at",
+                    "topic",
+                    "urgent",
+                    "triage_state",
+                )
+            },
+        ),
         (
             _("Activity"),
             {
@@ -112,6 +140,54 @@ class MessageTemplateAdminForm(forms.ModelForm):
                 code="variables_invalid",
             )
         return variables
+
+
+# --- An agency's out-of-hours replies and triage menu (conversations.services.auto_replies) ---
+
+
+class TriageTopicInline(SupervisedAdminMixin, admin.TabularInline):
+    model = TriageTopic
+    fields = ("position", "label_fr", "label_en", "keywords", "urgent", "is_active")
+    extra = 0
+    supervisor_actions = EDIT_ROWS
+
+
+class AutoReplyTextForm(forms.ModelForm):
+    class Meta:
+        model = AutoReplyText
+        fields = ["kind", "language", "body"]
+
+    def clean_body(self):
+        body = self.cleaned_data["body"].strip()
+        unknown = check_placeholders(body)
+        if unknown:
+            raise ValidationError(
+                _("Nothing fills {{%(name)s}}. Use one of: %(known)s."),
+                code="placeholder_unknown",
+                params={"name": unknown[0], "known": ", ".join("{{" + name + "}}" for name in PLACEHOLDERS)},
+            )
+        return body
+
+
+class AutoReplyTextInline(SupervisedAdminMixin, admin.TabularInline):
+    model = AutoReplyText
+    form = AutoReplyTextForm
+    extra = 0
+    supervisor_actions = EDIT_ROWS
+    verbose_name_plural = _("automatic reply texts (empty: the default text in the customer's language)")
+
+
+admin.site.unregister(Agency)
+
+
+@admin.register(Agency)
+class AgencyAdmin(CrmAgencyAdmin):
+    inlines = (*CrmAgencyAdmin.inlines, TriageTopicInline, AutoReplyTextInline)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # This process sees the change at once; the others within a minute (SETUP_TTL_SECONDS).
+        agency_setups_forget(form.instance.pk)
 
 
 @admin.register(MessageTemplate)

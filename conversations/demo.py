@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conversations.models import EmailHeaders, Message, MessageTemplate, Thread
+from conversations.models import EmailHeaders, Message, MessageTemplate, Thread, TriageTopic
 from conversations.providers.registry import CHANNELS
 from conversations.routing_reasons import ReasonCode
 from crm.addresses import normalize_phone
@@ -35,10 +35,33 @@ CUSTOMER_COUNT = 60
 
 BRANCH = "lyon-bellecour"
 ONLINE = "en-ligne"
+# Fictitious emergency numbers (the 09 99 range is not allocated).
+EMERGENCY = {"emergency_card_number": "09 99 00 11 22", "emergency_fraud_number": "09 99 00 33 44"}
 AGENCIES = {
-    BRANCH: {"name": "Agence Lyon Bellecour", "kind": Agency.Kind.BRANCH, "pool_name": "File de l'agence Bellecour"},
-    ONLINE: {"name": "Centre 100 % en ligne", "kind": Agency.Kind.ONLINE, "pool_name": "File du centre en ligne"},
+    BRANCH: {
+        "name": "Agence Lyon Bellecour",
+        "kind": Agency.Kind.BRANCH,
+        "pool_name": "File de l'agence Bellecour",
+        "triage_mode": Agency.TriageMode.UNKNOWN_AND_CLOSED,
+        **EMERGENCY,
+    },
+    ONLINE: {
+        "name": "Centre 100 % en ligne",
+        "kind": Agency.Kind.ONLINE,
+        "pool_name": "File du centre en ligne",
+        "triage_mode": Agency.TriageMode.UNKNOWN,
+        **EMERGENCY,
+    },
 }
+# The triage menu of both agencies: (French, English, keywords, urgent). Urgent topics go to
+# the online centre's pool, open longer hours.
+TOPICS = [
+    ("Carte perdue/volée", "Lost/stolen card", "carte, card, perdue, volee, lost, stolen, opposition", True),
+    ("Fraude suspectée", "Suspected fraud", "fraude, fraud, arnaque, scam, piratage", True),
+    ("Mon crédit", "My loan", "credit, pret, loan, mortgage, immobilier", False),
+    ("Mon compte", "My account", "compte, account, virement, transfer, rib", False),
+    ("Autre chose", "Something else", "autre, other, else", False),
+]
 OPENING_HOURS = {
     # Tuesday to Saturday, closed at lunchtime.
     BRANCH: [(day, opens, closes) for day in range(1, 6) for opens, closes in ((9, (12, 30)), (14, (18, 0)))],
@@ -373,6 +396,7 @@ def demo_build(*, password: str) -> DemoSummary:
     defined here. On a database it built, it changes nothing unless `password` does."""
     with transaction.atomic():
         agencies = {code: _ensure_agency(code) for code in AGENCIES}
+        _ensure(Agency, {"urgent_pool": agencies[ONLINE]}, code=BRANCH)
         advisors = {user.username: _ensure_advisor(user, agencies, password) for user in USERS}
         for advisor, deputy, position in DEPUTIES:
             _ensure(Deputyship, {"position": position}, advisor=advisors[advisor], deputy=advisors[deputy])
@@ -498,6 +522,13 @@ def _ensure_agency(code: str) -> Agency:
         )
     for day, label in CLOSED_DAYS:
         _ensure(ClosedDay, {"label": label}, agency=agency, date=day)
+    for position, (label_fr, label_en, keywords, urgent) in enumerate(TOPICS):
+        _ensure(
+            TriageTopic,
+            {"label_en": label_en, "keywords": keywords, "urgent": urgent, "is_active": True, "position": position},
+            agency=agency,
+            label_fr=label_fr,
+        )
     return agency
 
 

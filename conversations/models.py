@@ -1,6 +1,7 @@
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from conversations.routing_reasons import ReasonCode, RoutingReason
@@ -13,6 +14,13 @@ CLOSED = Q(status="closed")
 HANDLED_FOR_OTHERS = (
     Q(dedicated_advisor__isnull=True) | Q(dedicated_advisor__lt=F("handler")) | Q(dedicated_advisor__gt=F("handler"))
 )
+
+
+class TriageState(models.TextChoices):
+    NONE = "", _("Not asked")
+    ASKED = "asked", _("Menu sent, waiting for a choice")
+    CHOSEN = "chosen", _("Topic chosen")
+    HUMAN = "human", _("Handed over to a person")
 
 
 class Thread(models.Model):
@@ -60,6 +68,17 @@ class Thread(models.Model):
     waiting_since = models.DateTimeField(_("customer waiting since"), null=True, blank=True)
     unread_count = models.PositiveIntegerField(_("unread messages"), default=0)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    # Out of hours and triage (conversations.services.auto_replies): when the last automatic
+    # reply went (the cooldown), where the menu stands, the topic chosen, and urgency.
+    last_auto_reply_at = models.DateTimeField(_("last automatic reply"), null=True, blank=True)
+    triage_state = models.CharField(
+        _("triage"), max_length=16, choices=TriageState.choices, default=TriageState.NONE, blank=True
+    )
+    triage_misses = models.PositiveSmallIntegerField(_("unrecognised answers to the menu"), default=0)
+    topic = models.ForeignKey(
+        "TriageTopic", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("topic")
+    )
+    urgent = models.BooleanField(_("urgent"), default=False)
 
     class Meta:
         verbose_name = _("thread")
@@ -123,6 +142,9 @@ class Thread(models.Model):
                 name="thread_customer_xor_prospect",
             ),
             models.CheckConstraint(condition=Q(status__in=["open", "waiting", "closed"]), name="thread_status_valid"),
+            models.CheckConstraint(
+                condition=Q(triage_state__in=["", "asked", "chosen", "human"]), name="thread_triage_state_valid"
+            ),
         ]
 
     def __str__(self):
@@ -156,6 +178,17 @@ class Message(models.Model):
         NONE = "", _("None")
         OPTED_OUT = "opted_out", _("Opted out")
         OPTED_IN = "opted_in", _("Opted in")
+
+    class Automatic(models.TextChoices):
+        """Why Attitré wrote an outbound message itself (author empty): never an advisor's reply."""
+
+        NONE = "", _("Written by an advisor")
+        AWAY = "away", _("Advisor away")
+        CLOSED = "closed", _("Agency closed")
+        MENU = "menu", _("Triage menu")
+        TOPIC = "topic", _("Topic acknowledged")
+        URGENT = "urgent", _("Emergency instructions")
+        HANDOVER = "handover", _("Handed over to a person")
 
     # Indexed by the timeline index below, whose first column it is.
     thread = models.ForeignKey(Thread, on_delete=models.PROTECT, related_name="messages", db_index=False)
@@ -201,6 +234,9 @@ class Message(models.Model):
         "MessageTemplate", on_delete=models.PROTECT, null=True, blank=True, related_name="messages", db_index=False
     )
     template_variables = models.JSONField(default=dict, blank=True)
+    automatic = models.CharField(_("automatic reply"), max_length=16, choices=Automatic.choices, default="", blank=True)
+    # A menu's choices ({"button": …, "items": [{"id", "title"}]}), rendered per channel at delivery.
+    choices = models.JSONField(_("choices"), default=dict, blank=True)
     # Every parameter the provider sent, for audit.
     raw = models.JSONField(default=dict, blank=True)
 
@@ -234,6 +270,10 @@ class Message(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(direction="inbound") | ~Q(status="received"), name="message_outbound_not_received"
+            ),
+            models.CheckConstraint(
+                condition=Q(automatic="") | (Q(direction="outbound") & Q(author__isnull=True)),
+                name="message_automatic_outbound_no_author",
             ),
         ]
 
@@ -380,3 +420,95 @@ class MailboxCursor(models.Model):
 
     def __str__(self):
         return self.mailbox
+
+
+class TriageTopic(models.Model):
+    """One choice of an agency's triage menu: its label in each language, the words that pick
+    it, and whether it is urgent (the urgent pool, the emergency instructions)."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="triage_topics")
+    position = models.PositiveSmallIntegerField(_("order"), default=0)
+    # A WhatsApp quick-reply button holds 20 characters (a list row 24).
+    label_fr = models.CharField(_("label (French)"), max_length=20)
+    label_en = models.CharField(_("label (English)"), max_length=20)
+    keywords = models.CharField(
+        _("keywords"),
+        max_length=300,
+        blank=True,
+        help_text=_("Comma-separated words that choose this topic when typed, e.g. carte, card, volée, stolen."),
+    )
+    urgent = models.BooleanField(
+        _("urgent"), default=False, help_text=_("Sent to the urgent pool at once, with the emergency numbers.")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("triage topic")
+        verbose_name_plural = _("triage topics")
+        ordering = ["agency", "position", "id"]
+
+    def __str__(self):
+        return self.label_fr
+
+    def label(self, language: str) -> str:
+        return self.label_fr if language == "fr" else self.label_en
+
+    @property
+    def display_label(self) -> str:
+        """The label in the reader's language (the inbox's, the admin's)."""
+        return self.label((get_language() or "fr")[:2])
+
+    def keyword_list(self) -> list[str]:
+        return [word.strip() for word in self.keywords.split(",") if word.strip()]
+
+
+class AutoReplyText(models.Model):
+    """A supervisor's wording of one automatic reply for an agency and a language, replacing
+    the default text; {{customer.first_name}}, {{agency.opens}}… are filled when sent."""
+
+    class Kind(models.TextChoices):
+        AWAY = "away", _("Advisor away")
+        CLOSED = "closed", _("Agency closed")
+        MENU = "menu", _("Triage menu question")
+        TOPIC = "topic", _("Topic acknowledged")
+        URGENT = "urgent", _("Emergency instructions")
+        HANDOVER = "handover", _("Handed over to a person")
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="auto_reply_texts")
+    kind = models.CharField(_("reply"), max_length=16, choices=Kind.choices)
+    language = models.CharField(_("language"), max_length=8, choices=Customer.Language.choices)
+    body = models.TextField(_("text"))
+
+    class Meta:
+        verbose_name = _("automatic reply text")
+        verbose_name_plural = _("automatic reply texts")
+        ordering = ["agency", "kind", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agency", "kind", "language"],
+                name="auto_reply_text_unique",
+                violation_error_message=_("This agency already has this reply in this language; edit that one."),
+                violation_error_code="auto_reply_duplicate",
+            ),
+            models.CheckConstraint(condition=~Q(body=""), name="auto_reply_text_not_empty"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.language})"
+
+
+class InteractiveContent(models.Model):
+    """A menu created in the provider's content store (Twilio's Content API: twilio/quick-reply,
+    twilio/list-picker), found again by the digest of what it shows: created once, reused."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    content_sid = models.CharField(_("provider content SID"), max_length=64, unique=True)
+    kind = models.CharField(_("type"), max_length=32)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("interactive content")
+        verbose_name_plural = _("interactive contents")
+
+    def __str__(self):
+        return f"{self.kind} {self.content_sid}"

@@ -21,6 +21,8 @@ def thread_summary(thread: Thread) -> dict:
         "last_activity_at": thread.last_activity_at,
         "last_inbound_channel": thread.last_inbound_channel,
         "waiting_since": thread.waiting_since,
+        "topic": thread.topic_id,
+        "urgent": thread.urgent,
     }
 
 
@@ -49,6 +51,7 @@ def message_payload(message: Message, attachments: list[Attachment] | None = Non
         "has_button": bool(message.button_text),
         "replied_to": message.replied_to_id,
         "consent_change": message.consent_change,
+        "automatic": message.automatic,
         "attachments": [attachment_payload(a) for a in (attachments or [])],
     }
 

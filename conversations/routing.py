@@ -57,3 +57,11 @@ def route_prospect_thread(*, thread: Thread, at: datetime) -> RoutingDecision:
     if thread.handler is not None and thread.handler.is_present(at):
         return RoutingDecision(thread.handler, thread.routing_reason)
     return RoutingDecision(None, RoutingReason(ReasonCode.UNKNOWN_NUMBER))
+
+
+def route_urgent_thread(*, thread: Thread, at: datetime) -> RoutingDecision:
+    """An urgent topic waits in the urgent pool (the thread's agency is set to it) until someone
+    there takes it; then it stays with them while they are present."""
+    if thread.handler is not None and thread.handler.is_present(at):
+        return RoutingDecision(thread.handler, thread.routing_reason)
+    return RoutingDecision(None, RoutingReason(ReasonCode.URGENT))

@@ -26,6 +26,7 @@ class ReasonCode(models.TextChoices):
     TRANSFERRED = "transferred", _("transferred")
     LINKED = "linked", _("linked to a customer")
     REASSIGNED = "reassigned", _("reassigned")
+    URGENT = "urgent", _("urgent topic: the urgent pool")
     # A sentence stored before the codes existed, kept as it was written.
     TEXT = "text", _("as written")
 
@@ -81,6 +82,8 @@ def _sentence(code: str, params: dict) -> str:
             }
         case ReasonCode.REASSIGNED:
             return gettext("reassigned: %(reason)s") % {"reason": params.get("reason", "")}
+        case ReasonCode.URGENT:
+            return gettext("urgent topic: the urgent pool")
         case ReasonCode.TEXT:
             return params.get("text", "")
     return ""

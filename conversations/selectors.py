@@ -21,7 +21,16 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from conversations.access import advisor_covered_ids, customer_visibility_q, event_visibility_q, thread_visibility_q
-from conversations.models import HANDLED_FOR_OTHERS, Attachment, EmailHeaders, Message, MessageTemplate, Note, Thread
+from conversations.models import (
+    HANDLED_FOR_OTHERS,
+    Attachment,
+    EmailHeaders,
+    Message,
+    MessageTemplate,
+    Note,
+    Thread,
+    TriageTopic,
+)
 from conversations.providers.email import INLINE_SCHEME
 from conversations.providers.registry import CHANNELS, REPLY_CHANNELS
 from conversations.templating import TEMPLATE_VARIABLE, template_variables_for
@@ -41,6 +50,7 @@ TIMELINE_EVENT_TYPES = (
     Event.Type.CONSENT_CHANGED,
     Event.Type.CUSTOMER_REASSIGNED,
     Event.Type.CONTACT_POINT_CONFIRMED,
+    Event.Type.THREAD_TRIAGED,
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # What the views answer 404 for.
@@ -219,7 +229,7 @@ def thread_list_for_advisor(
     if not branches or not advisor.is_active:
         return Thread.objects.none()
     threads = Thread.objects.filter(pk__in=_union_of_pages(branches, after=after, limit=limit))
-    return _newest_first(threads.select_related("customer", "prospect", "handler__user"))
+    return _newest_first(threads.select_related("customer", "prospect", "handler__user", "topic"))
 
 
 def unread_attribute(unread: dict[int, int]) -> str:
@@ -278,7 +288,11 @@ def inbox_row(*, advisor: Advisor, thread_id: int, tab: str = InboxTab.MINE, sea
     in_tab = Q(pk__in=[])
     for branch in branches:
         in_tab |= branch
-    thread = Thread.objects.filter(in_tab, pk=thread_id).select_related("customer", "prospect", "handler__user").first()
+    thread = (
+        Thread.objects.filter(in_tab, pk=thread_id)
+        .select_related("customer", "prospect", "handler__user", "topic")
+        .first()
+    )
     if thread is None:
         thread_for_advisor(advisor=advisor, thread_id=thread_id)
     return thread
@@ -294,6 +308,8 @@ class TimelineItem:
     obj: Message | Note | Event
     # For an assignment event: who the thread went to.
     handler: Advisor | None = None
+    # For a triage event: the topic chosen.
+    topic: TriageTopic | None = None
 
     @property
     def dom_id(self) -> str:
@@ -373,7 +389,9 @@ def thread_for_advisor(*, advisor: Advisor, thread_id: int) -> Thread:
     """The thread if the advisor may see it, with what its header shows; DoesNotExist otherwise."""
     thread = (
         Thread.objects.filter(thread_visibility_q(advisor=advisor), pk=thread_id)
-        .select_related("agency", "customer__agency", "customer__dedicated_advisor__user", "prospect", "handler__user")
+        .select_related(
+            "agency", "customer__agency", "customer__dedicated_advisor__user", "prospect", "handler__user", "topic"
+        )
         .first()
     )
     if thread is None:
@@ -410,8 +428,17 @@ def _event_items(events: list[Event]) -> list[TimelineItem]:
         if handler_ids
         else {}
     )
+    topic_ids = {event.payload.get("topic") for event in events if event.type == Event.Type.THREAD_TRIAGED}
+    topic_ids.discard(None)
+    topics = {topic.pk: topic for topic in TriageTopic.objects.filter(pk__in=topic_ids)} if topic_ids else {}
     return [
-        TimelineItem(kind="event", at=event.created_at, obj=event, handler=handlers.get(event.payload.get("handler")))
+        TimelineItem(
+            kind="event",
+            at=event.created_at,
+            obj=event,
+            handler=handlers.get(event.payload.get("handler")),
+            topic=topics.get(event.payload.get("topic")),
+        )
         for event in events
     ]
 

@@ -1,5 +1,6 @@
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
@@ -22,7 +23,38 @@ from events.inbox_access import inbox_access_changed
 class AgencyAdminForm(forms.ModelForm):
     class Meta:
         model = Agency
-        fields = ["name", "code", "kind", "timezone", "pool_name"]
+        fields = [
+            "name",
+            "code",
+            "kind",
+            "timezone",
+            "pool_name",
+            "country",
+            "subdivision",
+            "emergency_card_number",
+            "emergency_fraud_number",
+            "triage_mode",
+            "urgent_pool",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        country = (cleaned.get("country") or "").strip().upper()
+        subdivision = (cleaned.get("subdivision") or "").strip().upper()
+        if country:
+            try:
+                holidays.country_holidays(country, subdiv=subdivision or None)
+            except NotImplementedError:
+                self.add_error(
+                    "subdivision" if subdivision else "country",
+                    ValidationError(
+                        _("No public holidays are known for “%(code)s”. Use an ISO code such as FR, or FR with 57."),
+                        code="holidays_unknown",
+                        params={"code": f"{country} {subdivision}".strip()},
+                    ),
+                )
+            cleaned["country"], cleaned["subdivision"] = country, subdivision
+        return cleaned
 
     def clean_timezone(self):
         name = self.cleaned_data["timezone"].strip()

@@ -21,12 +21,43 @@ class Agency(models.Model):
         blank=True,
         help_text=_("Shown to advisors for the agency's shared queue of unassigned conversations."),
     )
+    # Out of hours (issue #18): whose public holidays close the agency, what the customer is
+    # told to call meanwhile, and when the triage menu is offered.
+    country = models.CharField(
+        _("country"), max_length=2, default="FR", help_text=_("ISO code whose public holidays close the agency.")
+    )
+    subdivision = models.CharField(
+        _("region"), max_length=8, blank=True, help_text=_("Region whose own holidays apply too, e.g. 57 (Moselle).")
+    )
+    emergency_card_number = models.CharField(_("card opposition number"), max_length=40, blank=True)
+    emergency_fraud_number = models.CharField(_("fraud number"), max_length=40, blank=True)
+
+    class TriageMode(models.TextChoices):
+        OFF = "off", _("Off")
+        UNKNOWN = "unknown", _("Unknown numbers only")
+        UNKNOWN_AND_CLOSED = "closed", _("Unknown numbers, and everyone when closed")
+
+    triage_mode = models.CharField(_("triage menu"), max_length=16, choices=TriageMode.choices, default=TriageMode.OFF)
+    urgent_pool = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("urgent pool"),
+        help_text=_("The agency (e.g. the call centre) whose pool takes urgent topics; empty: this agency's pool."),
+    )
 
     class Meta:
         verbose_name = _("agency")
         verbose_name_plural = _("agencies")
         ordering = ["name"]
-        constraints = [models.CheckConstraint(condition=Q(kind__in=["branch", "online"]), name="agency_kind_valid")]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=["branch", "online"]), name="agency_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(triage_mode__in=["off", "unknown", "closed"]), name="agency_triage_mode_valid"
+            ),
+        ]
 
     def __str__(self):
         return self.name

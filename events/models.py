@@ -34,6 +34,8 @@ class Event(models.Model):
         CONSENT_CHANGED = "consent.changed", _("Consent changed")
         CONTACT_POINT_CONFIRMED = "contact_point.confirmed", _("Contact point confirmed")
         CUSTOMER_REASSIGNED = "customer.reassigned", _("Customer reassigned")
+        THREAD_TRIAGED = "thread.triaged", _("Topic chosen or handed over")
+        THREAD_URGENT = "thread.urgent", _("Urgent conversation alert")
 
     type = models.CharField(_("type"), max_length=32, choices=Type.choices)
     # Named, not imported: the event log sits below the apps whose rows it points at.
@@ -59,7 +61,13 @@ class Event(models.Model):
             models.Index(
                 fields=["thread", "id"],
                 condition=models.Q(
-                    type__in=["thread.assigned", "consent.changed", "customer.reassigned", "contact_point.confirmed"]
+                    type__in=[
+                        "thread.assigned",
+                        "consent.changed",
+                        "customer.reassigned",
+                        "contact_point.confirmed",
+                        "thread.triaged",
+                    ]
                 ),
                 name="event_timeline",
             ),

@@ -3,6 +3,7 @@ import os
 import pytest
 from django.conf import settings
 
+from conversations.services.auto_replies import agency_setups_forget
 from integrations.services import webhook_endpoints_forget
 from tests.factories import AdvisorFactory, AgencyFactory, ContactPointFactory, CustomerFactory, SupervisorFactory
 
@@ -25,6 +26,14 @@ def _fresh_webhook_endpoints():
     webhook_endpoints_forget()
     yield
     webhook_endpoints_forget()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_agency_setups():
+    """Each test sees the opening hours and menus it makes: auto-replies keep them per process."""
+    agency_setups_forget()
+    yield
+    agency_setups_forget()
 
 
 @pytest.fixture(autouse=True)

@@ -61,6 +61,9 @@ class ChannelSpec:
     # Its messages carry headers of their own (an email's subject, Message-ID, References),
     # stored with each message (EmailHeaders) and decided before it is sent.
     envelope: bool = False
+    # How a triage menu shows on it: "buttons" (the provider's quick replies or list picker,
+    # the text kept as the timeline's copy and fallback) or "numbered" (a number per topic).
+    menu: str = "numbered"
 
     @property
     def label(self) -> str:
@@ -101,6 +104,7 @@ CHANNELS: dict[str, ChannelSpec] = {
             ),
             free_text_window=FreeTextWindow(length=timedelta(hours=24), refusal_code="outside_whatsapp_window"),
             templates=True,
+            menu="buttons",
         ),
         ChannelSpec(
             channel=Channel.SMS,

@@ -201,6 +201,8 @@ class Simulator:
                 return await self._create_message(parts[2], headers, body)
         if method == "GET" and path in ("/v1/ContentAndApprovals", "/v1/Content"):
             return self._content(path, headers, query)
+        if method == "POST" and path == "/v1/Content":
+            return self._create_content(headers, body)
         if method == "GET" and path == "/":
             return 200, "text/html; charset=utf-8", (ASSETS / "phone.html").read_bytes(), []
         if method == "GET" and path == "/mailbox" and self.mailbox is not None:
@@ -245,13 +247,18 @@ class Simulator:
         if phone.opted_out:
             return _twilio_error(21610)
         template = None
+        outside_window = phone.last_whatsapp_at is None or time.time() - phone.last_whatsapp_at > WINDOW_SECONDS
         if form.get("ContentSid"):
             template = next((t for t in self.templates if t["sid"] == form["ContentSid"]), None)
-            if template is None or template.get("status") != "approved":
+            if template is None:
                 return _twilio_error(21655)
-        elif channel == "whatsapp" and (
-            phone.last_whatsapp_at is None or time.time() - phone.last_whatsapp_at > WINDOW_SECONDS
-        ):
+            # A session menu (quick reply, list picker) needs no approval, only the open window.
+            if template.get("choices"):
+                if channel == "whatsapp" and outside_window:
+                    return _twilio_error(63016)
+            elif template.get("status") != "approved":
+                return _twilio_error(21655)
+        elif channel == "whatsapp" and outside_window:
             return _twilio_error(63016)
 
         sid = "SM" + uuid.uuid4().hex
@@ -273,9 +280,10 @@ class Simulator:
         }
         self.log.append(entry)
         self._by_sid[sid] = entry
-        phone.conversation.append(
-            {"id": sid, "from_customer": False, "channel": channel, "body": text, "media": media, "at": entry["at"]}
-        )
+        shown = {"id": sid, "from_customer": False, "channel": channel, "body": text, "media": media, "at": entry["at"]}
+        if template and template.get("choices"):
+            shown["choices"] = template["choices"]
+        phone.conversation.append(shown)
         sender = form.get("From") or (self.bank_whatsapp if channel == "whatsapp" else self.bank_sms)
         if entry["status_callback"]:
             self._spawn(self._report(entry, sender, ("sent", "delivered")))
@@ -336,6 +344,50 @@ class Simulator:
             "key": "contents",
         }
         return _json(200, {"contents": contents, "meta": meta})
+
+    def _create_content(self, headers: dict, body: bytes):
+        """Content API's create, for the session menus Attitré makes (quick reply, list picker)."""
+        if not self._authenticated(self.account_sid, headers):
+            return _twilio_error(20003)
+        data = _json_body(body)
+        types = {kind: value for kind, value in (data.get("types") or {}).items() if value}
+        if len(types) != 1 or next(iter(types)) not in ("twilio/quick-reply", "twilio/list-picker"):
+            return _json(400, {"code": 20001, "message": "Invalid types", "status": 400})
+        kind, content = next(iter(types.items()))
+        if kind == "twilio/quick-reply":
+            choices = [{"id": a["id"], "title": a["title"]} for a in content.get("actions") or []]
+        else:
+            choices = [{"id": i["id"], "title": i["item"]} for i in content.get("items") or []]
+        if not choices or not content.get("body"):
+            return _json(400, {"code": 20001, "message": "body and choices are required", "status": 400})
+        sid = "HX" + uuid.uuid4().hex
+        self.templates.append(
+            {
+                "sid": sid,
+                "friendly_name": data.get("friendly_name") or sid,
+                "language": data.get("language") or "fr",
+                "body": content["body"],
+                "status": "unsubmitted",
+                "kind": kind,
+                "button": content.get("button", ""),
+                "choices": choices,
+            }
+        )
+        return _json(
+            201,
+            {
+                "sid": sid,
+                "account_sid": self.account_sid,
+                "friendly_name": data.get("friendly_name"),
+                "language": data.get("language"),
+                "variables": data.get("variables") or {},
+                "types": types,
+                "url": f"https://content.twilio.com/v1/Content/{sid}",
+                "date_created": datetime.now(UTC).isoformat(),
+                "date_updated": datetime.now(UTC).isoformat(),
+                "links": {},
+            },
+        )
 
     # --- Callbacks and webhooks to the app ---------------------------------------------
 
@@ -398,7 +450,7 @@ class Simulator:
                     params["EventType"] = "READ"
             await self._post_signed(entry["status_callback"], params)
 
-    async def _customer_writes(self, phone: Phone, body: str, channel: str) -> dict:
+    async def _customer_writes(self, phone: Phone, body: str, channel: str, choice: dict | None = None) -> dict:
         sid = "SM" + uuid.uuid4().hex
         digits = phone.number.removeprefix("+")
         params = {
@@ -417,6 +469,14 @@ class Simulator:
         if channel == "whatsapp":
             params.update(ProfileName=phone.name.split(" ")[0] or digits, WaId=digits, MessageType="text")
             phone.last_whatsapp_at = time.time()
+            if choice is not None:
+                # As Twilio reports a tap: a quick reply's button, or a list picker's row.
+                names = (
+                    ("ListId", "ListTitle")
+                    if choice["kind"] == "twilio/list-picker"
+                    else ("ButtonPayload", "ButtonText")
+                )
+                params.update({names[0]: choice["id"], names[1]: choice["title"], "MessageType": "interactive"})
         elif body.strip().upper() in {"STOP", "ARRET", "ARRÊT", "UNSUBSCRIBE"}:
             phone.opted_out = True
         elif body.strip().upper() in {"START", "UNSTOP"}:
@@ -466,15 +526,31 @@ class Simulator:
             if parts[2:] == ["messages"] and method == "GET":
                 return _json(200, {"number": phone.number, "name": phone.name, "messages": self._seen(phone)})
             if parts[2:] == ["messages"] and method == "POST":
+                channel = "sms" if data.get("channel") == "sms" else "whatsapp"
+                if data.get("choice"):
+                    choice = self._choice(phone, str(data.get("message", "")), str(data["choice"]))
+                    if choice is None:
+                        return _json(400, {"detail": "no such button"})
+                    return _json(202, await self._customer_writes(phone, choice["title"], "whatsapp", choice))
                 text = str(data.get("body", "")).strip()
                 if not text:
                     return _json(400, {"detail": "empty message"})
-                channel = "sms" if data.get("channel") == "sms" else "whatsapp"
                 return _json(202, await self._customer_writes(phone, text, channel))
             if parts[2:] == ["state"] and method == "POST":
                 self._set_state(phone, data)
                 return _json(200, _phone_state(phone))
         return _json(404, {"detail": "not found"})
+
+    def _choice(self, phone: Phone, message_sid: str, choice_id: str) -> dict | None:
+        """The button `choice_id` of the menu message `message_sid` this phone received."""
+        for item in phone.conversation:
+            if item["id"] == message_sid and item.get("choices"):
+                entry = self._by_sid.get(message_sid) or {}
+                template = next((t for t in self.templates if t["sid"] == entry.get("content_sid")), {})
+                for choice in item["choices"]:
+                    if choice["id"] == choice_id:
+                        return {**choice, "kind": template.get("kind", "twilio/quick-reply")}
+        return None
 
     def _seen(self, phone: Phone) -> list[dict]:
         """The conversation as the phone shows it; showing a delivered message means it was read."""

@@ -23,6 +23,7 @@ from twilio.http import HttpClient
 from twilio.http.response import Response
 from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
 from twilio.rest import Client
+from twilio.rest.content.v1.content import ContentList
 from urllib3.exceptions import ConnectTimeoutError
 
 from conversations.providers.base import (
@@ -182,8 +183,9 @@ def parse_inbound(params) -> InboundMessage:
         longitude=_decimal(raw.get("Longitude") or ""),
         location_address=(raw.get("Address") or "")[:500],
         location_label=(raw.get("Label") or "")[:200],
-        button_text=(raw.get("ButtonText") or "")[:200],
-        button_payload=(raw.get("ButtonPayload") or "")[:500],
+        # A quick reply's tap carries ButtonText/ButtonPayload; a list picker's, ListTitle/ListId.
+        button_text=(raw.get("ButtonText") or raw.get("ListTitle") or "")[:200],
+        button_payload=(raw.get("ButtonPayload") or raw.get("ListId") or "")[:500],
         replied_to_provider_id=(raw.get("OriginalRepliedMessageSid") or "")[:64],
         raw=raw,
     )
@@ -517,3 +519,26 @@ def approved_templates() -> list[ContentTemplate]:
                 )
             )
     return templates
+
+
+def create_menu_content(*, friendly_name: str, language: str, kind: str, body: str, button: str, items: list) -> str:
+    """Create a session menu in the Content API (`twilio/quick-reply` or `twilio/list-picker`,
+    which WhatsApp shows inside the 24-hour window without approval); returns its SID.
+    `items` are {"id", "title"}: the id comes back as the tapped button's payload."""
+    if kind == "twilio/quick-reply":
+        content = {
+            "body": body,
+            "actions": [{"type": "QUICK_REPLY", "id": i["id"], "title": i["title"]} for i in items],
+        }
+    else:
+        content = {"body": body, "button": button, "items": [{"id": i["id"], "item": i["title"]} for i in items]}
+    request = ContentList.ContentCreateRequest(
+        {"friendly_name": friendly_name, "language": language, "variables": {}, "types": {kind: content}}
+    )
+    try:
+        created = client().content.v1.contents.create(request)
+    except TwilioRestException as exc:
+        raise SendFailed(code=str(exc.code or exc.status), message=_("Twilio refused to create the menu.")) from exc
+    except (urllib3.exceptions.HTTPError, TwilioException) as exc:
+        raise SendFailed(code="", message=_("Twilio could not be reached."), retryable=True) from exc
+    return created.sid

@@ -16,7 +16,8 @@ from conversations.models import Attachment, EmailHeaders, Message, Thread
 from conversations.payloads import message_payload, message_status_payload, thread_summary
 from conversations.providers.base import InboundMessage, StatusUpdate
 from conversations.providers.registry import CHANNELS, LAST_INBOUND_FIELDS
-from conversations.routing import RoutingDecision, route_customer_thread, route_prospect_thread
+from conversations.routing import RoutingDecision, route_customer_thread, route_prospect_thread, route_urgent_thread
+from conversations.services.auto_replies import AutoReplies
 from conversations.services.customers import contact_point_set_consent
 from core.compiled import CompiledInsert, CompiledUpdate, PreparedQuery
 from crm.models import Agency, ContactPoint
@@ -153,6 +154,8 @@ _messages_stored = PreparedQuery(
 
 
 def _route(thread: Thread, contact: ContactPoint, at) -> RoutingDecision:
+    if thread.urgent:
+        return route_urgent_thread(thread=thread, at=at)
     if contact.customer_id:
         return route_customer_thread(thread=thread, dedicated=contact.customer.dedicated_advisor, at=at)
     return route_prospect_thread(thread=thread, at=at)
@@ -172,6 +175,12 @@ _update_thread_on_inbound = CompiledUpdate(
         "waiting_since",
         "status",
         "unread_count",
+        "agency",
+        "last_auto_reply_at",
+        "triage_state",
+        "triage_misses",
+        "topic",
+        "urgent",
         *LAST_INBOUND_FIELDS,
     ],
 )
@@ -228,6 +237,7 @@ class _InboundBatch:
         self.now = timezone.now()
         self.events: list[PendingEvent] = []
         self.touched: dict[int, Thread] = {}
+        self.auto_replies = AutoReplies(now=self.now)
 
     def store(self) -> list[InboundResult]:
         first = {}  # the first of each provider message id: a later twin in the batch is a replay
@@ -412,9 +422,13 @@ class _InboundBatch:
         if inbound.email is not None:
             _store_email_headers(message, inbound.email)
 
-        previous_handler_id = thread.handler_id
+        previous_handler_id, previous_agency_id = thread.handler_id, thread.agency_id
         # Nobody saw a new thread yet: its customer's name must not reach the pool it never was in.
         before = () if is_new else thread_audience(thread)
+        # Never answered, never taken as a menu choice: a consent keyword, automatic mail.
+        answerable = not automatic and not message.consent_change and not consent_keyword(inbound.body)
+        home_agency_id = contact.customer.agency_id if contact.customer_id else thread.agency_id
+        answer = self.auto_replies.triage_answer(thread=thread, inbound=inbound, answerable=answerable)
         decision = _route(thread, contact, now)
         new_handler_id = decision.handler.pk if decision.handler else None
         if new_handler_id != previous_handler_id or decision.reason != thread.routing_reason or not thread.routed_at:
@@ -441,7 +455,8 @@ class _InboundBatch:
                 % {"keyword": keyword, "channel": contact.get_kind_display(), "sid": inbound.provider_message_id},
             )
 
-        if previous_handler_id != thread.handler_id:
+        # An urgent topic moves the thread to the urgent pool's agency, handler or not.
+        if previous_handler_id != thread.handler_id or previous_agency_id != thread.agency_id:
             self._publish(
                 Event.Type.THREAD_ASSIGNED,
                 thread,
@@ -459,6 +474,16 @@ class _InboundBatch:
             thread,
             {"message": message_payload(message, attachments), "thread_summary": thread_summary(thread)},
         )
+        self.auto_replies.after(
+            thread=thread,
+            contact=contact,
+            inbound=inbound,
+            decision=decision,
+            answer=answer,
+            answerable=answerable,
+            home_agency_id=home_agency_id,
+        )
+        self.events += self.auto_replies.take_events()
 
     def _publish(self, type: str, thread: Thread, payload: dict, extra_groups: tuple[str, ...] = ()) -> None:
         # Who may see it now: the thread may change hands again before the batch is written.

@@ -31,6 +31,7 @@ from conversations.payloads import message_payload, message_status_payload, thre
 from conversations.providers import email as email_provider
 from conversations.providers.base import OutboundEmail, OutboundFile, OutboundRequest, SendFailed, StatusUpdate
 from conversations.providers.registry import CHANNELS, MB, REPLY_CHANNELS, ChannelSpec, default_reply_channel
+from conversations.services.auto_replies import menu_content_sid
 from conversations.services.inbound import STATUS_RANK, contact_point_opt_out_if_unsubscribed, message_status_apply
 from conversations.templating import TEMPLATE_VARIABLE, template_numbers, template_variables_for
 from core.compiled import PreparedQuery
@@ -544,12 +545,16 @@ def _outbound_request(message: Message) -> OutboundRequest:
         attachment_media_url(attachment_id=attachment_id, file_name=name)
         for attachment_id, name in _attachment_files([message.pk])
     )
+    content_sid = message.template.content_sid if message.template_id else ""
+    if message.choices and not content_sid:
+        # A triage menu: its buttons, or (the provider refusing them) its numbered text.
+        content_sid = menu_content_sid(choices=message.choices)
     return OutboundRequest(
         email=_outbound_email(message) if CHANNELS[message.channel].envelope else None,
         channel=message.channel,
         address=message.contact_point.address,
-        body="" if message.template_id else message.body,
-        content_sid=message.template.content_sid if message.template_id else "",
+        body="" if content_sid else message.body,
+        content_sid=content_sid,
         content_variables=message.template_variables if message.template_id else {},
         media_urls=media_urls,
         status_callback=f"{settings.PUBLIC_BASE_URL}/webhooks/twilio/status/?m={message.pk}",

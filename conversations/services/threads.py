@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations.access import customer_visibility_q, lost_sight, thread_audience
-from conversations.models import Message, Note, Thread
+from conversations.models import Message, Note, Thread, TriageState
 from conversations.payloads import thread_summary
 from conversations.providers.registry import LAST_INBOUND_FIELDS
 from conversations.routing_reasons import ReasonCode, RoutingReason
@@ -115,19 +115,33 @@ def thread_set_status(*, thread: Thread, by: Advisor, status: str) -> Thread:
         thread = _locked(thread)
         if thread.status == status:
             return thread
+        before = thread_audience(thread)
         thread.status = status
         fields = ["status"]
         if status == Thread.Status.CLOSED:
             thread.waiting_since = None
             fields.append("waiting_since")
+            fields += _end_triage(thread)
         thread.save(update_fields=fields)
         publish_event(
             type=Event.Type.THREAD_UPDATED,
             thread=thread,
             payload={"thread_summary": thread_summary(thread), "by": by.pk, "change": "status"},
             audience=thread_audience(thread),
+            extra_groups=lost_sight(before, thread),
         )
     return thread
+
+
+def _end_triage(thread: Thread) -> list[str]:
+    """Closing ends the conversation: its next one may be asked the menu again, and an urgent
+    one leaves the urgent pool for the customer's own agency. The topic stays, as history."""
+    thread.triage_state, thread.triage_misses, thread.urgent = TriageState.NONE, 0, False
+    fields = ["triage_state", "triage_misses", "urgent"]
+    if thread.customer_id and thread.agency_id != thread.customer.agency_id:
+        thread.agency_id = thread.customer.agency_id
+        fields.append("agency")
+    return fields
 
 
 def thread_mark_read(*, thread: Thread, by: Advisor) -> Thread:

@@ -370,10 +370,13 @@ class ThreadOutput(serializers.ModelSerializer):
             "last_whatsapp_inbound_at",
             "waiting_since",
             "unread_count",
+            "topic",
+            "urgent",
             "created_at",
         ]
         extra_kwargs = {
-            "routing_reason_code": {"help_text": _("What decided the routing, for programs; blank: never routed.")}
+            "topic": {"help_text": _("The triage menu's topic the customer chose; null: none.")},
+            "routing_reason_code": {"help_text": _("What decided the routing, for programs; blank: never routed.")},
         }
 
     def get_name(self, thread) -> str:
@@ -475,9 +478,17 @@ class MessageOutput(serializers.ModelSerializer):
             "read_at",
             "failed_at",
             "consent_change",
+            "automatic",
             "attachments",
             "email",
         ]
+        extra_kwargs = {
+            "automatic": {
+                "help_text": _(
+                    "Why Attitré wrote it itself (away, closed, menu…); blank: an advisor's or the customer's."
+                )
+            }
+        }
 
 
 class MessageFilter(serializers.Serializer):

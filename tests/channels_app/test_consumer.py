@@ -297,7 +297,11 @@ async def test_covering_deputy_receives_an_absent_advisors_message(open_inbox, a
     inbox = await open_inbox(bob)
     await frames(inbox)
     await customer_writes("Alice est absente ?")
-    assert await bodies(await frames(inbox)) == ["Alice est absente ?"]
+    # And the automatic reply telling Camille who covers, once too.
+    assert await bodies(await frames(inbox)) == [
+        "Alice est absente ?",
+        "Alice Durand n’est pas disponible. Bob Leroy (Agence Lyon Bellecour) vous répondra.",
+    ]
 
 
 async def test_pool_thread_reaches_every_advisor_of_the_agency(open_inbox, alice, bob, sam, camille):
@@ -309,7 +313,11 @@ async def test_pool_thread_reaches_every_advisor_of_the_agency(open_inbox, alice
         await frames(inbox)
     await customer_writes("Quelqu'un ?")
     for inbox in inboxes:
-        assert await bodies(await frames(inbox)) == ["Quelqu'un ?"]
+        # And the automatic reply (Alice is away), once each.
+        assert await bodies(await frames(inbox)) == [
+            "Quelqu'un ?",
+            "Alice Durand n’est pas disponible. Un collègue (Agence Lyon Bellecour) vous répondra.",
+        ]
 
 
 async def test_catch_up_replays_exactly_the_missed_events(open_inbox, alice, camille):

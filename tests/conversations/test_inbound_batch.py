@@ -79,7 +79,9 @@ def outcome() -> dict:
             "channel": thread.last_inbound_channel,
             "sms": thread.last_sms_inbound_at is not None,
             "whatsapp": thread.last_whatsapp_inbound_at is not None,
-            "bodies": list(thread.messages.order_by("pk").values_list("body", "consent_change")),
+            "bodies": list(thread.messages.filter(automatic="").order_by("pk").values_list("body", "consent_change")),
+            # Stored after the batch's messages, one by one after each: the same, in another id order.
+            "automatic": sorted(thread.messages.exclude(automatic="").values_list("automatic", "body")),
             "events": events,
         }
     consent = dict(ContactPoint.objects.values_list("address", "consent"))
@@ -125,13 +127,16 @@ def test_a_batch_leaves_exactly_what_one_by_one_would(camille, dora, alice, bob,
     assert [e[0] for e in camille_thread["events"]] == [
         "thread.assigned",
         "message.created",
+        "message.created",  # the automatic reply: alice is away, bob covers
         "consent.changed",
         "message.created",
         "message.created",
         "consent.changed",
         "message.created",
     ]
-    assert [e[3] for e in camille_thread["events"] if e[0] == "message.created"] == [1, 2, 3, 4]
+    # The unread count of each message event: the automatic reply (second) leaves it as it was.
+    assert [e[3] for e in camille_thread["events"] if e[0] == "message.created"] == [1, 1, 2, 3, 4]
+    assert [kind for kind, _body in camille_thread["automatic"]] == ["away"]
     assert batched["consent"]["+33612345678"] == ContactPoint.Consent.OPTED_IN
     assert batched["threads"]["+33699000111"]["handler"] is None
     assert batched["threads"]["+33699000111"]["unread"] == 2

@@ -431,3 +431,39 @@ def test_saving_an_advisor_tells_the_open_inboxes_of_the_advisor_and_their_deput
         assert async_to_sync(asyncio.wait_for)(layer.receive(listeners[name]), 1) == {"type": "inbox.access"}
     with pytest.raises(asyncio.TimeoutError):
         async_to_sync(asyncio.wait_for)(layer.receive(listeners["other"]), 0.2)
+
+
+def test_supervisor_sets_the_triage_menu_and_a_reply_text_on_the_agency_page(sam_client, agency):
+    """The agency's change form carries its topics and reply texts; what the supervisor saves
+    is what the next message sees (the kept settings are dropped at once)."""
+    from conversations.models import AutoReplyText, TriageTopic
+    from conversations.services.auto_replies import agency_setup
+
+    agency_setup(agency.pk)  # kept before the edit
+    response = sam_client.get(admin_url(agency))
+    assert response.status_code == 200
+    data = change_form_data(response)
+    data.update(
+        {
+            "triage_mode": "closed",
+            "emergency_card_number": "09 69 39 77 77",
+            "triage_topics-TOTAL_FORMS": "1",
+            "triage_topics-0-position": "0",
+            "triage_topics-0-label_fr": "Mon crédit",
+            "triage_topics-0-label_en": "My loan",
+            "triage_topics-0-keywords": "crédit, loan",
+            "triage_topics-0-is_active": "on",
+            "auto_reply_texts-TOTAL_FORMS": "1",
+            "auto_reply_texts-0-kind": "closed",
+            "auto_reply_texts-0-language": "fr",
+            "auto_reply_texts-0-body": "Fermé. Urgence carte : {{agency.emergency_numbers}}",
+        }
+    )
+    response = sam_client.post(admin_url(agency), data)
+    assert response.status_code == 302, response.context["errors"] if response.context else response
+    [topic] = TriageTopic.objects.filter(agency=agency)
+    assert (topic.label_fr, topic.keyword_list()) == ("Mon crédit", ["crédit", "loan"])
+    assert AutoReplyText.objects.get(agency=agency).kind == "closed"
+    setup = agency_setup(agency.pk)
+    assert [t.pk for t in setup.topics] == [topic.pk] and setup.agency.triage_mode == "closed"
+    assert setup.text("closed", "fr").startswith("Fermé.")

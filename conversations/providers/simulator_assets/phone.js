@@ -59,12 +59,36 @@
       var text = document.createElement("p");
       text.textContent = item.body;
       li.appendChild(text);
+      if (item.choices) { li.appendChild(choiceButtons(item)); }
       var meta = document.createElement("small");
       meta.textContent = item.channel.toUpperCase() + " " + new Date(item.at).toLocaleTimeString() + " " + statusMark(item);
       li.appendChild(meta);
       list.appendChild(li);
     });
     list.scrollTop = list.scrollHeight;
+  }
+
+  // A menu's quick replies or list picker: one button per choice, tapped as on WhatsApp.
+  function choiceButtons(item) {
+    var box = document.createElement("div");
+    box.className = "choices";
+    item.choices.forEach(function (choice) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "choice";
+      button.textContent = choice.title;
+      button.addEventListener("click", function () {
+        $("error").textContent = "";
+        api("POST", phonePath(current.number), { choice: choice.id, message: item.id }).then(function (result) {
+          if (!result.ok || (result.data.app_status && result.data.app_status >= 300)) {
+            $("error").textContent = "The app answered " + (result.data.app_status || "nothing") + ".";
+          }
+          refresh();
+        });
+      });
+      box.appendChild(button);
+    });
+    return box;
   }
 
   function refresh() {

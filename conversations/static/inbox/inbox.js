@@ -22,12 +22,17 @@ const CURSOR_KEY = "attitre.inbox.position";
 const CLOSE_UNAUTHORIZED = 4401;
 const RELOAD_GUARD_MS = 10000;
 
-const ROW_EVENTS = new Set(["message.created", "thread.updated", "thread.assigned", "note.created", "customer.reassigned"]);
+const ROW_EVENTS = new Set([
+  "message.created", "thread.updated", "thread.assigned", "note.created", "customer.reassigned",
+  "thread.triaged", "thread.urgent",
+]);
 const TIMELINE_EVENTS = new Set([
   "message.created", "message.status", "attachment.updated", "note.created",
-  "thread.assigned", "consent.changed", "customer.reassigned",
+  "thread.assigned", "consent.changed", "customer.reassigned", "thread.triaged",
 ]);
-const HEADER_EVENTS = new Set(["message.created", "thread.updated", "thread.assigned", "customer.reassigned"]);
+const HEADER_EVENTS = new Set([
+  "message.created", "thread.updated", "thread.assigned", "customer.reassigned", "thread.triaged",
+]);
 const CARD_EVENTS = new Set(["consent.changed", "customer.reassigned"]);
 
 const live = {
@@ -210,6 +215,28 @@ function apply(frame, id) {
     if (CARD_EVENTS.has(frame.type)) once("part:card", () => refreshPart("customer-card", "cardUrl"));
   }
   if (frame.type === "message.created") notify(frame);
+  if (frame.type === "thread.urgent") alertUrgent(frame);
+}
+
+// An urgent topic chosen from the triage menu: whoever is on duty sees it at once, on any page.
+function alertUrgent(frame) {
+  const main = page();
+  if (!live.replayed || !main) return;
+  let box = document.getElementById("urgent-alerts");
+  if (!box) {
+    box = document.createElement("div");
+    box.id = "urgent-alerts";
+    box.setAttribute("role", "alert");
+    main.prepend(box);
+  }
+  const link = document.createElement("a");
+  link.className = "urgent-alert";
+  link.href = fill(main.dataset.threadUrl, frame.thread);
+  link.textContent = main.dataset.urgentText || "Urgent";
+  box.appendChild(link);
+  if ("Notification" in window && Notification.permission === "granted") {
+    new Notification(main.dataset.urgentText || "Urgent", { tag: `urgent-${Number(frame.thread)}` });
+  }
 }
 
 // One fetch at a time per key; events arriving meanwhile cause one more fetch after it.
