@@ -1,6 +1,6 @@
 """The ASGI entry point: Channels' ProtocolTypeRouter with HTTP served by Django,
-except Twilio's webhooks, which take a lean route into the same handlers, and the
-live inbox's websocket, which checks the Origin and reads the Django session."""
+except Twilio's webhooks, which take a lean route into the same handlers; websockets for the
+live inbox (Origin checked, Django session read) and the customers' chat (channels_app.chat)."""
 
 import os
 
@@ -10,17 +10,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Django must be set up before anything imports models.
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-from channels_app.routing import websocket_urlpatterns  # noqa: E402
+from channels_app.routing import websocket_application  # noqa: E402
 from conversations.asgi import TwilioWebhookRoute  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": TwilioWebhookRoute(fallback=django_asgi_app),
-        # The Origin check stops another site's page from opening a socket with the user's cookie.
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # The inbox checks the Origin against ALLOWED_HOSTS, the chat against CHAT_ALLOWED_ORIGINS.
+        "websocket": websocket_application(),
     }
 )

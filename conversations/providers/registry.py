@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from conversations.providers import email, twilio
+from conversations.providers import email, twilio, webchat
 from conversations.providers.base import ChannelAdapter
 from crm.models import ContactPoint
 
@@ -61,6 +61,8 @@ class ChannelSpec:
     # Its messages carry headers of their own (an email's subject, Message-ID, References),
     # stored with each message (EmailHeaders) and decided before it is sent.
     envelope: bool = False
+    # A task (a dotted path taking the message id) run once a reply was handed over.
+    after_send: str = ""
 
     @property
     def label(self) -> str:
@@ -129,7 +131,15 @@ CHANNELS: dict[str, ChannelSpec] = {
             max_body_length=20_000,
             envelope=True,
         ),
-        ChannelSpec(channel=Channel.WEBCHAT, last_inbound_field="last_webchat_inbound_at"),
+        # Text only for now: the widget's uploads come with their own type checks (docs/webchat.md).
+        ChannelSpec(
+            channel=Channel.WEBCHAT,
+            last_inbound_field="last_webchat_inbound_at",
+            provider=webchat.WebChatChannel(),
+            max_body_length=4000,
+            # The customer may have left the page: told on another channel (docs/webchat.md).
+            after_send="conversations.tasks.chat_offline_notify",
+        ),
     )
 }
 REPLY_CHANNELS: tuple[ChannelSpec, ...] = tuple(spec for spec in CHANNELS.values() if spec.replies)
