@@ -171,12 +171,33 @@ function receive(text) {
     advance(Number(frame.since));
     return;
   }
+  if (frame.type === "customer.presence" || frame.type === "customer.typing") {
+    chatPresence(frame);
+    return;
+  }
   const id = Number(frame.id);
   // Heartbeats, pongs and presence carry no event id: nothing more to do with them here.
   if (!Number.isInteger(id) || id <= 0) return;
   if (live.seen.has(id)) return;
   remember(id);
   apply(frame, id);
+}
+
+// The customer's web chat, on their thread's page: on the bank's site or not, typing.
+function chatPresence(frame) {
+  const element = document.getElementById("chat-presence");
+  if (!element || element.dataset.thread !== String(frame.thread)) return;
+  if (frame.type === "customer.presence") {
+    element.dataset.online = frame.online ? "true" : "false";
+    element.textContent = frame.online ? element.dataset.onlineText : element.dataset.offlineText;
+    return;
+  }
+  element.textContent = element.dataset.typingText;
+  clearTimeout(live.typingTimer);
+  live.typingTimer = setTimeout(() => {
+    element.textContent =
+      element.dataset.online === "false" ? element.dataset.offlineText : element.dataset.onlineText;
+  }, 4000);
 }
 
 function remember(id) {
