@@ -105,6 +105,14 @@ def verify_token(token: str, *, now: datetime | None = None) -> ChatClaims:
     )
 
 
+def chat_token(customer_number: str, *, lifetime: int = 600, locale: str = "") -> str:
+    """What a bank's backend hands its signed-in customer's widget: for the simulator's bank
+    site and the benchmark (a real bank signs with its own code, docs/webchat.md)."""
+    now = int(datetime.now(UTC).timestamp())
+    claims = {"sub": customer_number, "iat": now, "exp": now + lifetime, **({"locale": locale} if locale else {})}
+    return jwt.encode(claims, settings.CHAT_JWT_SECRET, algorithm="HS256")
+
+
 class WebChatChannel:
     """The adapter behind the registry's web chat spec."""
 
