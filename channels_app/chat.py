@@ -19,6 +19,7 @@ Close codes, each with a reason a developer can read (docs/webchat.md):
 """
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -31,6 +32,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone, translation
 
+from channels_app.consumers import membership_slot
 from conversations import webchat_selectors as chat
 from conversations.providers.webchat import TokenRefused
 from conversations.services import webchat
@@ -134,6 +136,11 @@ class _OpenChats:
 _open_chats = loop_local(lambda: _OpenChats(asyncio.get_running_loop()))
 
 
+def _reads(function):
+    """A read of the customer's side, in the executor's threads (see `_receive_message`)."""
+    return database_sync_to_async(function, thread_sensitive=False)
+
+
 class ChatConsumer(AsyncWebsocketConsumer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -158,7 +165,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if timer is not None:
                 timer.cancel()
         if self.thread_id is not None:
-            await self.channel_layer.group_discard(chat_group(self.thread_id), self.channel_name)
+            try:
+                async with membership_slot():
+                    await self.channel_layer.group_discard(chat_group(self.thread_id), self.channel_name)
+            except Exception:
+                logger.warning("Leaving the chat group of thread %s failed.", self.thread_id, exc_info=True)
         if self.present:
             _open_chats().discard(self.channel_name)
             left = await database_sync_to_async(webchat.chat_socket_close)(channel_name=self.channel_name)
@@ -222,7 +233,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         event is either in the replay or queued live, never in between (the inbox's rule)."""
         if thread_id is not None:
             self.thread_id = thread_id
-            await self.channel_layer.group_add(chat_group(thread_id), self.channel_name)
+            async with membership_slot():
+                await self.channel_layer.group_add(chat_group(thread_id), self.channel_name)
             if await database_sync_to_async(webchat.chat_socket_open)(
                 thread_id=thread_id, channel_name=self.channel_name
             ):
@@ -268,7 +280,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _join_first_thread(self, thread_id: int) -> None:
         self.thread_id = thread_id
-        await self.channel_layer.group_add(chat_group(thread_id), self.channel_name)
+        async with membership_slot():
+            await self.channel_layer.group_add(chat_group(thread_id), self.channel_name)
         await database_sync_to_async(webchat.chat_socket_open)(thread_id=thread_id, channel_name=self.channel_name)
         self.present = True
         _open_chats().add(self.channel_name)
@@ -302,7 +315,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Pushes for the thread's group: its customer-facing events, read as the customer sees them."""
         if self.thread_id is None:
             return
-        frames = await database_sync_to_async(chat.chat_frames_for)(thread_id=self.thread_id, events=message["events"])
+        frames = await _reads(chat.chat_frames_for)(thread_id=self.thread_id, events=message["events"])
         await self._send_frames(frames)
 
     async def _send_frames(self, frames: list[dict]) -> None:
@@ -338,7 +351,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         thread = webchat.chat_thread(identity=identity)
         return identity, thread.pk if thread else None
 
-    @database_sync_to_async
+    # Not thread-sensitive: the customers' messages of a process are stored side by side, in the
+    # executor's threads, not one after the other in the one thread the inbox's calls share.
+    @functools.partial(database_sync_to_async, thread_sensitive=False)
     def _receive_message(self, client_id, body):
         return webchat.chat_message_receive(identity=self.identity, client_id=client_id, body=body)
 

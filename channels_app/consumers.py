@@ -116,7 +116,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         # never in between. A channel-layer failure here fails the connection: the page
         # reconnects and catches up, instead of showing an inbox that is silently not live.
         self.inbox_groups = groups
-        async with _membership_slot():
+        async with membership_slot():
             for group in [*groups, session_group(self.session_key)]:
                 await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
@@ -126,13 +126,13 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         self.open_tabs = _open_tabs()
         self.open_tabs.add(self)
         self.counted_present = True
-        async with _membership_slot():
+        async with membership_slot():
             await presence_connect(socket=self.socket())
 
     async def disconnect(self, code):
         if self.open_tabs is not None:
             self.open_tabs.discard(self)
-        async with _membership_slot():
+        async with membership_slot():
             session = [session_group(self.session_key)] if self.session_key else []
             for group in [*self.inbox_groups, *session]:
                 try:
@@ -345,8 +345,8 @@ class _OpenTabs:
 # This event loop's open tabs (a server process runs one loop; tests start many).
 _open_tabs = loop_local(lambda: _OpenTabs(asyncio.get_running_loop()))
 
-# This event loop's limit on tabs joining or leaving groups at the same moment.
-_membership_slot = loop_local(lambda: asyncio.Semaphore(MEMBERSHIP_CONCURRENCY))
+# This event loop's limit on sockets (inbox tabs, chat widgets) joining or leaving groups at the same moment.
+membership_slot = loop_local(lambda: asyncio.Semaphore(MEMBERSHIP_CONCURRENCY))
 
 
 @database_sync_to_async
