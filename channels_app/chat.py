@@ -19,7 +19,6 @@ Close codes, each with a reason a developer can read (docs/webchat.md):
 """
 
 import asyncio
-import functools
 import json
 import logging
 import time
@@ -135,10 +134,6 @@ class _OpenChats:
 
 _open_chats = loop_local(lambda: _OpenChats(asyncio.get_running_loop()))
 
-
-def _reads(function):
-    """A read of the customer's side, in the executor's threads (see `_receive_message`)."""
-    return database_sync_to_async(function, thread_sensitive=False)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -315,7 +310,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Pushes for the thread's group: its customer-facing events, read as the customer sees them."""
         if self.thread_id is None:
             return
-        frames = await _reads(chat.chat_frames_for)(thread_id=self.thread_id, events=message["events"])
+        frames = await database_sync_to_async(chat.chat_frames_for)(thread_id=self.thread_id, events=message["events"])
         await self._send_frames(frames)
 
     async def _send_frames(self, frames: list[dict]) -> None:
@@ -351,9 +346,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         thread = webchat.chat_thread(identity=identity)
         return identity, thread.pk if thread else None
 
-    # Not thread-sensitive: the customers' messages of a process are stored side by side, in the
-    # executor's threads, not one after the other in the one thread the inbox's calls share.
-    @functools.partial(database_sync_to_async, thread_sensitive=False)
+    @database_sync_to_async
     def _receive_message(self, client_id, body):
         return webchat.chat_message_receive(identity=self.identity, client_id=client_id, body=body)
 

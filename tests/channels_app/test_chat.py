@@ -22,10 +22,12 @@ from django.utils import timezone
 from channels_app import chat
 from config.asgi import application
 from conversations.models import ChatSocket, Message, Thread
+from conversations.providers.base import StatusUpdate
 from conversations.services import message_send, note_add
 from crm.models import ContactPoint
 from events.models import Event
 from events.publish import pushes_sent
+from tests.concurrency import transaction_held_open
 from tests.factories import AdvisorFactory, ContactPointFactory, CustomerFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -474,3 +476,42 @@ def test_a_second_advisor_of_another_agency_cannot_be_reached_by_a_token(camille
     with pytest.raises(TokenRefused) as refused:
         chat_identify(token=token(str(other.user.pk)))
     assert refused.value.code == "customer_unknown"
+
+
+@pytest.mark.postgres
+async def test_catch_up_replays_a_status_that_committed_out_of_order(camille, alice):
+    """A status change of alice's first reply (locking only that message) draws the smaller
+    event id but commits after her second reply, which the widget saw live; a widget that got
+    its cursor before the status committed replays it."""
+    from conversations.services import message_deliver, message_status_apply
+
+    communicator, _ = await signed_in(camille.customer_number)
+    await communicator.send_json_to({"type": "message.send", "client_id": "o1", "body": "Bonjour"})
+    await next_of(communicator, "message.ack")
+    thread = await database_sync_to_async(Thread.objects.get)(customer=camille)
+    first = await database_sync_to_async(message_send)(thread=thread, author=alice, body="Première")
+    first = await database_sync_to_async(message_deliver)(message_id=first.pk)
+    update = StatusUpdate(provider="webchat", provider_message_id=first.provider_message_id, status="delivered")
+
+    def slow() -> int:
+        message_status_apply(update=update)
+        return Event.objects.filter(type="message.status", payload__status="delivered").get().pk
+
+    with transaction_held_open(slow) as late:
+        quick = await database_sync_to_async(message_send)(thread=thread, author=alice, body="Tout de suite")
+        await pushes_sent()
+        live = await next_of(communicator, "message.created")
+        while live["message"]["id"] != quick.pk:
+            live = await next_of(communicator, "message.created")
+        quick_event = await database_sync_to_async(
+            lambda: Event.objects.get(type="message.created", payload__message__id=quick.pk).pk
+        )()
+        assert late.result < quick_event
+        await communicator.disconnect()
+        other, frames = await signed_in(camille.customer_number)
+        cursor = frames[-1]["since"]
+        await other.disconnect()
+
+    again, replay = await signed_in(camille.customer_number, since=cursor)
+    assert {"type": "message.status", "id": first.pk, "status": "delivered"} in replay
+    await again.disconnect()
