@@ -52,7 +52,7 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_AUTH_TIMEOUT = 4408
 CLOSE_TOO_LARGE = 4413
 CLOSE_RATE = 4429
-FATAL_TOKEN_CODES = {"customer_unknown", "chat_disabled"}
+FATAL_TOKEN_CODES = {"customer_unknown", "chat_disabled", "visitors_disabled"}
 
 # Seconds, for the rate limit and the typing throttle; tests move it.
 clock: Callable[[], float] = time.monotonic
@@ -86,11 +86,11 @@ class _RateLimit:
     """At most `per_minute` messages per customer per minute, for every socket of this process."""
 
     def __init__(self):
-        self.sent: dict[int, deque[float]] = {}
+        self.sent: dict[str, deque[float]] = {}
 
-    def allow(self, customer_id: int, per_minute: int) -> bool:
+    def allow(self, key: str, per_minute: int) -> bool:
         now = clock()
-        times = self.sent.setdefault(customer_id, deque())
+        times = self.sent.setdefault(key, deque())
         while times and now - times[0] >= 60:
             times.popleft()
         if len(times) >= per_minute:
@@ -207,7 +207,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.auth_timer is not None:
             self.auth_timer.cancel()
         try:
-            identity, thread_id = await self._identify(frame.get("token"))
+            if "token" not in frame and "visitor" in frame:
+                identity, thread_id, visitor = await self._identify_visitor(frame.get("visitor"), frame.get("locale"))
+                await self._send({"type": "visitor", "id": visitor})
+            else:
+                identity, thread_id = await self._identify(frame.get("token"))
         except TokenRefused as refusal:
             code = CLOSE_FORBIDDEN if refusal.code in FATAL_TOKEN_CODES else CLOSE_TOKEN
             await self._send({"type": "error", "code": refusal.code, "message": refusal.message})
@@ -215,11 +219,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.identity = identity
         self.language = _language(identity)
-        remaining = (identity.claims.expires_at - timezone.now()).total_seconds()
-        loop = asyncio.get_running_loop()
-        self.expiry_timer = loop.call_later(
-            max(remaining, 0), lambda: loop.create_task(self._close(CLOSE_TOKEN, "token_expired"))
-        )
+        if identity.claims is not None:
+            remaining = (identity.claims.expires_at - timezone.now()).total_seconds()
+            loop = asyncio.get_running_loop()
+            self.expiry_timer = loop.call_later(
+                max(remaining, 0), lambda: loop.create_task(self._close(CLOSE_TOKEN, "token_expired"))
+            )
         with translation.override(self.language):
             await self._join(thread_id, since=frame.get("since"))
 
@@ -240,7 +245,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self._send(
             {
                 "type": "ready",
-                "customer": self.identity.customer.first_name,
+                "customer": self.identity.customer.first_name if self.identity.customer else "",
                 "language": self.language,
                 "advisor": status.frame(),
             }
@@ -258,8 +263,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _send_message(self, frame: dict) -> None:
         client_id = frame.get("client_id")
-        customer_id = self.identity.customer.pk
-        if not _rate_limit().allow(customer_id, settings.CHAT_RATE_PER_MINUTE):
+        if not _rate_limit().allow(self.identity.key, settings.CHAT_RATE_PER_MINUTE):
             await self._close(CLOSE_RATE, "too many messages; wait a minute")
             return
         try:
@@ -347,6 +351,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return identity, thread.pk if thread else None
 
     @database_sync_to_async
+    def _identify_visitor(self, visitor, locale) -> tuple[webchat.ChatIdentity, int | None, str]:
+        identity, signed = webchat.chat_visitor_identify(
+            visitor=visitor, locale=locale if isinstance(locale, str) else ""
+        )
+        thread = webchat.chat_thread(identity=identity)
+        return identity, thread.pk if thread else None, signed
+
+    @database_sync_to_async
     def _receive_message(self, client_id, body):
         return webchat.chat_message_receive(identity=self.identity, client_id=client_id, body=body)
 
@@ -373,7 +385,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
 def _language(identity: webchat.ChatIdentity) -> str:
     """The token's locale when we ship it, else the customer's preferred language."""
-    for candidate in (identity.claims.locale, identity.customer.preferred_language):
+    preferred = identity.customer.preferred_language if identity.customer else ""
+    for candidate in (identity.locale, preferred):
         code = (candidate or "").split("-")[0].lower()
         if code in {language for language, _ in settings.LANGUAGES}:
             return code

@@ -301,6 +301,8 @@ CHAT_JWT_PUBLIC_KEY = os.environ.get("CHAT_JWT_PUBLIC_KEY", "").replace("\\n", "
 CHAT_ALLOWED_ORIGINS = env_list("CHAT_ALLOWED_ORIGINS", [])
 # A customer who left the page hears of the advisor's answer on another channel, at most this often.
 CHAT_OFFLINE_NOTIFY_MINUTES = int(os.environ.get("CHAT_OFFLINE_NOTIFY_MINUTES", "30"))
+# Visitors without a token may chat too, as prospects in the default agency's pool.
+CHAT_ALLOW_VISITORS = env_bool("CHAT_ALLOW_VISITORS", False)
 # Messages a customer may send per minute on web chat; past it the socket is closed (4429).
 CHAT_RATE_PER_MINUTE = int(os.environ.get("CHAT_RATE_PER_MINUTE", "30"))
 # Inbound webhooks at /anymail/<esp>/inbound/ and tracking at /anymail/<esp>/tracking/: HTTP basic

@@ -123,11 +123,19 @@ def _name(advisor: Advisor) -> str:
     return advisor.user.get_full_name() or advisor.user.get_username()
 
 
-def chat_advisor_status(*, customer: Customer, thread: Thread | None, at: datetime | None = None) -> AdvisorStatus:
+def chat_advisor_status(
+    *, customer: Customer | None, thread: Thread | None, at: datetime | None = None
+) -> AdvisorStatus:
     """Who answers the customer now, by the routing rules that route their messages, in
     words for the customer (the reader's language is active): no routing reason's wording,
-    no colleague's username."""
+    no colleague's username. A visitor's thread is the pool's until someone claims it."""
     at = at or timezone.now()
+    if customer is None:
+        handler = thread.handler if thread is not None and thread.handler_id else None
+        if handler is None:
+            return AdvisorStatus("", False, _("Your agency replies within about 2 hours."))
+        online = handler.pk in advisors_online(advisor_ids=[handler.pk])
+        return AdvisorStatus(_name(handler), online, _status_text(handler, online))
     dedicated = customer.dedicated_advisor
     probe = thread or Thread(customer=customer, agency_id=customer.agency_id)
     decision = route_customer_thread(thread=probe, dedicated=dedicated, at=at)
@@ -149,10 +157,13 @@ def chat_advisor_status(*, customer: Customer, thread: Thread | None, at: dateti
                 "deputy": _name(handler),
             }
         return AdvisorStatus(_name(handler), online, text)
-    text = (_("%(advisor)s — online") if online else _("%(advisor)s — will answer you soon")) % {
+    return AdvisorStatus(_name(handler), online, _status_text(handler, online))
+
+
+def _status_text(handler: Advisor, online: bool) -> str:
+    return (_("%(advisor)s — online") if online else _("%(advisor)s — will answer you soon")) % {
         "advisor": _name(handler)
     }
-    return AdvisorStatus(_name(handler), online, text)
 
 
 def chat_customer_online(*, thread_id: int, at: datetime | None = None) -> bool:

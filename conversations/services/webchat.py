@@ -9,8 +9,11 @@ makes its provider id, so a resend stores nothing twice. The advisor answers thr
 
 import logging
 import re
+import uuid
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.core import signing
 from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -42,9 +45,15 @@ class ChatRefused(Exception):
 
 @dataclass(frozen=True)
 class ChatIdentity:
-    customer: Customer
-    contact_point: ContactPoint
-    claims: ChatClaims
+    """Who a widget speaks for: a customer the bank vouched for, or a visitor (customer None)."""
+
+    customer: Customer | None
+    # The web chat address: the customer number, or "visitor-<id>" (a prospect's).
+    address: str
+    # What keeps this party's client ids and rate apart from everyone else's.
+    key: str
+    claims: ChatClaims | None = None
+    locale: str = ""
 
 
 def chat_identify(*, token: str) -> ChatIdentity:
@@ -58,7 +67,31 @@ def chat_identify(*, token: str) -> ChatIdentity:
     )
     if customer is None:
         raise TokenRefused("customer_unknown", _("The bank's token names a customer we do not know."))
-    return ChatIdentity(customer=customer, contact_point=_chat_address(customer), claims=claims)
+    point = _chat_address(customer)
+    return ChatIdentity(
+        customer=customer, address=point.address, key=str(customer.pk), claims=claims, locale=claims.locale
+    )
+
+
+VISITOR_SALT = "attitre.chat.visitor"
+
+
+def chat_visitor_identify(*, visitor: str | None, locale: str = "") -> tuple[ChatIdentity, str]:
+    """A visitor without a token (CHAT_ALLOW_VISITORS): the one their signed id names, or a new
+    one; and the signed id for the widget to keep. A forged or altered id is a new visitor."""
+    if not settings.CHAT_ALLOW_VISITORS:
+        raise TokenRefused("visitors_disabled", _("Sign in to the bank's site to chat with your advisor."))
+    signer = signing.Signer(salt=VISITOR_SALT)
+    try:
+        visitor_id = signer.unsign(visitor) if isinstance(visitor, str) else ""
+    except signing.BadSignature:
+        visitor_id = ""
+    if not re.fullmatch(r"[0-9a-f]{32}", visitor_id):
+        visitor_id = uuid.uuid4().hex
+    identity = ChatIdentity(
+        customer=None, address=f"visitor-{visitor_id}", key=f"v{visitor_id}", locale=locale[:16] if locale else ""
+    )
+    return identity, signer.sign(visitor_id)
 
 
 def _chat_address(customer: Customer) -> ContactPoint:
@@ -84,7 +117,9 @@ def _chat_address(customer: Customer) -> ContactPoint:
 
 
 def chat_thread(*, identity: ChatIdentity) -> Thread | None:
-    return Thread.objects.filter(customer_id=identity.customer.pk).first()
+    if identity.customer is not None:
+        return Thread.objects.filter(customer_id=identity.customer.pk).first()
+    return Thread.objects.filter(prospect__kind=CHANNEL, prospect__address=identity.address).first()
 
 
 def chat_message_receive(*, identity: ChatIdentity, client_id: str, body: str) -> Message:
@@ -105,12 +140,12 @@ def chat_message_receive(*, identity: ChatIdentity, client_id: str, body: str) -
         inbound=InboundMessage(
             provider=PROVIDER,
             # The customer's own key: one customer's client id can never name another's message.
-            provider_message_id=f"{identity.customer.pk}:{client_id}",
+            provider_message_id=f"{identity.key}:{client_id}",
             channel=CHANNEL,
-            address=identity.contact_point.address,
+            address=identity.address,
             body=body,
-            profile_name=identity.claims.name,
-            raw={"page": identity.claims.page} if identity.claims.page else {},
+            profile_name=identity.claims.name if identity.claims else "",
+            raw={"page": identity.claims.page} if identity.claims and identity.claims.page else {},
         )
     )
     return result.message

@@ -515,3 +515,50 @@ async def test_catch_up_replays_a_status_that_committed_out_of_order(camille, al
     again, replay = await signed_in(camille.customer_number, since=cursor)
     assert {"type": "message.status", "id": first.pk, "status": "delivered"} in replay
     await again.disconnect()
+
+
+# --- Visitors -------------------------------------------------------------------------------
+
+
+async def visitor(visitor_id=None) -> tuple[WebsocketCommunicator, list[dict]]:
+    communicator = await widget()
+    await communicator.send_json_to({"type": "auth", "visitor": visitor_id, "locale": "en"})
+    frames = []
+    while (frame := await communicator.receive_json_from(timeout=10))["type"] not in ("cursor", "error"):
+        frames.append(frame)
+    frames.append(frame)
+    return communicator, frames
+
+
+async def test_visitors_are_refused_unless_allowed(camille):
+    """CHAT_ALLOW_VISITORS off (the default): an auth frame without a token closes 4403."""
+    communicator, frames = await visitor()
+    assert frames[-1]["code"] == "visitors_disabled"
+    assert await closed_with(communicator) == 4403
+
+
+async def test_a_visitor_becomes_a_prospect_in_the_pool_and_comes_back_by_their_signed_id(camille, settings):
+    """Allowed: the visitor gets a signed id, their message lands as a prospect's in the
+    default agency's pool (unknown contact), and their id brings the same thread back; an
+    altered id is a new visitor, who sees nothing of the first one's thread."""
+    settings.CHAT_ALLOW_VISITORS = True
+    first, frames = await visitor()
+    signed = frames[0]["id"]
+    assert frames[0]["type"] == "visitor" and frames[1]["advisor"]["text"] == "Your agency replies within about 2 hours."
+    await first.send_json_to({"type": "message.send", "client_id": "v1", "body": "Je voudrais ouvrir un compte"})
+    ack = await next_of(first, "message.ack")
+    message = await database_sync_to_async(Message.objects.select_related("thread__prospect").get)(pk=ack["id"])
+    assert message.thread.customer_id is None and message.thread.handler_id is None
+    assert message.thread.routing_reason_code == "unknown_number"
+    assert message.thread.prospect.kind == "webchat"
+    await first.disconnect()
+
+    again, frames = await visitor(signed)
+    history = next(f for f in frames if f["type"] == "history")
+    assert [m["body"] for m in history["messages"]] == ["Je voudrais ouvrir un compte"]
+    await again.disconnect()
+
+    forged, frames = await visitor(signed[:-2] + ("AA" if not signed.endswith("AA") else "BB"))
+    assert frames[0]["id"] != signed
+    assert next(f for f in frames if f["type"] == "history")["messages"] == []
+    await forged.disconnect()

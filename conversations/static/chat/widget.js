@@ -247,6 +247,14 @@
     this.memoryOutbox = items;
   };
 
+  Chat.prototype.stored = function (key) {
+    try {
+      return localStorage.getItem(key);
+    } catch (error) {
+      return null;
+    }
+  };
+
   Chat.prototype.submit = function () {
     var body = this.input.value.trim();
     if (!body) return;
@@ -273,16 +281,24 @@
     if (this.ended) return;
     Promise.resolve()
       .then(function () {
-        return self.options.tokenProvider();
+        return self.options.tokenProvider ? self.options.tokenProvider() : null;
       })
       .then(function (token) {
-        token = String(token).trim();
-        self.subject = subjectOf(token);
+        var auth = { type: "auth", since: self.cursor };
+        if (token === null) {
+          // A visitor (CHAT_ALLOW_VISITORS): the signed id the server gave, kept on the bank's origin.
+          self.subject = "visitor";
+          auth.visitor = self.stored("attitre-chat-visitor");
+          auth.locale = self.lang;
+        } else {
+          auth.token = String(token).trim();
+          self.subject = subjectOf(auth.token);
+        }
         var url = self.server.replace(/^http/, "ws") + "/ws/chat/";
         var socket = new WebSocket(url);
         self.socket = socket;
         socket.onopen = function () {
-          socket.send(JSON.stringify({ type: "auth", token: token, since: self.cursor }));
+          socket.send(JSON.stringify(auth));
         };
         socket.onmessage = function (event) {
           self.receive(JSON.parse(event.data));
@@ -330,6 +346,13 @@
   Chat.prototype.receive = function (frame) {
     var self = this;
     switch (frame.type) {
+      case "visitor":
+        try {
+          localStorage.setItem("attitre-chat-visitor", frame.id);
+        } catch (error) {
+          /* private mode: a new visitor at the next page */
+        }
+        break;
       case "ready":
         this.ready = true;
         this.attempt = 0;
@@ -481,8 +504,8 @@
 
   window.AttitreChat = {
     init: function (options) {
-      if (!options || typeof options.tokenProvider !== "function") {
-        throw new Error("AttitreChat.init needs a tokenProvider function returning the bank's token.");
+      if (!options || (typeof options.tokenProvider !== "function" && !options.visitor)) {
+        throw new Error("AttitreChat.init needs a tokenProvider function returning the bank's token, or visitor: true.");
       }
       return new Chat(options);
     },
