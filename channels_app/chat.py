@@ -135,7 +135,6 @@ class _OpenChats:
 _open_chats = loop_local(lambda: _OpenChats(asyncio.get_running_loop()))
 
 
-
 class ChatConsumer(AsyncWebsocketConsumer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

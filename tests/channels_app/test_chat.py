@@ -544,7 +544,8 @@ async def test_a_visitor_becomes_a_prospect_in_the_pool_and_comes_back_by_their_
     settings.CHAT_ALLOW_VISITORS = True
     first, frames = await visitor()
     signed = frames[0]["id"]
-    assert frames[0]["type"] == "visitor" and frames[1]["advisor"]["text"] == "Your agency replies within about 2 hours."
+    assert frames[0]["type"] == "visitor"
+    assert frames[1]["advisor"]["text"] == "Your agency replies within about 2 hours."
     await first.send_json_to({"type": "message.send", "client_id": "v1", "body": "Je voudrais ouvrir un compte"})
     ack = await next_of(first, "message.ack")
     message = await database_sync_to_async(Message.objects.select_related("thread__prospect").get)(pk=ack["id"])
