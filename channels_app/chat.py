@@ -316,6 +316,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         frames = await database_sync_to_async(chat.chat_frames_for)(thread_id=self.thread_id, events=message["events"])
         await self._send_frames(frames)
 
+    async def chat_typing(self, message) -> None:
+        """The advisor is typing in the thread's composer (channels_app.consumers)."""
+        await self._send({"type": "typing", "from": "advisor"})
+
     async def _send_frames(self, frames: list[dict]) -> None:
         for frame in frames:
             if frame["type"] == "message.created":

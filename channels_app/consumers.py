@@ -20,6 +20,7 @@ import asyncio
 import itertools
 import json
 import logging
+import time
 from collections import defaultdict, deque
 from urllib.parse import parse_qs
 
@@ -31,9 +32,10 @@ from django.utils.translation import gettext as _
 
 from channels_app.sessions import sessions_holding
 from conversations import access, selectors
+from conversations.models import Thread
 from core.loops import loop_local
 from crm.models import Advisor
-from events.groups import session_group
+from events.groups import chat_group, session_group
 from events.log import horizon
 from events.presence import Socket, presence_connect, presence_disconnect, presence_refresh
 from events.publish import event_message
@@ -51,6 +53,8 @@ SENT_IDS_KEPT = 5000
 # Not signed in, or not (any more) an active advisor: the page sends the user to the login page.
 CLOSE_UNAUTHORIZED = 4401
 CLIENT_FRAME_MAX_LENGTH = 256
+# An advisor's "typing" reaches the customer's widget at most this often per thread.
+TYPING_EVERY_SECONDS = 3
 
 # Joining and leaving groups at once, per server process: a thousand tabs dropping or
 # reconnecting together (a network blip, a deploy) would otherwise open a Redis
@@ -97,6 +101,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         self.sent = _RecentIds(SENT_IDS_KEPT)
         self.open_tabs: _OpenTabs | None = None
         self.counted_present = False
+        self.typing_sent: dict[int, float] = {}
 
     async def connect(self):
         self.language = _language(self.scope)
@@ -143,15 +148,33 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
                 await presence_disconnect(socket=self.socket())
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
-        """Push-only: a client may only ask "ping", answered "pong"; anything else is ignored."""
+        """Push-only but for "ping", answered "pong", and "typing {thread}", which reaches that
+        thread's customer's open web chat (throttled, and only on a thread the advisor may see);
+        anything else is ignored."""
         if self.advisor is None or not text_data or len(text_data) > CLIENT_FRAME_MAX_LENGTH:
             return
         try:
             frame = json.loads(text_data)
         except ValueError:
             return
-        if isinstance(frame, dict) and frame.get("type") == "ping":
+        if not isinstance(frame, dict):
+            return
+        if frame.get("type") == "ping":
             await self.send_json({"type": "pong"})
+        elif frame.get("type") == "typing" and isinstance(frame.get("thread"), int):
+            await self._typing(frame["thread"])
+
+    async def _typing(self, thread_id: int) -> None:
+        now = time.monotonic()
+        if now - self.typing_sent.get(thread_id, float("-inf")) < TYPING_EVERY_SECONDS:
+            return
+        self.typing_sent[thread_id] = now
+        if await self._may_see(thread_id):
+            await self.channel_layer.group_send(chat_group(thread_id), {"type": "chat.typing"})
+
+    @database_sync_to_async
+    def _may_see(self, thread_id: int) -> bool:
+        return Thread.objects.filter(access.thread_visibility_q(advisor=self.advisor), pk=thread_id).exists()
 
     async def inbox_events(self, message):
         """Each event as its own frame, in id order, once per connection; presence (no id) always."""

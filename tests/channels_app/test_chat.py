@@ -563,3 +563,52 @@ async def test_a_visitor_becomes_a_prospect_in_the_pool_and_comes_back_by_their_
     assert frames[0]["id"] != signed
     assert next(f for f in frames if f["type"] == "history")["messages"] == []
     await forged.disconnect()
+
+
+async def test_the_advisors_typing_reaches_the_customers_widget_only_on_threads_they_may_see(camille, alice):
+    """alice types in Camille's thread: her widget shows it. A "typing" for a thread of another
+    agency's customer, which alice may not see, reaches nobody."""
+    from django.conf import settings as django_settings
+    from django.test import Client
+
+    from tests.factories import AgencyFactory
+
+    elsewhere = await database_sync_to_async(AgencyFactory)()
+    stranger_advisor = await database_sync_to_async(AdvisorFactory)(agency=elsewhere)
+    stranger = await database_sync_to_async(CustomerFactory)(agency=elsewhere, dedicated_advisor=stranger_advisor)
+    theirs = await database_sync_to_async(Thread.objects.create)(
+        customer=stranger, agency=elsewhere, dedicated_advisor=stranger_advisor, handler=stranger_advisor
+    )
+    ours = await database_sync_to_async(Thread.objects.create)(
+        customer=camille, agency=camille.agency, dedicated_advisor=alice, handler=alice
+    )
+    stranger_widget, _ = await signed_in(stranger.customer_number)
+    camille_widget, _ = await signed_in(camille.customer_number)
+
+    def cookie():
+        client = Client()
+        client.force_login(alice.user)
+        return client.cookies[django_settings.SESSION_COOKIE_NAME].value
+
+    session = await database_sync_to_async(cookie)()
+    inbox = WebsocketCommunicator(
+        application,
+        "/ws/inbox/",
+        headers=[
+            (b"origin", b"http://127.0.0.1:8000"),
+            (b"host", b"127.0.0.1:8000"),
+            (b"cookie", f"{django_settings.SESSION_COOKIE_NAME}={session}".encode()),
+        ],
+    )
+    assert (await inbox.connect())[0]
+    await inbox.send_json_to({"type": "typing", "thread": theirs.pk})
+    await inbox.send_json_to({"type": "typing", "thread": ours.pk})
+    assert await next_of(camille_widget, "typing") == {"type": "typing", "from": "advisor"}
+    await stranger_widget.send_json_to({"type": "ping"})
+    assert (await stranger_widget.receive_json_from(timeout=10))["type"] == "pong"  # nothing came before it
+    await inbox.disconnect()
+    await camille_widget.disconnect()
+    await stranger_widget.disconnect()
+    from tests.presence import forget_presence
+
+    await sync_to_async(forget_presence)()

@@ -576,6 +576,17 @@ function composerInput(event) {
   if (!(target instanceof HTMLElement)) return;
   if (target.id && document.querySelector(`[data-count-for="${CSS.escape(target.id)}"]`)) renderCounters();
   if (target.matches(".template-form input[data-variable]")) renderPreview(target);
+  if (target.id === "reply-body") typing();
+}
+
+// The customer's open web chat shows that the advisor is typing (the server throttles it too).
+function typing() {
+  const main = page();
+  const now = Date.now();
+  if (!main || main.dataset.live !== "thread" || !live.socket || live.socket.readyState !== WebSocket.OPEN) return;
+  if (now - (live.typingSent || 0) < 3000) return;
+  live.typingSent = now;
+  live.socket.send(JSON.stringify({ type: "typing", thread: Number(main.dataset.threadId) }));
 }
 
 // --- Page life --------------------------------------------------------------------
