@@ -274,6 +274,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         if self.thread_id is None:  # the customer's first message made their thread
             await self._join_first_thread(message.thread_id)
+        # The widget has its own message: the push of its message.created needs no read.
+        self.sent_ids.add(message.pk)
         await self._send({"type": "message.ack", "client_id": client_id, "id": message.pk})
 
     async def _join_first_thread(self, thread_id: int) -> None:
@@ -311,9 +313,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def inbox_events(self, message) -> None:
         """Pushes for the thread's group: its customer-facing events, read as the customer sees them."""
-        if self.thread_id is None:
+        events = [
+            event
+            for event in message["events"]
+            if not (event.get("type") == "message.created" and event["message"]["id"] in self.sent_ids)
+        ]
+        if self.thread_id is None or not events:
             return
-        frames = await database_sync_to_async(chat.chat_frames_for)(thread_id=self.thread_id, events=message["events"])
+        frames = await database_sync_to_async(chat.chat_frames_for)(thread_id=self.thread_id, events=events)
         await self._send_frames(frames)
 
     async def chat_typing(self, message) -> None:
