@@ -8,7 +8,7 @@ PORT ?= 8000
 # The in-memory channel layer lives in one process: without Redis the web side runs one.
 WEB_CONCURRENCY ?= $(if $(REDIS_URL),2,1)
 
-.PHONY: run test lint install browser deploy-tools imap-server migrate demo lock messages bench-inbound bench-email bench-outbound bench-latency bench-sockets bench-pair clean
+.PHONY: run test lint install browser deploy-tools imap-server migrate demo lock messages bench-inbound bench-email bench-outbound bench-latency bench-sockets bench-chat bench-pair clean
 
 $(INSTALLED): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,7 +52,8 @@ RUN_ENV := TWILIO_API_BASE_URL=http://127.0.0.1:$(SIMULATOR_PORT) TWILIO_ACCOUNT
 	TWILIO_AUTH_TOKEN=simulator-dev-auth-token TWILIO_WHATSAPP_FROM=whatsapp:+33180000000 TWILIO_SMS_FROM=+33180000000 \
 	PUBLIC_BASE_URL=http://$(HOST):$(PORT) SIMULATOR_PORT=$(SIMULATOR_PORT) \
 	SIMULATOR_SMTP_PORT=$(SIMULATOR_SMTP_PORT) EMAIL_HOST=127.0.0.1 EMAIL_PORT=$(SIMULATOR_SMTP_PORT) \
-	ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY=simulator-dev-mailgun-signing-key ANYMAIL_WEBHOOK_SECRET=simulator:dev-webhook-secret
+	ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY=simulator-dev-mailgun-signing-key ANYMAIL_WEBHOOK_SECRET=simulator:dev-webhook-secret \
+	CHAT_JWT_SECRET=simulator-dev-chat-secret-for-the-bank-site CHAT_ALLOWED_ORIGINS=http://127.0.0.1:$(SIMULATOR_PORT)
 else
 RUN_PROCFILE := Procfile
 RUN_ENV :=
@@ -97,6 +98,12 @@ bench-pair: install deploy-tools
 
 bench-sockets: install
 	WEB_CONCURRENCY=1 bench/serve.sh $(BIN)/python bench/sockets.py -n $(or $(N),5000) --batch $(or $(BATCH),200)
+
+# N customers' chat widgets on one server process, writing at RATE msgs/s (bench/chat.py).
+bench-chat: install
+	WEB_CONCURRENCY=1 CHAT_JWT_SECRET=bench-only-chat-secret-0123456789abcdef CHAT_ALLOWED_ORIGINS=https://www.bank.example \
+	CHAT_RATE_PER_MINUTE=1000 bench/serve.sh $(BIN)/python bench/chat.py -n $(or $(N),5000) --rate $(or $(RATE),100) \
+		--messages $(or $(MESSAGES),2000)
 
 # Re-resolve the pinned install set after editing requirements*.in.
 lock:

@@ -21,6 +21,7 @@ import asyncio
 import itertools
 import json
 import logging
+import time
 from collections import defaultdict, deque
 from urllib.parse import parse_qs
 
@@ -33,9 +34,10 @@ from django.utils.translation import gettext as _
 from channels_app.relay import relay_follow, relay_unfollow
 from channels_app.sessions import sessions_holding
 from conversations import access, selectors
+from conversations.models import Thread
 from core.loops import loop_local
 from crm.models import Advisor
-from events.groups import session_group
+from events.groups import chat_group, session_group
 from events.log import horizon
 from events.presence import Socket, presence_connect, presence_disconnect, presence_refresh
 from events.publish import event_message
@@ -53,6 +55,8 @@ SENT_IDS_KEPT = 5000
 # Not signed in, or not (any more) an active advisor: the page sends the user to the login page.
 CLOSE_UNAUTHORIZED = 4401
 CLIENT_FRAME_MAX_LENGTH = 256
+# An advisor's "typing" reaches the customer's widget at most this often per thread.
+TYPING_EVERY_SECONDS = 3
 
 # Joining and leaving groups at once, per server process: a thousand tabs dropping or
 # reconnecting together (a network blip, a deploy) would otherwise open a Redis
@@ -100,6 +104,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         self.open_tabs: _OpenTabs | None = None
         self.counted_present = False
         self.relayed = False
+        self.typing_sent: dict[int, float] = {}
 
     async def connect(self):
         self.language = _language(self.scope)
@@ -119,7 +124,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         # never in between. A channel-layer failure here fails the connection: the page
         # reconnects and catches up, instead of showing an inbox that is silently not live.
         self.inbox_groups = groups
-        async with _membership_slot():
+        async with membership_slot():
             for group in [*groups, session_group(self.session_key)]:
                 await self.channel_layer.group_add(group, self.channel_name)
         # Before the replay too: with a layer of this process only, what other processes
@@ -132,7 +137,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         self.open_tabs = _open_tabs()
         self.open_tabs.add(self)
         self.counted_present = True
-        async with _membership_slot():
+        async with membership_slot():
             await presence_connect(socket=self.socket())
 
     async def disconnect(self, code):
@@ -141,7 +146,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         if self.relayed:
             self.relayed = False
             relay_unfollow()
-        async with _membership_slot():
+        async with membership_slot():
             session = [session_group(self.session_key)] if self.session_key else []
             for group in [*self.inbox_groups, *session]:
                 try:
@@ -152,15 +157,33 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
                 await presence_disconnect(socket=self.socket())
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
-        """Push-only: a client may only ask "ping", answered "pong"; anything else is ignored."""
+        """Push-only but for "ping", answered "pong", and "typing {thread}", which reaches that
+        thread's customer's open web chat (throttled, and only on a thread the advisor may see);
+        anything else is ignored."""
         if self.advisor is None or not text_data or len(text_data) > CLIENT_FRAME_MAX_LENGTH:
             return
         try:
             frame = json.loads(text_data)
         except ValueError:
             return
-        if isinstance(frame, dict) and frame.get("type") == "ping":
+        if not isinstance(frame, dict):
+            return
+        if frame.get("type") == "ping":
             await self.send_json({"type": "pong"})
+        elif frame.get("type") == "typing" and isinstance(frame.get("thread"), int):
+            await self._typing(frame["thread"])
+
+    async def _typing(self, thread_id: int) -> None:
+        now = time.monotonic()
+        if now - self.typing_sent.get(thread_id, float("-inf")) < TYPING_EVERY_SECONDS:
+            return
+        self.typing_sent[thread_id] = now
+        if await self._may_see(thread_id):
+            await self.channel_layer.group_send(chat_group(thread_id), {"type": "chat.typing"})
+
+    @database_sync_to_async
+    def _may_see(self, thread_id: int) -> bool:
+        return Thread.objects.filter(access.thread_visibility_q(advisor=self.advisor), pk=thread_id).exists()
 
     async def inbox_events(self, message):
         """Each event as its own frame, in id order, once per connection; presence (no id) always."""
@@ -354,8 +377,8 @@ class _OpenTabs:
 # This event loop's open tabs (a server process runs one loop; tests start many).
 _open_tabs = loop_local(lambda: _OpenTabs(asyncio.get_running_loop()))
 
-# This event loop's limit on tabs joining or leaving groups at the same moment.
-_membership_slot = loop_local(lambda: asyncio.Semaphore(MEMBERSHIP_CONCURRENCY))
+# This event loop's limit on sockets (inbox tabs, chat widgets) joining or leaving groups at the same moment.
+membership_slot = loop_local(lambda: asyncio.Semaphore(MEMBERSHIP_CONCURRENCY))
 
 
 @database_sync_to_async

@@ -359,6 +359,19 @@ EMAIL_IMAP_URL = os.environ.get("EMAIL_IMAP_URL", "")
 # After storing a message: flag it \Seen (empty) or move it to this folder.
 EMAIL_IMAP_MOVE_TO = os.environ.get("EMAIL_IMAP_MOVE_TO", "")
 EMAIL_IMAP_TIMEOUT = float(os.environ.get("EMAIL_IMAP_TIMEOUT", "20"))
+# --- Web chat in the bank's own site (docs/webchat.md) ---
+# The bank's backend signs each customer's token: HS256 with the shared secret, or RS256/ES256
+# with the private key whose public half (PEM) is here. Web chat is off while neither is set.
+CHAT_JWT_SECRET = os.environ.get("CHAT_JWT_SECRET", "")
+CHAT_JWT_PUBLIC_KEY = os.environ.get("CHAT_JWT_PUBLIC_KEY", "").replace("\\n", "\n")
+# The bank's sites ("https://www.bank.example"): a chat socket from any other Origin is refused.
+CHAT_ALLOWED_ORIGINS = env_list("CHAT_ALLOWED_ORIGINS", [])
+# A customer who left the page hears of the advisor's answer on another channel, at most this often.
+CHAT_OFFLINE_NOTIFY_MINUTES = int(os.environ.get("CHAT_OFFLINE_NOTIFY_MINUTES", "30"))
+# Visitors without a token may chat too, as prospects in the default agency's pool.
+CHAT_ALLOW_VISITORS = env_bool("CHAT_ALLOW_VISITORS", False)
+# Messages a customer may send per minute on web chat; past it the socket is closed (4429).
+CHAT_RATE_PER_MINUTE = int(os.environ.get("CHAT_RATE_PER_MINUTE", "30"))
 # Inbound webhooks at /anymail/<esp>/inbound/ and tracking at /anymail/<esp>/tracking/: HTTP basic
 # auth with ANYMAIL_WEBHOOK_SECRET ("user:password"), and each ESP's signature where it has one.
 ANYMAIL = {

@@ -62,6 +62,9 @@ class Thread(models.Model):
     last_email_inbound_at = models.DateTimeField(_("last email from the customer"), null=True, blank=True)
     last_webchat_inbound_at = models.DateTimeField(_("last web chat message from the customer"), null=True, blank=True)
     last_inbound_channel = models.CharField(_("last channel used by the customer"), max_length=16, blank=True)
+    # When the customer was last told, on another channel, of an answer waiting in the web chat
+    # (conversations.services.webchat): at most once per CHAT_OFFLINE_NOTIFY_MINUTES.
+    chat_offline_notified_at = models.DateTimeField(_("told of a web chat answer at"), null=True, blank=True)
     last_activity_at = models.DateTimeField(_("last activity"), default=timezone.now)
     last_message_preview = models.CharField(_("last message"), max_length=200, blank=True)
     # When the customer started waiting for an answer; cleared by the advisor's reply.
@@ -512,3 +515,20 @@ class InteractiveContent(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.content_sid}"
+class ChatSocket(models.Model):
+    """A customer's open chat widget (channels_app.chat), one row per socket: the customer is
+    online while one of their thread's rows was stamped lately. Its server process stamps its
+    rows together, and deletes each one when the socket closes; a dead process's rows lapse."""
+
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="chat_sockets")
+    channel_name = models.CharField(max_length=200, unique=True)
+    connected_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("open chat widget")
+        verbose_name_plural = _("open chat widgets")
+        indexes = [models.Index(fields=["thread", "seen_at"], name="chat_socket_thread_seen")]
+
+    def __str__(self):
+        return f"{self.thread_id} · {self.channel_name}"

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from conversations.media import attachment_fetch
 from conversations.selectors import TIMELINE_EVENT_TYPES
-from conversations.services import email, outbound
+from conversations.services import email, outbound, webchat
 from events.log import events_prune as prune
 
 
@@ -17,6 +17,10 @@ def attachment_download(attachment_id: int) -> None:
 
 def message_deliver(message_id: int) -> None:
     outbound.message_deliver(message_id=int(message_id))
+
+
+def chat_offline_notify(message_id: int) -> None:
+    webchat.chat_offline_notify(message_id=int(message_id))
 
 
 def events_prune() -> int:

@@ -47,6 +47,7 @@ from conversations.services import (
     thread_transfer,
 )
 from conversations.services.customers import contact_point_confirm
+from conversations.webchat_selectors import chat_customer_online
 from crm.models import Advisor
 
 THREAD_PARTS = {"header": "inbox/_thread_header.html", "card": "inbox/_customer_card.html"}
@@ -146,7 +147,9 @@ def _thread_context(advisor: Advisor, detail: selectors.ThreadDetail, thread: Th
     # Outside the templates' channel's window (WhatsApp's 24 hours) they are all an advisor
     # can send there: show them at once.
     composer.setdefault("templates_open", not free_text_allowed(thread=thread, channel=template_channel().channel))
-    return {"advisor": advisor, "detail": detail, "thread": thread, **composer}
+    # Only for a customer who ever wrote on web chat: the others' pages read nothing more.
+    chat_online = chat_customer_online(thread_id=thread.pk) if thread.last_webchat_inbound_at else None
+    return {"advisor": advisor, "detail": detail, "thread": thread, "chat_online": chat_online, **composer}
 
 
 def _reply_refused(

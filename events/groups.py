@@ -19,3 +19,14 @@ def session_group(session_key: str) -> str:
     """The sockets opened with one session. Named after a digest: the key signs a browser in,
     and group names are stored in Redis."""
     return f"session.{hashlib.sha256(session_key.encode()).hexdigest()}"
+
+
+def chat_group(thread_id: int) -> str:
+    """The customer's open chat widgets on one thread (channels_app.chat)."""
+    return f"chat.{thread_id}"
+
+
+# What a customer's widget hears of their thread: its messages and their delivery, never a
+# note, an assignment or a routing decision. The widget reads each message as the customer
+# may see it; the event's own payload is never forwarded.
+CUSTOMER_EVENT_TYPES = frozenset({"message.created", "message.status"})

@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import Model
 
 from core.compiled import CompiledInsert
+from events.groups import CUSTOMER_EVENT_TYPES, chat_group
 from events.models import Event
 
 logger = logging.getLogger(__name__)
@@ -88,7 +89,8 @@ def publish_events(pending: list[PendingEvent]) -> list[Event]:
         events.append(
             Event(type=item.type, thread_id=item.thread.pk, agency_id=item.thread.agency_id, payload=safe_payload)
         )
-        pushes.append(list(dict.fromkeys([*item.audience, *item.extra_groups])))
+        customer = (chat_group(item.thread.pk),) if item.type in CUSTOMER_EVENT_TYPES else ()
+        pushes.append(list(dict.fromkeys([*item.audience, *item.extra_groups, *customer])))
     _insert_event.many(events)
     if events:
         for hook in _append_hooks:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from conversations.providers import email, twilio
+from conversations.providers import email, twilio, webchat
 from conversations.providers.base import ChannelAdapter
 from crm.models import ContactPoint
 
@@ -64,6 +64,8 @@ class ChannelSpec:
     # How a triage menu shows on it: "buttons" (the provider's quick replies or list picker,
     # the text kept as the timeline's copy and fallback) or "numbered" (a number per topic).
     menu: str = "numbered"
+    # A task (a dotted path taking the message id) run once a reply was handed over.
+    after_send: str = ""
 
     @property
     def label(self) -> str:
@@ -133,7 +135,15 @@ CHANNELS: dict[str, ChannelSpec] = {
             max_body_length=20_000,
             envelope=True,
         ),
-        ChannelSpec(channel=Channel.WEBCHAT, last_inbound_field="last_webchat_inbound_at"),
+        # Text only for now: the widget's uploads come with their own type checks (docs/webchat.md).
+        ChannelSpec(
+            channel=Channel.WEBCHAT,
+            last_inbound_field="last_webchat_inbound_at",
+            provider=webchat.WebChatChannel(),
+            max_body_length=4000,
+            # The customer may have left the page: told on another channel (docs/webchat.md).
+            after_send="conversations.tasks.chat_offline_notify",
+        ),
     )
 }
 REPLY_CHANNELS: tuple[ChannelSpec, ...] = tuple(spec for spec in CHANNELS.values() if spec.replies)

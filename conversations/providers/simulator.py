@@ -37,6 +37,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from conversations.providers.mail_simulator import Mailbox
 from conversations.providers.twilio import sign
+from conversations.providers.webchat import chat_token
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,10 @@ STATIC_FILES = {
     "/static/phone.js": ("phone.js", "text/javascript; charset=utf-8"),
     "/static/phone.css": ("phone.css", "text/css; charset=utf-8"),
     "/static/mailbox.js": ("mailbox.js", "text/javascript; charset=utf-8"),
+    "/static/bank.js": ("bank.js", "text/javascript; charset=utf-8"),
 }
+CSP = (b"content-security-policy", b"default-src 'self'")
+NO_STORE = (b"cache-control", b"no-store")
 WINDOW_SECONDS = 24 * 3600
 MORE_INFO = "https://www.twilio.com/docs/errors/{code}"
 ERRORS = {
@@ -125,6 +129,7 @@ class Simulator:
         callback_delay: float = 0.3,
         callback_concurrency: int = 32,
         mailbox: Mailbox | None = None,
+        bank_customer: str = "",
     ):
         if not settings.DEBUG:
             raise ImproperlyConfigured(
@@ -148,6 +153,8 @@ class Simulator:
         self._tasks: set[asyncio.Task] = set()
         # The customer's mailbox (an SMTP server and a page), when email is simulated too.
         self.mailbox = mailbox
+        # The customer number the bank's site (/bank) signs in, as the bank's backend would.
+        self.bank_customer = bank_customer
 
     # --- ASGI -------------------------------------------------------------------
 
@@ -166,10 +173,12 @@ class Simulator:
             # Headers, then silence and a closed connection: the request was received, its answer lost.
             await send({"type": "http.response.start", "status": 201, "headers": [(b"content-length", b"1000")]})
             return None
+        # A page may widen the policy (the bank's site loads the app's chat widget).
+        policy = [] if any(name == b"content-security-policy" for name, _ in extra) else [CSP]
         response_headers = [
             (b"content-type", content_type.encode()),
             (b"content-length", str(len(payload)).encode()),
-            (b"content-security-policy", b"default-src 'self'"),
+            *policy,
             *extra,
         ]
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
@@ -207,12 +216,24 @@ class Simulator:
             return 200, "text/html; charset=utf-8", (ASSETS / "phone.html").read_bytes(), []
         if method == "GET" and path == "/mailbox" and self.mailbox is not None:
             return 200, "text/html; charset=utf-8", (ASSETS / "mailbox.html").read_bytes(), []
+        if method == "GET" and path == "/bank" and self.bank_customer:
+            return self._bank_page()
+        if method == "GET" and path == "/bank/chat-token" and self.bank_customer:
+            return 200, "text/plain; charset=utf-8", chat_token(self.bank_customer).encode(), [NO_STORE]
         if method == "GET" and path in STATIC_FILES:
             name, content_type = STATIC_FILES[path]
             return 200, content_type, (ASSETS / name).read_bytes(), []
         if parts[:1] == ["api"]:
             return await self._api(method, parts[1:], query, body)
         return _json(404, {"detail": "not found"})
+
+    def _bank_page(self):
+        """The bank's website, Camille signed in: its own origin (this server), the app's widget."""
+        app = self.app_base_url
+        websocket = "ws" + app.removeprefix("http")
+        page = (ASSETS / "bank.html").read_text().replace("{{ app }}", app)
+        policy = f"default-src 'self'; script-src 'self' {app}; connect-src 'self' {websocket}"
+        return 200, "text/html; charset=utf-8", page.encode(), [(b"content-security-policy", policy.encode())]
 
     # --- Twilio's REST API ---------------------------------------------------------
 

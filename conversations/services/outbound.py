@@ -36,6 +36,7 @@ from conversations.services.inbound import STATUS_RANK, contact_point_opt_out_if
 from conversations.templating import TEMPLATE_VARIABLE, template_numbers, template_variables_for
 from core.compiled import PreparedQuery
 from core.tasks import enqueue
+from crm.addresses import PHONE_KINDS
 from crm.models import Advisor, ContactPoint
 from events.models import Event
 from events.publish import publish_event
@@ -226,9 +227,9 @@ def _contact_point_for(thread: Thread, channel: str) -> tuple[ChannelSpec, Conta
     if not candidates:
         raise SendRefused(
             (
-                _("%(name)s has no %(channel)s address; choose another channel.")
-                if spec.envelope
-                else _("%(name)s has no %(channel)s number; choose another channel.")
+                _("%(name)s has no %(channel)s number; choose another channel.")
+                if channel in PHONE_KINDS
+                else _("%(name)s has no %(channel)s address; choose another channel.")
             )
             % {"name": _party_name(thread), "channel": spec.label},
             code="no_contact_point",
@@ -523,10 +524,13 @@ def message_deliver(*, message_id: int) -> Message | None:
     message.delivery_attempts += 1
 
     # The network call happens outside any transaction.
+    spec = CHANNELS[message.channel]
     try:
-        accepted = CHANNELS[message.channel].provider.send(_outbound_request(message))
+        accepted = spec.provider.send(_outbound_request(message))
     except SendFailed as failure:
         return _after_failure(message, failure)
+    if spec.after_send:
+        enqueue(spec.after_send, message.pk, group="outbound")
     # A status callback carrying ?m=<id> may have set the id already: keep it.
     _save_sid([accepted.provider, accepted.provider_message_id, message.pk])
     message.provider, message.provider_message_id = accepted.provider, accepted.provider_message_id

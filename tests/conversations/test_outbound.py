@@ -180,10 +180,10 @@ def test_channel_without_contact_point_is_refused(thread, alice):
     assert error.messages == ["Camille Martin has no SMS number; choose another channel."]
 
 
-def test_web_chat_replies_are_not_available(thread, alice):
-    """Web chat has no provider yet: refused, naming the channels that reply."""
-    error = refused("channel_unsupported", thread=thread, author=alice, body="Bonjour", channel="webchat")
-    assert error.messages == ["Replies on Web chat are not available; choose WhatsApp, SMS or Email."]
+def test_a_web_chat_reply_needs_the_customer_to_have_opened_the_chat(thread, alice):
+    """A customer who never opened the bank's chat has no web chat address: refused."""
+    error = refused("no_contact_point", thread=thread, author=alice, body="Bonjour", channel="webchat")
+    assert error.messages == ["Camille Martin has no Web chat address; choose another channel."]
 
 
 def test_an_email_reply_needs_an_email_address(thread, alice):

@@ -39,17 +39,17 @@ def test_every_channel_a_contact_point_can_have_has_a_spec_and_its_column():
 
 def test_what_each_channel_allows_today():
     """Replies go on WhatsApp, then SMS; approved templates and the 24-hour window are
-    WhatsApp's; email replies carry their own headers; web chat is received only, for now."""
-    assert [spec.channel for spec in REPLY_CHANNELS] == ["whatsapp", "sms", "email"]
+    WhatsApp's; email replies carry their own headers; web chat replies in text only."""
+    assert [spec.channel for spec in REPLY_CHANNELS] == ["whatsapp", "sms", "email", "webchat"]
     assert default_reply_channel().channel == template_channel().channel == "whatsapp"
     whatsapp, sms, email, webchat = CHANNELS.values()
     assert whatsapp.free_text_window.length.total_seconds() == 24 * 3600
     assert WINDOW_REFUSALS == {"outside_whatsapp_window"}
     assert (whatsapp.templates, sms.templates, sms.free_text_window) == (True, False, None)
     assert (whatsapp.media.max_files, sms.media.max_files) == (1, 10)
-    assert email.replies and not webchat.replies
+    assert email.replies and webchat.replies and webchat.media is None
     assert (email.free_text_window, email.templates, email.envelope, email.media.max_files) == (None, False, True, 10)
-    assert {spec.provider.name for spec in REPLY_CHANNELS} == {"twilio", "email"}
+    assert {spec.provider.name for spec in REPLY_CHANNELS} == {"twilio", "email", "webchat"}
 
 
 @pytest.mark.django_db
@@ -95,6 +95,8 @@ OUTSIDE = (
     # customers' phones, the other side of the wire.
     "conversations/providers/twilio.py",
     "conversations/providers/simulator.py",
+    # The web chat adapter names its own channel, for the customer's side of it.
+    "conversations/providers/webchat.py",
     # The demo's conversations are data, each line on its channel.
     "conversations/demo.py",
 )

@@ -209,3 +209,38 @@ def test_phones_come_from_the_customers_with_camille_first(camille, bob):
     ]
     assert before <= phones[0].last_whatsapp_at <= time.time()
     assert phones[1].last_whatsapp_at is None
+
+
+def test_the_banks_site_signs_camille_in_to_the_apps_chat_widget(settings):
+    """/bank embeds the app's widget (the policy lets it load from and talk to the app only);
+    /bank/chat-token is a token the app accepts for Camille's customer number."""
+    from conversations.providers.webchat import verify_token
+    from tests.servers import ServerThread
+
+    settings.DEBUG = True
+    settings.CHAT_JWT_SECRET = "simulator-test-chat-secret-0123456789abcdef"
+    sim = Simulator(
+        account_sid="AC" + "0" * 32,
+        auth_token="token",
+        app_base_url="http://127.0.0.1:8000",
+        phones=[],
+        bank_customer="C00000042",
+    )
+    with ServerThread(sim) as server:
+        page = httpx.get(f"{server.url}/bank", timeout=5)
+        token = httpx.get(f"{server.url}/bank/chat-token", timeout=5)
+    assert '<script src="http://127.0.0.1:8000/static/chat/widget.js">' in page.text
+    assert page.headers["content-security-policy"] == (
+        "default-src 'self'; script-src 'self' http://127.0.0.1:8000; connect-src 'self' ws://127.0.0.1:8000"
+    )
+    assert token.headers["cache-control"] == "no-store"
+    assert verify_token(token.text).customer_number == "C00000042"
+
+
+def test_without_a_chat_secret_the_simulator_has_no_banks_site(settings):
+    settings.DEBUG = True
+    sim = Simulator(account_sid="AC" + "0" * 32, auth_token="t", app_base_url="http://127.0.0.1:8000", phones=[])
+    from tests.servers import ServerThread
+
+    with ServerThread(sim) as server:
+        assert httpx.get(f"{server.url}/bank", timeout=5).status_code == 404

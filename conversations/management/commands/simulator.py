@@ -56,6 +56,14 @@ def _mailbox(smtp_port: int) -> Mailbox:
     )
 
 
+def _bank_customer() -> str:
+    """Camille Martin's customer number, for the bank's site (/bank); none without CHAT_JWT_SECRET."""
+    if not settings.CHAT_JWT_SECRET:
+        return ""
+    contact = ContactPoint.objects.filter(address=CAMILLE, customer__isnull=False).select_related("customer").first()
+    return contact.customer.customer_number if contact else ""
+
+
 class Command(BaseCommand):
     help = (
         "Start the development simulator of Twilio and of the customers' phones (http://127.0.0.1:8001/). "
@@ -101,6 +109,7 @@ class Command(BaseCommand):
             bank_sms=settings.TWILIO_SMS_FROM or "+33180000000",
             callback_delay=options["callback_delay"],
             mailbox=_mailbox(options["smtp_port"]) if options["smtp_port"] else None,
+            bank_customer=_bank_customer(),
         )
         self.stdout.write(
             _("Simulator on http://%(host)s:%(port)s/ (%(count)d phones), posting to %(app)s")

@@ -176,12 +176,33 @@ function receive(text) {
     advance(Number(frame.since));
     return;
   }
+  if (frame.type === "customer.presence" || frame.type === "customer.typing") {
+    chatPresence(frame);
+    return;
+  }
   const id = Number(frame.id);
   // Heartbeats, pongs and presence carry no event id: nothing more to do with them here.
   if (!Number.isInteger(id) || id <= 0) return;
   if (live.seen.has(id)) return;
   remember(id);
   apply(frame, id);
+}
+
+// The customer's web chat, on their thread's page: on the bank's site or not, typing.
+function chatPresence(frame) {
+  const element = document.getElementById("chat-presence");
+  if (!element || element.dataset.thread !== String(frame.thread)) return;
+  if (frame.type === "customer.presence") {
+    element.dataset.online = frame.online ? "true" : "false";
+    element.textContent = frame.online ? element.dataset.onlineText : element.dataset.offlineText;
+    return;
+  }
+  element.textContent = element.dataset.typingText;
+  clearTimeout(live.typingTimer);
+  live.typingTimer = setTimeout(() => {
+    element.textContent =
+      element.dataset.online === "false" ? element.dataset.offlineText : element.dataset.onlineText;
+  }, 4000);
 }
 
 function remember(id) {
@@ -582,6 +603,17 @@ function composerInput(event) {
   if (!(target instanceof HTMLElement)) return;
   if (target.id && document.querySelector(`[data-count-for="${CSS.escape(target.id)}"]`)) renderCounters();
   if (target.matches(".template-form input[data-variable]")) renderPreview(target);
+  if (target.id === "reply-body") typing();
+}
+
+// The customer's open web chat shows that the advisor is typing (the server throttles it too).
+function typing() {
+  const main = page();
+  const now = Date.now();
+  if (!main || main.dataset.live !== "thread" || !live.socket || live.socket.readyState !== WebSocket.OPEN) return;
+  if (now - (live.typingSent || 0) < 3000) return;
+  live.typingSent = now;
+  live.socket.send(JSON.stringify({ type: "typing", thread: Number(main.dataset.threadId) }));
 }
 
 // --- Page life --------------------------------------------------------------------
