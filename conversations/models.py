@@ -515,6 +515,8 @@ class InteractiveContent(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.content_sid}"
+
+
 class ChatSocket(models.Model):
     """A customer's open chat widget (channels_app.chat), one row per socket: the customer is
     online while one of their thread's rows was stamped lately. Its server process stamps its
