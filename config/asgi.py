@@ -1,5 +1,6 @@
 """The ASGI entry point: Channels' ProtocolTypeRouter with HTTP served by Django,
-except Twilio's webhooks, which take a lean route into the same handlers, and the
+except Twilio's webhooks, which take a lean route into the same handlers, anymail's
+(email), served by Django in a fixed pool of threads (conversations/email_asgi.py), and the
 live inbox's websocket, which checks the Origin and reads the Django session."""
 
 import os
@@ -16,10 +17,11 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from channels_app.routing import websocket_urlpatterns  # noqa: E402
 from conversations.asgi import TwilioWebhookRoute  # noqa: E402
+from conversations.email_asgi import EmailWebhookRoute  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": TwilioWebhookRoute(fallback=django_asgi_app),
+        "http": TwilioWebhookRoute(fallback=EmailWebhookRoute(fallback=django_asgi_app)),
         # The Origin check stops another site's page from opening a socket with the user's cookie.
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }

@@ -375,6 +375,10 @@ ATTITRE_WEBHOOK_DISABLE_AFTER_SECONDS = int(os.environ.get("ATTITRE_WEBHOOK_DISA
 # Twilio's newer shared-key webhook signing (X-Twilio-Webhooks-Signature-Settings); optional.
 TWILIO_WEBHOOK_SHARED_KEY = os.environ.get("TWILIO_WEBHOOK_SHARED_KEY", "")
 
+# Threads per process serving anymail's email webhooks (conversations/email_asgi.py), each
+# keeping its database connection.
+EMAIL_WEBHOOK_THREADS = int(os.environ.get("EMAIL_WEBHOOK_THREADS", "4"))
+
 # --- Twilio's webhooks in: the lean ASGI route (conversations/asgi.py), per web process ---
 # Threads for the route's database work.
 TWILIO_WEBHOOK_THREADS = int(os.environ.get("WEBHOOK_THREADS", "8"))

@@ -27,23 +27,28 @@ def fixture(name: str, **replacements: str) -> bytes:
     return raw
 
 
-def mailgun_inbound(client, raw: bytes, *, recipient: str = "conseiller@attitre.example", key=MAILGUN_SIGNING_KEY):
-    """POST a raw email as Mailgun's forward() route does to a `…/inbound_mime/` URL, signed."""
+def mailgun_form(raw: bytes, *, recipient: str = "conseiller@attitre.example", key=MAILGUN_SIGNING_KEY) -> dict:
+    """The form Mailgun's forward() route posts to a `…/inbound_mime/` URL, signed."""
     timestamp, token = str(int(time.time())), secrets.token_hex(25)
     signature = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
     message = message_from_bytes(raw, policy=policy.default)
+    return {
+        "recipient": recipient,
+        "sender": str(message.get("From", "")),
+        "subject": str(message.get("Subject", "")),
+        "from": str(message.get("From", "")),
+        "body-mime": raw.decode("utf-8"),
+        "timestamp": timestamp,
+        "token": token,
+        "signature": signature,
+    }
+
+
+def mailgun_inbound(client, raw: bytes, *, recipient: str = "conseiller@attitre.example", key=MAILGUN_SIGNING_KEY):
+    """POST a raw email as Mailgun's forward() route does, signed."""
     return client.post(
         "/anymail/mailgun/inbound_mime/",
-        {
-            "recipient": recipient,
-            "sender": str(message.get("From", "")),
-            "subject": str(message.get("Subject", "")),
-            "from": str(message.get("From", "")),
-            "body-mime": raw.decode("utf-8"),
-            "timestamp": timestamp,
-            "token": token,
-            "signature": signature,
-        },
+        mailgun_form(raw, recipient=recipient, key=key),
         headers={"authorization": basic_auth(WEBHOOK_SECRET)},
     )
 

@@ -10,6 +10,7 @@ import logging
 import mimetypes
 import uuid
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import PurePath
 
 from django.conf import settings
@@ -44,15 +45,18 @@ class EmailReceived:
     kept_as: str = ""
 
 
-def email_receive(*, raw: bytes, source: str, envelope_recipient: str = "") -> EmailReceived:
-    """File one raw email. `source` says where it came from ("mailgun", "imap"…), for logs.
+def email_receive(
+    *, raw: bytes, source: str, envelope_recipient: str = "", parsed_message: EmailMessage | None = None
+) -> EmailReceived:
+    """File one raw email. `source` says where it came from ("mailgun", "imap"…), for logs;
+    `parsed_message`, `raw` already parsed by the stdlib's email package (anymail's).
 
     Idempotent on its Message-ID: the same email from a retried webhook and from IMAP is
     stored once. An email we cannot attribute (no usable sender) is kept in storage under
     email/rejected/ and logged; it never raises for bad content, only for failures worth
     retrying (the database, the storage)."""
     try:
-        parsed = email_provider.parse_email(raw, envelope_recipients=(envelope_recipient,))
+        parsed = email_provider.parse_email(raw, envelope_recipients=(envelope_recipient,), message=parsed_message)
     except EmailRejected as rejected:
         return _keep_aside(raw, rejected.reason, source)
 

@@ -483,3 +483,19 @@ def test_the_simulators_mailbox_plays_the_whole_loop(live_app, settings, camille
         assert answer.json() == {"status": 200}
     last = Message.objects.filter(direction="inbound").latest("pk")
     assert (last.thread, last.body, last.email.in_reply_to) == (first.thread, "Merci !", reply.email.header_message_id)
+
+
+@pytest.mark.parametrize(
+    "name", ["gmail_reply_fr.eml", "outlook_reply_en.eml", "apple_mail_fr.eml", "attachments.eml", "out_of_office.eml"]
+)
+def test_the_latest_reply_is_the_one_mail_parser_reply_reads(name):
+    """strip_quoted stops at the latest reply (it skips mail-parser-reply's reading of the
+    older fragments, for speed) and reads exactly what mail-parser-reply's parse_reply does,
+    also for a long text quoting twice."""
+    from mailparser_reply import EmailReplyParser
+
+    text = email_provider.parse_email(fixture(name, PREVIOUS_ID="x@y", TO_ADDRESS="a@b")).full_text
+    for sample in (text, text * 3):
+        wrapped = email_provider.QUOTE_HEADER_WRAPPED.sub(r"\1 \2", sample)
+        expected = (EmailReplyParser(languages=["fr", "en"]).parse_reply(wrapped) or "").strip() or sample.strip()
+        assert email_provider.strip_quoted(sample) == expected
