@@ -396,6 +396,8 @@ def _messages(*, thread: Thread, before: PagePosition | None, limit: int) -> tup
         .order_by("-created_at", "-pk")[: limit + 1]
     )
     more = len(messages) > limit
+    for message in messages:
+        message.thread = thread  # the timeline compares each sender with it (Message.sender_is_elsewhere)
     return list(reversed(messages[:limit])), more
 
 

@@ -70,25 +70,27 @@ def email_receive(
         logger.info("Email %s from %s received again; stored once.", key[:16], source)
         return EmailReceived(result=InboundResult(existing, created=False))
 
-    _attach_sender_to_thread(parsed)
+    answered = thread_for_email(parsed)
+    if answered is not None:
+        _attach_sender_to_customer(parsed, answered)
     written: list[str] = []
     try:
-        inbound = _inbound_message(parsed, raw, key, written)
+        inbound = _inbound_message(parsed, raw, key, written, answers_thread_id=answered.pk if answered else None)
         result = inbound_message_receive(inbound=inbound)
     except BaseException:
         _delete(written)
         raise
     if not result.created:
         _delete(written)  # stored by a concurrent delivery of the same email
-    else:
+    elif result.message.contact_point.bouncing_since is not None:
         # An address that writes to us receives mail again: a past hard bounce no longer holds.
-        ContactPoint.objects.filter(pk=result.message.contact_point_id, bouncing_since__isnull=False).update(
-            bouncing_since=None, bounce_reason=""
-        )
+        ContactPoint.objects.filter(pk=result.message.contact_point_id).update(bouncing_since=None, bounce_reason="")
     return EmailReceived(result=result)
 
 
-def _inbound_message(parsed: ParsedEmail, raw: bytes, key: str, written: list[str]) -> InboundMessage:
+def _inbound_message(
+    parsed: ParsedEmail, raw: bytes, key: str, written: list[str], *, answers_thread_id: int | None
+) -> InboundMessage:
     stem = f"email/{timezone.now():%Y/%m}/{uuid.uuid4().hex}"
     raw_name = default_storage.save(f"{stem}.eml", ContentFile(raw))
     written.append(raw_name)
@@ -158,22 +160,25 @@ def _inbound_message(parsed: ParsedEmail, raw: bytes, key: str, written: list[st
             raw_size=len(raw),
             noise=parsed.noise,
         ),
+        answers_thread_id=answers_thread_id,
     )
 
 
 def thread_for_email(parsed: ParsedEmail) -> Thread | None:
     """The thread an email answers: the signed token of a reply address among its
-    recipients first, then a message of ours (or theirs) it names in In-Reply-To/References."""
+    recipients first, then a message of ours (or theirs) it names in In-Reply-To/References.
+    The email lands there, whoever its sender is (the issue's matching order: token, then
+    References, then the sender's address); None leaves it to the sender's address."""
     thread_id = email_provider.thread_id_from_recipients(parsed.recipients)
     if thread_id is not None:
-        thread = Thread.objects.filter(pk=thread_id).select_related("customer").first()
+        thread = Thread.objects.filter(pk=thread_id).first()
         if thread is not None:
             return thread
     named = [ref for ref in (parsed.in_reply_to, *reversed(parsed.references)) if ref]
     if named:
         found = (
             EmailHeaders.objects.filter(header_message_id__in=named)
-            .select_related("message__thread__customer")
+            .select_related("message__thread")
             .order_by("-message__created_at")
             .first()
         )
@@ -182,19 +187,17 @@ def thread_for_email(parsed: ParsedEmail) -> Thread | None:
     return None
 
 
-def _attach_sender_to_thread(parsed: ParsedEmail) -> None:
+def _attach_sender_to_customer(parsed: ParsedEmail, thread: Thread) -> None:
     """A customer writing from an address we do not know, in answer to their thread: the
     address joins them unconfirmed (nothing is sent there until their advisor confirms it,
-    which the customer card offers), so the email lands in their thread."""
-    if ContactPoint.objects.filter(kind=CHANNEL, address=parsed.sender).exists():
-        return
-    thread = thread_for_email(parsed)
-    if thread is None or not thread.customer_id:
+    which the customer card offers). A known address stays whose it is, even another
+    customer's: the email lands in the thread it answers all the same."""
+    if not thread.customer_id or ContactPoint.objects.filter(kind=CHANNEL, address=parsed.sender).exists():
         return
     try:
         with transaction.atomic():
             ContactPoint.objects.create(
-                customer=thread.customer,
+                customer_id=thread.customer_id,
                 kind=CHANNEL,
                 address=parsed.sender,
                 display_name=parsed.sender_name,
