@@ -292,6 +292,8 @@ EMAIL_IMAP_URL = os.environ.get("EMAIL_IMAP_URL", "")
 # After storing a message: flag it \Seen (empty) or move it to this folder.
 EMAIL_IMAP_MOVE_TO = os.environ.get("EMAIL_IMAP_MOVE_TO", "")
 EMAIL_IMAP_TIMEOUT = float(os.environ.get("EMAIL_IMAP_TIMEOUT", "20"))
+# The authority that signed the IMAP server's certificate, when it is the bank's own (a PEM file).
+EMAIL_IMAP_CA_FILE = os.environ.get("EMAIL_IMAP_CA_FILE", "")
 # Inbound webhooks at /anymail/<esp>/inbound/ and tracking at /anymail/<esp>/tracking/: HTTP basic
 # auth with ANYMAIL_WEBHOOK_SECRET ("user:password"), and each ESP's signature where it has one.
 ANYMAIL = {

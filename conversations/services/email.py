@@ -313,7 +313,7 @@ def mailbox_poll(*, url: str | None = None) -> MailboxPolled:
     address = imap.parse_mailbox_url(url if url is not None else settings.EMAIL_IMAP_URL)
     cursor, _created = MailboxCursor.objects.get_or_create(mailbox=address.name)
     stored = seen_again = kept_aside = 0
-    with imap.open_mailbox(address, timeout=settings.EMAIL_IMAP_TIMEOUT) as mailbox:
+    with imap.open_mailbox(address, timeout=settings.EMAIL_IMAP_TIMEOUT, cafile=settings.EMAIL_IMAP_CA_FILE) as mailbox:
         validity = mailbox.uid_validity()
         if cursor.uid_validity != validity:
             if cursor.uid_validity is not None:
