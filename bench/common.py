@@ -89,3 +89,26 @@ async def post_all(
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         posted.elapsed = time.perf_counter() - started
     return posted
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its descendants, from /proc;
+    on a machine others load, CPU per request is steadier than wall time."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents, cpu = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        parents[int(entry.name)] = int(fields[1])
+        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    wanted, total = [pid], 0.0
+    while wanted:
+        current = wanted.pop()
+        total += cpu.get(current, 0.0)
+        wanted += [child for child, parent in parents.items() if parent == current]
+    return total

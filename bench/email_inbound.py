@@ -28,7 +28,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import django_setup, post_all, summary_ms  # noqa: E402
+from bench.common import django_setup, post_all, summary_ms, tree_cpu_seconds  # noqa: E402
 
 django_setup()
 
@@ -72,7 +72,7 @@ def build_emails(n: int, run_id: str) -> list[tuple[bytes, str]]:
 
 def form(raw: bytes, key: str) -> aiohttp.FormData:
     timestamp, token = str(int(time.time())), secrets.token_hex(25)
-    data = aiohttp.FormData()
+    data = aiohttp.FormData(default_to_multipart=True)  # as Mailgun posts it
     data.add_field("recipient", "conseiller@attitre.example")
     data.add_field("body-mime", raw.decode())
     data.add_field("timestamp", timestamp)
@@ -139,7 +139,10 @@ def main() -> None:
         asyncio.run(run(target, base_url, build_emails(args.warmup, run_id + "w"), args.concurrency, key, secret, None))
     emails = build_emails(args.emails, run_id)
     cookie = session_cookie(args.advisor)
+    server = int(os.environ.get("SERVER_PID", "0"))  # bench/serve.sh's uvicorn
+    cpu_before = tree_cpu_seconds(server) if server else 0.0
     posted, arrived = asyncio.run(run(target, base_url, emails, args.concurrency, key, secret, cookie))
+    web_cpu = tree_cpu_seconds(server) - cpu_before if server else None
 
     stored = _stored([message_id for _raw, message_id in emails])
     index_of = {provider_message_id(message_id): i for i, (_raw, message_id) in enumerate(emails)}
@@ -155,6 +158,7 @@ def main() -> None:
         **summary_ms(posted.latencies),
         "stored": len(stored),
         "lost": args.emails - len(stored),
+        "web_cpu_ms_per_email": round(web_cpu * 1000 / args.emails, 2) if web_cpu is not None else None,
         f"on_{args.advisor}s_socket": {"received": len(to_socket), **summary_ms(to_socket)},
     }
     print(json.dumps(result, indent=2))

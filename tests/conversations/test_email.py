@@ -485,17 +485,32 @@ def test_the_simulators_mailbox_plays_the_whole_loop(live_app, settings, camille
     assert (last.thread, last.body, last.email.in_reply_to) == (first.thread, "Merci !", reply.email.header_message_id)
 
 
+QUOTING_STYLES = [
+    "Hi\n\nOn Mon, 1 Dec 2026 at 10:00, Alice <a@b.example> wrote:\n> quoted\n",
+    "Bonjour\n\n-----Original Message-----\nFrom: x\nSent: y\nTo: z\nSubject: s\n\nold",
+    "Merci\n\nDe : Alice\nEnvoyé : lundi\nÀ : Camille\nObjet : RDV\n\nancien",
+    "> Le 1 déc. 2026, Alice a écrit :\n> x\nreply",
+    "From: a\nTo: b\n\nbody\nFrom: c\nSent: d\n",
+    "Le lun. 30 nov. 2026 à 10:00, Alice\nDurand a écrit :\n> x",
+]
+
+
 @pytest.mark.parametrize(
-    "name", ["gmail_reply_fr.eml", "outlook_reply_en.eml", "apple_mail_fr.eml", "attachments.eml", "out_of_office.eml"]
+    "name",
+    ["gmail_reply_fr.eml", "outlook_reply_en.eml", "apple_mail_fr.eml", "attachments.eml", "out_of_office.eml", None],
 )
 def test_the_latest_reply_is_the_one_mail_parser_reply_reads(name):
-    """strip_quoted stops at the latest reply (it skips mail-parser-reply's reading of the
-    older fragments, for speed) and reads exactly what mail-parser-reply's parse_reply does,
-    also for a long text quoting twice."""
+    """strip_quoted stops at the latest reply and tries the quote-header pattern only at
+    line starts and newlines (both for speed), and reads exactly what mail-parser-reply's
+    parse_reply does: for each fixture, a text quoting it twice, and other quoting styles."""
     from mailparser_reply import EmailReplyParser
 
-    text = email_provider.parse_email(fixture(name, PREVIOUS_ID="x@y", TO_ADDRESS="a@b")).full_text
-    for sample in (text, text * 3):
+    if name is None:
+        samples = QUOTING_STYLES + ["\n\n".join(QUOTING_STYLES)]
+    else:
+        text = email_provider.parse_email(fixture(name, PREVIOUS_ID="x@y", TO_ADDRESS="a@b")).full_text
+        samples = [text, text * 3]
+    for sample in samples:
         wrapped = email_provider.QUOTE_HEADER_WRAPPED.sub(r"\1 \2", sample)
         expected = (EmailReplyParser(languages=["fr", "en"]).parse_reply(wrapped) or "").strip() or sample.strip()
         assert email_provider.strip_quoted(sample) == expected
