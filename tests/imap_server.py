@@ -18,7 +18,16 @@ import pytest
 
 from tests.servers import self_signed_certificate
 
-IMAP_PORT = 18743
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# Free when the tests start, not a fixed number: another checkout's test run on this machine
+# may have its own Dovecot listening, and the tests would read its mailbox.
+IMAP_PORT = free_port()
 IMAP_USER, IMAP_PASSWORD = "conseiller", "imap-test-password"
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 
@@ -123,7 +132,7 @@ class TlsMailbox:
 @pytest.fixture
 def imap_tls_server():
     """Dovecot with TLS required: IMAPS and STARTTLS, on ports free now."""
-    port, imaps_port = _free_port(), _free_port()
+    port, imaps_port = free_port(), free_port()
     with _dovecot(port=port, imaps_port=imaps_port, tls=True) as root:
         credentials = f"{IMAP_USER}:{IMAP_PASSWORD}@127.0.0.1"
         yield TlsMailbox(
@@ -133,12 +142,6 @@ def imap_tls_server():
             cafile=str(root / "cert.pem"),
             imaps_port=imaps_port,
         )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for_port(process, root: Path, port: int) -> None:

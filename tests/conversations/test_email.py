@@ -514,3 +514,58 @@ def test_the_latest_reply_is_the_one_mail_parser_reply_reads(name):
         wrapped = email_provider.QUOTE_HEADER_WRAPPED.sub(r"\1 \2", sample)
         expected = (EmailReplyParser(languages=["fr", "en"]).parse_reply(wrapped) or "").strip() or sample.strip()
         assert email_provider.strip_quoted(sample) == expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_delivering_the_same_email_send_it_once(client, camille_email, alice, smtp_server):
+    """The same email reply's task run by two workers at the same instant: the SMTP server
+    receives it once (the claim queued → sending is conditional, as for Twilio)."""
+    from tests.concurrency import run_at_once
+
+    thread = _first_email(client).thread
+    reply = message_send(thread=thread, author=alice, body="Une seule fois, merci.")
+
+    outcomes = run_at_once([lambda: message_deliver(message_id=reply.pk)] * 2, timeout=30)
+
+    assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+    assert len(smtp_server.received) == 1
+    reply.refresh_from_db()
+    assert (reply.status, reply.delivery_attempts) == ("sent", 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_whatsapp_then_email_then_whatsapp_is_one_conversation(client, camille_email, alice, smtp_server):
+    """Camille writes on WhatsApp, then by email, then on WhatsApp: one thread, each message
+    with its channel, and the reply goes on the channel she last wrote on."""
+    from tests import twilio
+
+    assert twilio.post_signed("/webhooks/twilio/messages/", twilio.whatsapp_text(body="Bonjour")).status_code == 200
+    _first_email(client)
+    thread = Thread.objects.get(customer=camille_email.customer)
+    reply = message_send(thread=thread, author=alice, body="Reçu par email.")
+    assert reply.channel == "email"
+    message_deliver(message_id=reply.pk)
+    assert twilio.post_signed("/webhooks/twilio/messages/", twilio.whatsapp_text(body="Et encore")).status_code == 200
+
+    channels = list(thread.messages.order_by("pk").values_list("direction", "channel"))
+    assert channels == [("inbound", "whatsapp"), ("inbound", "email"), ("outbound", "email"), ("inbound", "whatsapp")]
+    assert Thread.objects.count() == 1
+    thread.refresh_from_db()
+    assert thread.last_inbound_channel == "whatsapp"
+
+
+@pytest.mark.django_db
+def test_email_has_no_24_hour_window(client, camille_email, alice, smtp_server):
+    """Camille's last email is 30 days old: a free-text email reply still goes out."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    message = _first_email(client)
+    Message.objects.filter(pk=message.pk).update(created_at=timezone.now() - timedelta(days=30))
+    Thread.objects.filter(pk=message.thread_id).update(last_email_inbound_at=timezone.now() - timedelta(days=30))
+
+    reply = message_send(thread=message.thread, author=alice, body="Un mois après.", channel="email")
+    message_deliver(message_id=reply.pk)
+
+    assert smtp_server.received[-1][1] == [CAMILLE_EMAIL]

@@ -9,7 +9,7 @@ from conversations.providers.imap import MailboxUnavailable
 from conversations.services.email import email_receive, mailbox_poll
 from tests.email import fixture
 from tests.factories import ContactPointFactory
-from tests.imap_server import IMAP_PASSWORD, IMAP_PORT, IMAP_USER
+from tests.imap_server import IMAP_PASSWORD, IMAP_PORT, IMAP_USER, free_port
 
 
 def _append(*raws: bytes) -> None:
@@ -112,7 +112,7 @@ def test_a_wrong_password_or_no_server_is_a_clear_error(imap_server):
     assert refused.value.reason == f"The IMAP server refused the login of {IMAP_USER}."
 
     with pytest.raises(MailboxUnavailable) as unreachable:
-        mailbox_poll(url=f"imap://{IMAP_USER}:x@127.0.0.1:18744/INBOX")
+        mailbox_poll(url=f"imap://{IMAP_USER}:x@127.0.0.1:{free_port()}/INBOX")
     assert "could not be reached" in unreachable.value.reason and "x@" not in unreachable.value.reason
 
     with pytest.raises(MailboxUnavailable):
