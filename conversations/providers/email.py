@@ -67,17 +67,25 @@ HARD_BOUNCE = re.compile(r"^5\.\d{1,3}\.\d{1,3}$")
 
 
 class _CachingHeaderRegistry(HeaderRegistry):
-    """The stdlib's header objects, made once per distinct (name, value): the email API
-    parses a header again on every read, and reading one email asks for its parts'
-    Content-Type a score of times (a quarter of its parsing time). They are immutable."""
+    """The stdlib's header objects, made once per distinct (name, value) of one email: the
+    email API parses a header again on every read, and reading one email asks for its parts'
+    Content-Type a score of times (a quarter of its parsing time). One registry per email, so
+    that no email's headers outlive its reading."""
 
-    @functools.lru_cache(maxsize=4096)  # noqa: B019 (one registry, for the process's life)
+    def __init__(self):
+        super().__init__()
+        self.made = {}
+
     def __call__(self, name, value):
-        return super().__call__(name, value)
+        key = (name, value)
+        if key not in self.made:
+            self.made[key] = super().__call__(name, value)
+        return self.made[key]
 
 
-# email.policy.default, reading headers through the cache above.
-POLICY = email.policy.default.clone(header_factory=_CachingHeaderRegistry())
+def _policy() -> email.policy.EmailPolicy:
+    """email.policy.default, reading headers through a cache of its own (one email's)."""
+    return email.policy.default.clone(header_factory=_CachingHeaderRegistry())
 
 
 class EmailRejected(Exception):
@@ -317,11 +325,12 @@ def parse_email(
     delivered to (RCPT TO), which headers may not show; `message`, the same email already
     parsed (anymail parses it before its signal: not parsed twice). Raises EmailRejected
     when it has no usable sender."""
+    policy = _policy()
     if message is None:
-        message = email.message_from_bytes(raw, policy=POLICY)
+        message = email.message_from_bytes(raw, policy=policy)
     else:
         for part in message.walk():
-            part.policy = POLICY
+            part.policy = policy
     addresses = getaddresses([_header(message, "From")])
     if not addresses or not addresses[0][1]:
         raise EmailRejected(_("The email has no sender address (From)."))
