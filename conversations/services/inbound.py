@@ -326,13 +326,11 @@ class _InboundBatch:
     ) -> tuple[dict[tuple[str, int], Thread], set[int]]:
         """Each message's thread, locked (unless in `already_locked`): the one it answers,
         or its contact's, created on first contact; and the ids of those created."""
-        by_key, answered = {}, set()
-        for inbound in fresh:
-            if inbound.answers_thread_id is not None:
-                answered.add(inbound.answers_thread_id)
-            else:
-                contact = contacts[inbound.channel, inbound.address]
-                by_key[self._thread_key(contact)] = contact
+        answered = {inbound.answers_thread_id for inbound in fresh if inbound.answers_thread_id is not None}
+        own = {(inbound.channel, inbound.address) for inbound in fresh if inbound.answers_thread_id is None}
+        # In the contacts' order, the same for every batch (not the messages'): threads are
+        # created in it, and two batches creating them in other orders would deadlock.
+        by_key = {self._thread_key(contact): contact for key, contact in contacts.items() if key in own}
         done = {thread.customer_id for thread in already_locked}
         customer_ids = sorted(pk for kind, pk in by_key if kind == "customer" and pk not in done)
         prospect_ids = sorted(pk for kind, pk in by_key if kind == "prospect")
