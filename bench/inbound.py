@@ -14,19 +14,16 @@ Target on a 2-core machine: >= 500 msgs/s sustained, p99 <= 100 ms, zero loss.
 import argparse
 import asyncio
 import json
-import ssl
 import sys
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import django_setup, summary_ms  # noqa: E402
+from bench.common import django_setup, post_all, summary_ms  # noqa: E402
 
 django_setup()
 
-import aiohttp  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.http import QueryDict  # noqa: E402
 
@@ -70,34 +67,9 @@ def build_payloads(n: int, run_id: str, base_url: str) -> list[tuple[bytes, str,
     return payloads
 
 
-async def post_all(
-    target: str, payloads, concurrency: int, cafile: str | None = None
-) -> tuple[list[float], dict[int, int], float]:
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    queue = iter(payloads)
-    tls = ssl.create_default_context(cafile=cafile) if cafile else None
-    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False, ssl=tls if tls else True)
-
-    async with aiohttp.ClientSession(connector=connector) as session:
-
-        async def worker():
-            for body, signature, _sid in queue:
-                headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature}
-                started = time.perf_counter()
-                try:
-                    async with session.post(target, data=body, headers=headers) as response:
-                        await response.read()
-                        status = response.status
-                except aiohttp.ClientError:
-                    status = 0
-                latencies.append(time.perf_counter() - started)
-                statuses[status] = statuses.get(status, 0) + 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return latencies, statuses, elapsed
+def signed_request(payload: tuple[bytes, str, str]) -> tuple[bytes, dict]:
+    body, signature, _sid = payload
+    return body, {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature}
 
 
 def main() -> None:
@@ -114,8 +86,9 @@ def main() -> None:
     payloads = build_payloads(args.messages, run_id + "m", settings.PUBLIC_BASE_URL)
     target = args.url.rstrip("/") + PATH
     if warmup:
-        asyncio.run(post_all(target, warmup, args.concurrency, args.cafile))
-    latencies, statuses, elapsed = asyncio.run(post_all(target, payloads, args.concurrency, args.cafile))
+        asyncio.run(post_all(target, warmup, args.concurrency, signed_request, cafile=args.cafile))
+    posted = asyncio.run(post_all(target, payloads, args.concurrency, signed_request, cafile=args.cafile))
+    latencies, statuses, elapsed = posted.latencies, posted.statuses, posted.elapsed
 
     sids = [sid for _body, _sig, sid in payloads]
     stored = 0

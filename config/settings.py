@@ -359,6 +359,8 @@ EMAIL_IMAP_URL = os.environ.get("EMAIL_IMAP_URL", "")
 # After storing a message: flag it \Seen (empty) or move it to this folder.
 EMAIL_IMAP_MOVE_TO = os.environ.get("EMAIL_IMAP_MOVE_TO", "")
 EMAIL_IMAP_TIMEOUT = float(os.environ.get("EMAIL_IMAP_TIMEOUT", "20"))
+# The authority that signed the IMAP server's certificate, when it is the bank's own (a PEM file).
+EMAIL_IMAP_CA_FILE = os.environ.get("EMAIL_IMAP_CA_FILE", "")
 # --- Web chat in the bank's own site (docs/webchat.md) ---
 # The bank's backend signs each customer's token: HS256 with the shared secret, or RS256/ES256
 # with the private key whose public half (PEM) is here. Web chat is off while neither is set.
@@ -460,6 +462,10 @@ ATTITRE_WEBHOOK_DISABLE_AFTER_SECONDS = int(os.environ.get("ATTITRE_WEBHOOK_DISA
 
 # Twilio's newer shared-key webhook signing (X-Twilio-Webhooks-Signature-Settings); optional.
 TWILIO_WEBHOOK_SHARED_KEY = os.environ.get("TWILIO_WEBHOOK_SHARED_KEY", "")
+
+# Threads per process serving anymail's email webhooks (conversations/email_asgi.py), each
+# keeping its database connection.
+EMAIL_WEBHOOK_THREADS = int(os.environ.get("EMAIL_WEBHOOK_THREADS", "4"))
 
 # --- Twilio's webhooks in: the lean ASGI route (conversations/asgi.py), per web process ---
 # Threads for the route's database work.

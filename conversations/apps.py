@@ -18,8 +18,8 @@ class ConversationsConfig(AppConfig):
 
         twilio.preload()
         email.connect_webhooks(
-            on_inbound=lambda raw, source, recipient: email_receive(
-                raw=raw, source=source, envelope_recipient=recipient
+            on_inbound=lambda raw, source, recipient, message: email_receive(
+                raw=raw, source=source, envelope_recipient=recipient, parsed_message=message
             ),
             on_tracking=lambda event: email_tracking_apply(event=event),
         )

@@ -283,6 +283,17 @@ class Message(models.Model):
     def __str__(self):
         return f"{self.get_direction_display()} {self.channel} #{self.pk}"
 
+    @property
+    def sender_is_elsewhere(self) -> bool:
+        """An inbound message that landed in the thread it answered (an email's reply token or
+        References) from an address that is not this thread's customer's (or prospect's)."""
+        if self.direction != self.Direction.INBOUND or self.contact_point_id is None:
+            return False
+        thread = self.thread
+        if thread.customer_id:
+            return self.contact_point.customer_id != thread.customer_id
+        return self.contact_point_id != thread.prospect_id
+
 
 class Attachment(models.Model):
     class State(models.TextChoices):

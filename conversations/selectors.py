@@ -414,6 +414,8 @@ def _messages(*, thread: Thread, before: PagePosition | None, limit: int) -> tup
         .order_by("-created_at", "-pk")[: limit + 1]
     )
     more = len(messages) > limit
+    for message in messages:
+        message.thread = thread  # the timeline compares each sender with it (Message.sender_is_elsewhere)
     return list(reversed(messages[:limit])), more
 
 
@@ -489,8 +491,14 @@ def _deputies(thread: Thread) -> list[Advisor]:
 
 def _contact_points(thread: Thread) -> list[ContactPoint]:
     if thread.customer_id:
-        return list(ContactPoint.objects.filter(customer_id=thread.customer_id).order_by("kind", "address"))
-    return [thread.prospect]
+        points = list(ContactPoint.objects.filter(customer_id=thread.customer_id).order_by("kind", "address"))
+    else:
+        points = [thread.prospect]
+    for point in points:
+        # An address that came with a reply in the thread (email), not a number linked from the pool.
+        spec = CHANNELS.get(point.kind)
+        point.is_address = bool(spec and spec.envelope)
+    return points
 
 
 def _reply_channels(thread: Thread, contact_points: list[ContactPoint]) -> list[ReplyChannel]:

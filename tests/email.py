@@ -27,23 +27,28 @@ def fixture(name: str, **replacements: str) -> bytes:
     return raw
 
 
-def mailgun_inbound(client, raw: bytes, *, recipient: str = "conseiller@attitre.example", key=MAILGUN_SIGNING_KEY):
-    """POST a raw email as Mailgun's forward() route does to a `…/inbound_mime/` URL, signed."""
+def mailgun_form(raw: bytes, *, recipient: str = "conseiller@attitre.example", key=MAILGUN_SIGNING_KEY) -> dict:
+    """The form Mailgun's forward() route posts to a `…/inbound_mime/` URL, signed."""
     timestamp, token = str(int(time.time())), secrets.token_hex(25)
     signature = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
     message = message_from_bytes(raw, policy=policy.default)
+    return {
+        "recipient": recipient,
+        "sender": str(message.get("From", "")),
+        "subject": str(message.get("Subject", "")),
+        "from": str(message.get("From", "")),
+        "body-mime": raw.decode("utf-8"),
+        "timestamp": timestamp,
+        "token": token,
+        "signature": signature,
+    }
+
+
+def mailgun_inbound(client, raw: bytes, *, recipient: str = "conseiller@attitre.example", key=MAILGUN_SIGNING_KEY):
+    """POST a raw email as Mailgun's forward() route does, signed."""
     return client.post(
         "/anymail/mailgun/inbound_mime/",
-        {
-            "recipient": recipient,
-            "sender": str(message.get("From", "")),
-            "subject": str(message.get("Subject", "")),
-            "from": str(message.get("From", "")),
-            "body-mime": raw.decode("utf-8"),
-            "timestamp": timestamp,
-            "token": token,
-            "signature": signature,
-        },
+        mailgun_form(raw, recipient=recipient, key=key),
         headers={"authorization": basic_auth(WEBHOOK_SECRET)},
     )
 
@@ -62,6 +67,99 @@ def postmark_inbound(client, raw: bytes, *, auth: str | None = WEBHOOK_SECRET):
     headers = {"authorization": basic_auth(auth)} if auth else {}
     return client.post(
         "/anymail/postmark/inbound/", json.dumps(payload), content_type="application/json", headers=headers
+    )
+
+
+def sendgrid_inbound(client, raw: bytes, *, auth: str | None = WEBHOOK_SECRET):
+    """POST as SendGrid's Inbound Parse does with "POST the raw, full MIME message" on
+    (multipart form: `email`, `to`, `from`, `subject`, `envelope`, `charsets`)."""
+    message = message_from_bytes(raw, policy=policy.default)
+    data = {
+        "email": raw.decode("utf-8"),
+        "to": str(message.get("To", "")),
+        "from": str(message.get("From", "")),
+        "subject": str(message.get("Subject", "")),
+        "envelope": json.dumps({"to": ["conseiller@attitre.example"], "from": message["From"].addresses[0].addr_spec}),
+        "charsets": json.dumps({"to": "UTF-8", "from": "UTF-8", "subject": "UTF-8"}),
+        "spam_score": "0.1",
+    }
+    headers = {"authorization": basic_auth(auth)} if auth else {}
+    return client.post("/anymail/sendgrid/inbound/", data, headers=headers)
+
+
+def mailjet_inbound(client, raw: bytes, *, auth: str | None = WEBHOOK_SECRET):
+    """POST as Mailjet's Parse API does (JSON: Headers, Text-part, Html-part; attachments as
+    Parts with their content in `Attachment<N>`, base64)."""
+    message = message_from_bytes(raw, policy=policy.default)
+    headers: dict = {}
+    for name, value in message.items():
+        if name.lower().startswith("content-") or name.lower() == "mime-version":
+            continue
+        previous = headers.get(name)
+        headers[name] = (
+            [*previous, str(value)]
+            if isinstance(previous, list)
+            else [previous, str(value)]
+            if previous
+            else str(value)
+        )
+    text, html = message.get_body(("plain",)), message.get_body(("html",))
+    payload = {
+        "Sender": message["From"].addresses[0].addr_spec,
+        "Recipient": "conseiller@attitre.example",
+        "Date": "20261201T101502",
+        "From": str(message["From"]),
+        "Subject": str(message.get("Subject", "")),
+        "Headers": headers,
+        "Parts": [],
+        "Text-part": text.get_content() if text else "",
+        "Html-part": html.get_content() if html else "",
+        "SpamAssassinScore": "0.1",
+        "CustomID": "",
+        "Payload": "",
+    }
+    for index, part in enumerate(message.iter_attachments(), start=1):
+        payload["Parts"].append(
+            {
+                "Headers": {
+                    "Content-Type": f'{part.get_content_type()}; name="{part.get_filename()}"',
+                    "Content-Disposition": f'attachment; filename="{part.get_filename()}"',
+                },
+                "ContentRef": f"Attachment{index}",
+            }
+        )
+        payload[f"Attachment{index}"] = base64.b64encode(part.get_payload(decode=True)).decode()
+    headers_out = {"authorization": basic_auth(auth)} if auth else {}
+    return client.post(
+        "/anymail/mailjet/inbound/", json.dumps(payload), content_type="application/json", headers=headers_out
+    )
+
+
+def brevo_inbound(client, raw: bytes, *, auth: str | None = WEBHOOK_SECRET):
+    """POST as Brevo's inbound parsing webhook does (JSON `items`, one per email: headers,
+    RawTextBody, RawHtmlBody; no attachments here: anymail fetches those from Brevo's API)."""
+    message = message_from_bytes(raw, policy=policy.default)
+    text, html = message.get_body(("plain",)), message.get_body(("html",))
+    item = {
+        "Uuid": ["b6b1f3c2-0d3e-4a63-9d8e-8f2f0a1c9e01"],
+        "MessageId": str(message.get("Message-ID", "")),
+        "InReplyTo": str(message.get("In-Reply-To", "")) or None,
+        "From": {"Name": message["From"].addresses[0].display_name, "Address": message["From"].addresses[0].addr_spec},
+        "To": [{"Name": None, "Address": "conseiller@attitre.example"}],
+        "Subject": str(message.get("Subject", "")),
+        "SentAtDate": "Tue, 1 Dec 2026 10:15:02 +0100",
+        "RawHtmlBody": html.get_content() if html else "",
+        "RawTextBody": text.get_content() if text else "",
+        "Headers": {
+            name: str(value)
+            for name, value in message.items()
+            if not name.lower().startswith("content-") and name.lower() != "mime-version"
+        },
+        "Attachments": [],
+    }
+    headers = {"authorization": basic_auth(auth)} if auth else {}
+    return client.post(
+        "/anymail/brevo/inbound/", json.dumps({"items": [item]}), content_type="application/json", headers=headers
     )
 
 

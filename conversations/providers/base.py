@@ -68,6 +68,9 @@ class InboundMessage:
     replied_to_provider_id: str = ""
     raw: dict = field(default_factory=dict)
     email: InboundEmail | None = None
+    # The thread the message answers, when the channel names one (an email's reply token or
+    # References): it lands there, whoever the sender's address belongs to.
+    answers_thread_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 the only code that imports it. UID-based: the caller keeps the folder's UIDVALIDITY and the
 last UID it stored, and marks each message done only after storing it."""
 
+import imaplib
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,8 +10,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from django.utils.translation import gettext as _
-from imap_tools import MailBox, MailBoxUnencrypted
-from imap_tools.errors import MailboxLoginError
+from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
+from imap_tools.errors import MailboxLoginError, MailboxStarttlsError
 
 
 class MailboxUnavailable(Exception):
@@ -21,9 +22,13 @@ class MailboxUnavailable(Exception):
         self.reason = reason
 
 
+# URL scheme → how the connection is protected, and its default port.
+SCHEMES = {"imaps": ("tls", 993), "imap+starttls": ("starttls", 143), "imap": ("", 143)}
+
+
 @dataclass(frozen=True)
 class MailboxAddress:
-    secure: bool
+    scheme: str
     host: str
     port: int
     user: str
@@ -31,21 +36,26 @@ class MailboxAddress:
     folder: str
 
     @property
+    def tls(self) -> str:
+        """ "tls" (on connecting, IMAPS), "starttls" (upgraded before the login) or "" (none)."""
+        return SCHEMES[self.scheme][0]
+
+    @property
     def name(self) -> str:
         """What identifies the folder, without the password: the cursor's key and the logs'."""
-        return f"{'imaps' if self.secure else 'imap'}://{self.user}@{self.host}:{self.port}/{self.folder}"
+        return f"{self.scheme}://{self.user}@{self.host}:{self.port}/{self.folder}"
 
 
 def parse_mailbox_url(url: str) -> MailboxAddress:
-    """`imaps://user:pass@host[:port]/FOLDER` (`imap://` without TLS, for a mailbox on this host)."""
+    """`imaps://user:pass@host[:port]/FOLDER` (TLS from the start), `imap+starttls://…` (TLS
+    by STARTTLS before the login) or `imap://…` (no TLS: only for a mailbox on this host)."""
     parts = urlsplit(url)
-    if parts.scheme not in ("imap", "imaps") or not parts.hostname or not parts.username:
+    if parts.scheme not in SCHEMES or not parts.hostname or not parts.username:
         raise MailboxUnavailable(_("EMAIL_IMAP_URL must look like imaps://user:password@host/INBOX."))
-    secure = parts.scheme == "imaps"
     return MailboxAddress(
-        secure=secure,
+        scheme=parts.scheme,
         host=parts.hostname,
-        port=parts.port or (993 if secure else 143),
+        port=parts.port or SCHEMES[parts.scheme][1],
         user=unquote(parts.username),
         password=unquote(parts.password or ""),
         folder=unquote(parts.path.lstrip("/")) or "INBOX",
@@ -82,15 +92,34 @@ class OpenMailbox:
 
 
 @contextmanager
-def open_mailbox(address: MailboxAddress, *, timeout: float) -> Iterator[OpenMailbox]:
+def open_mailbox(address: MailboxAddress, *, timeout: float, cafile: str = "") -> Iterator[OpenMailbox]:
+    """The folder, logged in. With TLS the server's certificate is verified, against the
+    system's authorities or those of `cafile` (a bank's own authority), and its name checked."""
     try:
-        if address.secure:
-            box = MailBox(address.host, address.port, timeout=timeout, ssl_context=ssl.create_default_context())
+        if address.tls:
+            context = ssl.create_default_context(cafile=cafile or None)
+            if address.tls == "tls":
+                box = MailBox(address.host, address.port, timeout=timeout, ssl_context=context)
+            else:
+                box = MailBoxStartTls(address.host, address.port, timeout=timeout, ssl_context=context)
         else:
             box = MailBoxUnencrypted(address.host, address.port, timeout=timeout)
         box.login(address.user, address.password, initial_folder=address.folder)
     except MailboxLoginError as exc:
         raise MailboxUnavailable(_("The IMAP server refused the login of %(user)s.") % {"user": address.user}) from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise MailboxUnavailable(
+            _(
+                "The IMAP server %(host)s's certificate could not be verified (%(error)s); if the bank's own "
+                "authority signed it, set EMAIL_IMAP_CA_FILE to that authority's certificate."
+            )
+            % {"host": address.host, "error": exc.verify_message or type(exc).__name__}
+        ) from exc
+    except (MailboxStarttlsError, imaplib.IMAP4.error) as exc:
+        raise MailboxUnavailable(
+            _("The IMAP server %(host)s would not start TLS (STARTTLS); the password was not sent.")
+            % {"host": address.host}
+        ) from exc
     except (OSError, ssl.SSLError) as exc:
         raise MailboxUnavailable(
             _("The IMAP server %(host)s could not be reached (%(error)s).")

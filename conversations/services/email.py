@@ -10,6 +10,7 @@ import logging
 import mimetypes
 import uuid
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import PurePath
 
 from django.conf import settings
@@ -44,15 +45,18 @@ class EmailReceived:
     kept_as: str = ""
 
 
-def email_receive(*, raw: bytes, source: str, envelope_recipient: str = "") -> EmailReceived:
-    """File one raw email. `source` says where it came from ("mailgun", "imap"…), for logs.
+def email_receive(
+    *, raw: bytes, source: str, envelope_recipient: str = "", parsed_message: EmailMessage | None = None
+) -> EmailReceived:
+    """File one raw email. `source` says where it came from ("mailgun", "imap"…), for logs;
+    `parsed_message`, `raw` already parsed by the stdlib's email package (anymail's).
 
     Idempotent on its Message-ID: the same email from a retried webhook and from IMAP is
     stored once. An email we cannot attribute (no usable sender) is kept in storage under
     email/rejected/ and logged; it never raises for bad content, only for failures worth
     retrying (the database, the storage)."""
     try:
-        parsed = email_provider.parse_email(raw, envelope_recipients=(envelope_recipient,))
+        parsed = email_provider.parse_email(raw, envelope_recipients=(envelope_recipient,), message=parsed_message)
     except EmailRejected as rejected:
         return _keep_aside(raw, rejected.reason, source)
 
@@ -61,30 +65,30 @@ def email_receive(*, raw: bytes, source: str, envelope_recipient: str = "") -> E
         if bounced is not None:
             return EmailReceived(bounced=bounced)
     key = email_provider.provider_message_id(parsed.message_id)
-    existing = Message.objects.filter(provider=email_provider.PROVIDER, provider_message_id=key).first()
-    if existing is not None:
-        logger.info("Email %s from %s received again; stored once.", key[:16], source)
-        return EmailReceived(result=InboundResult(existing, created=False))
-
-    _attach_sender_to_thread(parsed)
+    # Not looked up first: the insert's ON CONFLICT tells a redelivery, one round trip less
+    # for every email (its files, written meanwhile, are deleted again).
+    answered = thread_for_email(parsed)
+    if answered is not None:
+        _attach_sender_to_customer(parsed, answered)
     written: list[str] = []
     try:
-        inbound = _inbound_message(parsed, raw, key, written)
+        inbound = _inbound_message(parsed, raw, key, written, answers_thread_id=answered.pk if answered else None)
         result = inbound_message_receive(inbound=inbound)
     except BaseException:
         _delete(written)
         raise
     if not result.created:
-        _delete(written)  # stored by a concurrent delivery of the same email
-    else:
+        logger.info("Email %s from %s received again; stored once.", key[:16], source)
+        _delete(written)
+    elif result.message.contact_point.bouncing_since is not None:
         # An address that writes to us receives mail again: a past hard bounce no longer holds.
-        ContactPoint.objects.filter(pk=result.message.contact_point_id, bouncing_since__isnull=False).update(
-            bouncing_since=None, bounce_reason=""
-        )
+        ContactPoint.objects.filter(pk=result.message.contact_point_id).update(bouncing_since=None, bounce_reason="")
     return EmailReceived(result=result)
 
 
-def _inbound_message(parsed: ParsedEmail, raw: bytes, key: str, written: list[str]) -> InboundMessage:
+def _inbound_message(
+    parsed: ParsedEmail, raw: bytes, key: str, written: list[str], *, answers_thread_id: int | None
+) -> InboundMessage:
     stem = f"email/{timezone.now():%Y/%m}/{uuid.uuid4().hex}"
     raw_name = default_storage.save(f"{stem}.eml", ContentFile(raw))
     written.append(raw_name)
@@ -154,22 +158,25 @@ def _inbound_message(parsed: ParsedEmail, raw: bytes, key: str, written: list[st
             raw_size=len(raw),
             noise=parsed.noise,
         ),
+        answers_thread_id=answers_thread_id,
     )
 
 
 def thread_for_email(parsed: ParsedEmail) -> Thread | None:
     """The thread an email answers: the signed token of a reply address among its
-    recipients first, then a message of ours (or theirs) it names in In-Reply-To/References."""
+    recipients first, then a message of ours (or theirs) it names in In-Reply-To/References.
+    The email lands there, whoever its sender is (the issue's matching order: token, then
+    References, then the sender's address); None leaves it to the sender's address."""
     thread_id = email_provider.thread_id_from_recipients(parsed.recipients)
     if thread_id is not None:
-        thread = Thread.objects.filter(pk=thread_id).select_related("customer").first()
+        thread = Thread.objects.filter(pk=thread_id).first()
         if thread is not None:
             return thread
     named = [ref for ref in (parsed.in_reply_to, *reversed(parsed.references)) if ref]
     if named:
         found = (
             EmailHeaders.objects.filter(header_message_id__in=named)
-            .select_related("message__thread__customer")
+            .select_related("message__thread")
             .order_by("-message__created_at")
             .first()
         )
@@ -178,19 +185,17 @@ def thread_for_email(parsed: ParsedEmail) -> Thread | None:
     return None
 
 
-def _attach_sender_to_thread(parsed: ParsedEmail) -> None:
+def _attach_sender_to_customer(parsed: ParsedEmail, thread: Thread) -> None:
     """A customer writing from an address we do not know, in answer to their thread: the
     address joins them unconfirmed (nothing is sent there until their advisor confirms it,
-    which the customer card offers), so the email lands in their thread."""
-    if ContactPoint.objects.filter(kind=CHANNEL, address=parsed.sender).exists():
-        return
-    thread = thread_for_email(parsed)
-    if thread is None or not thread.customer_id:
+    which the customer card offers). A known address stays whose it is, even another
+    customer's: the email lands in the thread it answers all the same."""
+    if not thread.customer_id or ContactPoint.objects.filter(kind=CHANNEL, address=parsed.sender).exists():
         return
     try:
         with transaction.atomic():
             ContactPoint.objects.create(
-                customer=thread.customer,
+                customer_id=thread.customer_id,
                 kind=CHANNEL,
                 address=parsed.sender,
                 display_name=parsed.sender_name,
@@ -306,7 +311,7 @@ def mailbox_poll(*, url: str | None = None) -> MailboxPolled:
     address = imap.parse_mailbox_url(url if url is not None else settings.EMAIL_IMAP_URL)
     cursor, _created = MailboxCursor.objects.get_or_create(mailbox=address.name)
     stored = seen_again = kept_aside = 0
-    with imap.open_mailbox(address, timeout=settings.EMAIL_IMAP_TIMEOUT) as mailbox:
+    with imap.open_mailbox(address, timeout=settings.EMAIL_IMAP_TIMEOUT, cafile=settings.EMAIL_IMAP_CA_FILE) as mailbox:
         validity = mailbox.uid_validity()
         if cursor.uid_validity != validity:
             if cursor.uid_validity is not None:

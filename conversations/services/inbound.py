@@ -156,8 +156,11 @@ _messages_stored = PreparedQuery(
 def _route(thread: Thread, contact: ContactPoint, at) -> RoutingDecision:
     if thread.urgent:
         return route_urgent_thread(thread=thread, at=at)
-    if contact.customer_id:
-        return route_customer_thread(thread=thread, dedicated=contact.customer.dedicated_advisor, at=at)
+    # The thread's customer decides, not the sender's: a message may land in the thread it
+    # answers from an address that is not its customer's (InboundMessage.answers_thread_id).
+    if thread.customer_id:
+        customer = contact.customer if contact.customer_id == thread.customer_id else thread.customer
+        return route_customer_thread(thread=thread, dedicated=customer.dedicated_advisor, at=at)
     return route_prospect_thread(thread=thread, at=at)
 
 
@@ -247,7 +250,7 @@ class _InboundBatch:
         fresh = [inbound for key, inbound in first.items() if key not in already]
 
         contacts, locked = self._contacts_for(fresh)
-        threads, new_thread_ids = self._threads_for_update(contacts, locked)
+        threads, new_thread_ids = self._threads_for_update(fresh, contacts, locked)
         messages = self._messages_for(fresh, contacts, threads)
         inserted = {self._key(m) for m in _insert_messages.many(list(messages.values()))}
         if len(inserted) != len(messages):
@@ -260,7 +263,7 @@ class _InboundBatch:
 
         for inbound in fresh:
             contact = contacts[inbound.channel, inbound.address]
-            thread = threads[self._thread_key(contact)]
+            thread = threads[self._thread_key(contact, inbound)]
             message = messages[self._key(inbound)]
             self._apply(inbound, message, contact, thread, is_new=thread.pk in new_thread_ids)
             new_thread_ids.discard(thread.pk)
@@ -281,7 +284,9 @@ class _InboundBatch:
         return (item.provider, item.provider_message_id)
 
     @staticmethod
-    def _thread_key(contact: ContactPoint) -> tuple[str, int]:
+    def _thread_key(contact: ContactPoint, inbound: InboundMessage | None = None) -> tuple[str, int]:
+        if inbound is not None and inbound.answers_thread_id is not None:
+            return ("answered", inbound.answers_thread_id)
         return ("customer", contact.customer_id) if contact.customer_id else ("prospect", contact.pk)
 
     def _already_stored(self, unique: list[InboundMessage]) -> dict[tuple[str, str], Message]:
@@ -301,13 +306,16 @@ class _InboundBatch:
         already locked on the way (a lone known customer's)."""
         wanted = list(dict.fromkeys((inbound.channel, inbound.address) for inbound in fresh))
         locked = []
-        if len(wanted) == 1:
+        # A message landing in the thread it answers does not lock its sender's own thread.
+        if len(wanted) == 1 and fresh[0].answers_thread_id is None:
             contact = _contact_with_locked_thread.first(*wanted[0])
             if contact is not None:
                 locked.append(contact.customer.thread)
             else:  # a prospect, a customer's first message, or an unknown number
                 contact = _contact_with_advisor.first(*wanted[0])
             found = [contact] if contact is not None else []
+        elif len(wanted) == 1:
+            found = [c for c in [_contact_with_advisor.first(*wanted[0])] if c is not None]
         else:
             found = _contacts_with_advisor.all(list({address for _, address in wanted}))
         contacts = {(c.kind, c.address): c for c in found}
@@ -324,11 +332,15 @@ class _InboundBatch:
         return contacts, locked
 
     def _threads_for_update(
-        self, contacts: dict, already_locked: list[Thread]
+        self, fresh: list[InboundMessage], contacts: dict, already_locked: list[Thread]
     ) -> tuple[dict[tuple[str, int], Thread], set[int]]:
-        """Each contact's thread, locked (unless in `already_locked`), created on first
-        contact; and the ids of those created."""
-        by_key = {self._thread_key(contact): contact for contact in contacts.values()}
+        """Each message's thread, locked (unless in `already_locked`): the one it answers,
+        or its contact's, created on first contact; and the ids of those created."""
+        answered = {inbound.answers_thread_id for inbound in fresh if inbound.answers_thread_id is not None}
+        own = {(inbound.channel, inbound.address) for inbound in fresh if inbound.answers_thread_id is None}
+        # In the contacts' order, the same for every batch (not the messages'): threads are
+        # created in it, and two batches creating them in other orders would deadlock.
+        by_key = {self._thread_key(contact): contact for key, contact in contacts.items() if key in own}
         done = {thread.customer_id for thread in already_locked}
         customer_ids = sorted(pk for kind, pk in by_key if kind == "customer" and pk not in done)
         prospect_ids = sorted(pk for kind, pk in by_key if kind == "prospect")
@@ -340,6 +352,18 @@ class _InboundBatch:
         if prospect_ids:
             locked += Thread.objects.select_for_update(no_key=True).filter(prospect_id__in=prospect_ids).order_by("pk")
         threads = {("customer", t.customer_id) if t.customer_id else ("prospect", t.prospect_id): t for t in locked}
+        if answered:
+            for thread in (
+                Thread.objects.select_for_update(no_key=True, of=("self",))
+                .select_related("customer__dedicated_advisor__user", "prospect")
+                .filter(pk__in=answered)
+                .order_by("pk")
+            ):
+                threads["answered", thread.pk] = thread
+            missing = answered - {pk for kind, pk in threads if kind == "answered"}
+            if missing:
+                # Deleted since the sender's email named it: the caller finds no thread to answer next time.
+                raise Thread.DoesNotExist(f"Thread {min(missing)} no longer exists.")
         created = set()
         for key, contact in by_key.items():
             customer = contact.customer
@@ -369,7 +393,7 @@ class _InboundBatch:
         messages = {}
         for inbound in fresh:
             contact = contacts[inbound.channel, inbound.address]
-            thread = threads[self._thread_key(contact)]
+            thread = threads[self._thread_key(contact, inbound)]
             requested = "" if inbound.email is not None and inbound.email.noise else consent_keyword(inbound.body)
             current = consent.get(contact.pk, contact.consent)
             change = requested if requested and requested != current else ""

@@ -483,3 +483,89 @@ def test_the_simulators_mailbox_plays_the_whole_loop(live_app, settings, camille
         assert answer.json() == {"status": 200}
     last = Message.objects.filter(direction="inbound").latest("pk")
     assert (last.thread, last.body, last.email.in_reply_to) == (first.thread, "Merci !", reply.email.header_message_id)
+
+
+QUOTING_STYLES = [
+    "Hi\n\nOn Mon, 1 Dec 2026 at 10:00, Alice <a@b.example> wrote:\n> quoted\n",
+    "Bonjour\n\n-----Original Message-----\nFrom: x\nSent: y\nTo: z\nSubject: s\n\nold",
+    "Merci\n\nDe : Alice\nEnvoyé : lundi\nÀ : Camille\nObjet : RDV\n\nancien",
+    "> Le 1 déc. 2026, Alice a écrit :\n> x\nreply",
+    "From: a\nTo: b\n\nbody\nFrom: c\nSent: d\n",
+    "Le lun. 30 nov. 2026 à 10:00, Alice\nDurand a écrit :\n> x",
+]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["gmail_reply_fr.eml", "outlook_reply_en.eml", "apple_mail_fr.eml", "attachments.eml", "out_of_office.eml", None],
+)
+def test_the_latest_reply_is_the_one_mail_parser_reply_reads(name):
+    """strip_quoted stops at the latest reply and tries the quote-header pattern only at
+    line starts and newlines (both for speed), and reads exactly what mail-parser-reply's
+    parse_reply does: for each fixture, a text quoting it twice, and other quoting styles."""
+    from mailparser_reply import EmailReplyParser
+
+    if name is None:
+        samples = QUOTING_STYLES + ["\n\n".join(QUOTING_STYLES)]
+    else:
+        text = email_provider.parse_email(fixture(name, PREVIOUS_ID="x@y", TO_ADDRESS="a@b")).full_text
+        samples = [text, text * 3]
+    for sample in samples:
+        wrapped = email_provider.QUOTE_HEADER_WRAPPED.sub(r"\1 \2", sample)
+        expected = (EmailReplyParser(languages=["fr", "en"]).parse_reply(wrapped) or "").strip() or sample.strip()
+        assert email_provider.strip_quoted(sample) == expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_delivering_the_same_email_send_it_once(client, camille_email, alice, smtp_server):
+    """The same email reply's task run by two workers at the same instant: the SMTP server
+    receives it once (the claim queued → sending is conditional, as for Twilio)."""
+    from tests.concurrency import run_at_once
+
+    thread = _first_email(client).thread
+    reply = message_send(thread=thread, author=alice, body="Une seule fois, merci.")
+
+    outcomes = run_at_once([lambda: message_deliver(message_id=reply.pk)] * 2, timeout=30)
+
+    assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+    assert len(smtp_server.received) == 1
+    reply.refresh_from_db()
+    assert (reply.status, reply.delivery_attempts) == ("sent", 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_whatsapp_then_email_then_whatsapp_is_one_conversation(client, camille_email, alice, smtp_server):
+    """Camille writes on WhatsApp, then by email, then on WhatsApp: one thread, each message
+    with its channel, and the reply goes on the channel she last wrote on."""
+    from tests import twilio
+
+    assert twilio.post_signed("/webhooks/twilio/messages/", twilio.whatsapp_text(body="Bonjour")).status_code == 200
+    _first_email(client)
+    thread = Thread.objects.get(customer=camille_email.customer)
+    reply = message_send(thread=thread, author=alice, body="Reçu par email.")
+    assert reply.channel == "email"
+    message_deliver(message_id=reply.pk)
+    assert twilio.post_signed("/webhooks/twilio/messages/", twilio.whatsapp_text(body="Et encore")).status_code == 200
+
+    channels = list(thread.messages.order_by("pk").values_list("direction", "channel"))
+    assert channels == [("inbound", "whatsapp"), ("inbound", "email"), ("outbound", "email"), ("inbound", "whatsapp")]
+    assert Thread.objects.count() == 1
+    thread.refresh_from_db()
+    assert thread.last_inbound_channel == "whatsapp"
+
+
+@pytest.mark.django_db
+def test_email_has_no_24_hour_window(client, camille_email, alice, smtp_server):
+    """Camille's last email is 30 days old: a free-text email reply still goes out."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    message = _first_email(client)
+    Message.objects.filter(pk=message.pk).update(created_at=timezone.now() - timedelta(days=30))
+    Thread.objects.filter(pk=message.thread_id).update(last_email_inbound_at=timezone.now() - timedelta(days=30))
+
+    reply = message_send(thread=message.thread, author=alice, body="Un mois après.", channel="email")
+    message_deliver(message_id=reply.pk)
+
+    assert smtp_server.received[-1][1] == [CAMILLE_EMAIL]

@@ -2,14 +2,14 @@
 UIDVALIDITY respected; the same email from a webhook and from the mailbox is one message."""
 
 import pytest
-from imap_tools import MailBoxUnencrypted
+from imap_tools import MailBox, MailBoxUnencrypted
 
 from conversations.models import MailboxCursor, Message
 from conversations.providers.imap import MailboxUnavailable
 from conversations.services.email import email_receive, mailbox_poll
 from tests.email import fixture
 from tests.factories import ContactPointFactory
-from tests.imap_server import IMAP_PASSWORD, IMAP_PORT, IMAP_USER
+from tests.imap_server import IMAP_PASSWORD, IMAP_PORT, IMAP_USER, free_port
 
 
 def _append(*raws: bytes) -> None:
@@ -112,8 +112,51 @@ def test_a_wrong_password_or_no_server_is_a_clear_error(imap_server):
     assert refused.value.reason == f"The IMAP server refused the login of {IMAP_USER}."
 
     with pytest.raises(MailboxUnavailable) as unreachable:
-        mailbox_poll(url=f"imap://{IMAP_USER}:x@127.0.0.1:18744/INBOX")
+        mailbox_poll(url=f"imap://{IMAP_USER}:x@127.0.0.1:{free_port()}/INBOX")
     assert "could not be reached" in unreachable.value.reason and "x@" not in unreachable.value.reason
 
     with pytest.raises(MailboxUnavailable):
         mailbox_poll(url="https://example.com/")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["imaps", "starttls"])
+def test_a_mailbox_over_tls_is_read_with_its_certificate_verified(imap_tls_server, camille_email, settings, kind):
+    """Dovecot requiring TLS, by IMAPS or by STARTTLS: with its authority in
+    EMAIL_IMAP_CA_FILE the email is stored; without it the certificate is refused, said so,
+    and nothing is read."""
+    url = imap_tls_server.imaps_url if kind == "imaps" else imap_tls_server.starttls_url
+    with MailBox("127.0.0.1", imap_tls_server.imaps_port, ssl_context=_trusting(imap_tls_server.cafile)).login(
+        IMAP_USER, IMAP_PASSWORD
+    ) as box:
+        box.append(fixture("attachments.eml"), "INBOX")
+
+    settings.EMAIL_IMAP_CA_FILE = ""
+    with pytest.raises(MailboxUnavailable) as untrusted:
+        mailbox_poll(url=url)
+    assert "certificate could not be verified" in untrusted.value.reason
+    assert "EMAIL_IMAP_CA_FILE" in untrusted.value.reason
+    assert not Message.objects.exists()
+
+    settings.EMAIL_IMAP_CA_FILE = imap_tls_server.cafile
+    assert mailbox_poll(url=url).stored == 1
+    assert Message.objects.get(provider="email").contact_point == camille_email
+    assert MailboxCursor.objects.get().mailbox.startswith("imaps://" if kind == "imaps" else "imap+starttls://")
+
+
+@pytest.mark.django_db
+def test_starttls_to_a_server_without_tls_is_refused_before_the_password(imap_server):
+    """imap+starttls:// to a server that offers no STARTTLS: a clear error, no login tried."""
+    url = imap_server.replace("imap://", "imap+starttls://")
+    with pytest.raises(MailboxUnavailable) as refused:
+        mailbox_poll(url=url)
+    assert (
+        refused.value.reason == "The IMAP server 127.0.0.1 would not start TLS (STARTTLS); the password was not sent."
+    )
+    assert not MailboxCursor.objects.filter(uid_validity__isnull=False).exists()
+
+
+def _trusting(cafile: str):
+    import ssl
+
+    return ssl.create_default_context(cafile=cafile)
