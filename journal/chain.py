@@ -65,9 +65,7 @@ def _locked_heads(agency_ids: list[int]) -> dict[int, JournalHead]:
     missing = [pk for pk in agency_ids if pk not in heads]
     if missing:
         JournalHead.objects.bulk_create([JournalHead(agency_id=pk) for pk in missing], ignore_conflicts=True)
-        heads.update(
-            {h.agency_id: h for h in JournalHead.objects.select_for_update().filter(agency_id__in=missing)}
-        )
+        heads.update({h.agency_id: h for h in JournalHead.objects.select_for_update().filter(agency_id__in=missing)})
     return heads
 
 
@@ -149,14 +147,14 @@ def journal_verify_agency(*, agency_id: int, since: datetime | None = None, chun
         first_seq = first_seq or entry.seq
         problem = _problem(entry, expected_seq, expected_prev)
         if problem:
-            return Verification(agency_id, checked, first_seq, expected_prev, Break(agency_id, entry.seq, entry.pk, problem))
+            return Verification(
+                agency_id, checked, first_seq, expected_prev, Break(agency_id, entry.seq, entry.pk, problem)
+            )
         checked += 1
         expected_prev, expected_seq = entry.hash, entry.seq + 1
     head = JournalHead.objects.filter(agency_id=agency_id).first()
     if head is not None and (head.seq, head.hash) != (expected_seq - 1, expected_prev) and checked:
-        return Verification(
-            agency_id, checked, first_seq, expected_prev, Break(agency_id, head.seq, None, "head")
-        )
+        return Verification(agency_id, checked, first_seq, expected_prev, Break(agency_id, head.seq, None, "head"))
     return Verification(agency_id, checked, first_seq, expected_prev, None)
 
 

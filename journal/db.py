@@ -10,9 +10,6 @@ from contextlib import contextmanager
 
 from django.db import connection
 
-TABLE = "journal_journalentry"
-REFUSAL = "The journal is append-only: entries are never updated or deleted."
-
 _unlocked = threading.local()
 
 
@@ -42,30 +39,37 @@ def journal_unlocked():
                 cursor.execute("SELECT set_config('attitre.journal_unlocked', '', false)")
 
 
-POSTGRESQL_TRIGGERS = f"""
+# Literal SQL, the table's name and the refusal spelled out (no formatting into SQL).
+POSTGRESQL_TRIGGERS = """
 CREATE OR REPLACE FUNCTION journal_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF current_setting('attitre.journal_unlocked', true) = 'on'
        AND (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
         RETURN COALESCE(OLD, NEW);
     END IF;
-    RAISE EXCEPTION '{REFUSAL} (% refused)', TG_OP USING ERRCODE = 'insufficient_privilege';
+    RAISE EXCEPTION 'The journal is append-only: entries are never updated or deleted. (% refused)', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
 END
 $$;
-CREATE TRIGGER journal_entry_append_only BEFORE UPDATE OR DELETE ON {TABLE}
+CREATE TRIGGER journal_entry_append_only BEFORE UPDATE OR DELETE ON journal_journalentry
     FOR EACH ROW EXECUTE FUNCTION journal_refuse_change();
-CREATE TRIGGER journal_entry_no_truncate BEFORE TRUNCATE ON {TABLE}
+CREATE TRIGGER journal_entry_no_truncate BEFORE TRUNCATE ON journal_journalentry
     FOR EACH STATEMENT EXECUTE FUNCTION journal_refuse_change();
 """
-POSTGRESQL_TRIGGERS_REVERSE = f"""
-DROP TRIGGER IF EXISTS journal_entry_no_truncate ON {TABLE};
-DROP TRIGGER IF EXISTS journal_entry_append_only ON {TABLE};
+POSTGRESQL_TRIGGERS_REVERSE = """
+DROP TRIGGER IF EXISTS journal_entry_no_truncate ON journal_journalentry;
+DROP TRIGGER IF EXISTS journal_entry_append_only ON journal_journalentry;
 DROP FUNCTION IF EXISTS journal_refuse_change();
 """
 SQLITE_TRIGGERS = [
-    f"""CREATE TRIGGER journal_entry_no_update BEFORE UPDATE ON {TABLE}
-    WHEN NOT attitre_journal_unlocked() BEGIN SELECT RAISE(ABORT, '{REFUSAL}'); END""",
-    f"""CREATE TRIGGER journal_entry_no_delete BEFORE DELETE ON {TABLE}
-    WHEN NOT attitre_journal_unlocked() BEGIN SELECT RAISE(ABORT, '{REFUSAL}'); END""",
+    """CREATE TRIGGER journal_entry_no_update BEFORE UPDATE ON journal_journalentry
+    WHEN NOT attitre_journal_unlocked()
+    BEGIN SELECT RAISE(ABORT, 'The journal is append-only: entries are never updated or deleted.'); END""",
+    """CREATE TRIGGER journal_entry_no_delete BEFORE DELETE ON journal_journalentry
+    WHEN NOT attitre_journal_unlocked()
+    BEGIN SELECT RAISE(ABORT, 'The journal is append-only: entries are never updated or deleted.'); END""",
 ]
-SQLITE_TRIGGERS_REVERSE = ["DROP TRIGGER IF EXISTS journal_entry_no_update", "DROP TRIGGER IF EXISTS journal_entry_no_delete"]
+SQLITE_TRIGGERS_REVERSE = [
+    "DROP TRIGGER IF EXISTS journal_entry_no_update",
+    "DROP TRIGGER IF EXISTS journal_entry_no_delete",
+]

@@ -43,7 +43,10 @@ def retention_policy_set(*, agency: Agency, years: int, by) -> RetentionPolicy:
     with transaction.atomic():
         policy, _created = RetentionPolicy.objects.update_or_create(agency=agency, defaults={"years": years})
         journal_record(
-            agency_id=agency.pk, type=JournalType.RETENTION_POLICY_CHANGED, actor=actor_of_user(by), data={"years": years}
+            agency_id=agency.pk,
+            type=JournalType.RETENTION_POLICY_CHANGED,
+            actor=actor_of_user(by),
+            data={"years": years},
         )
     return policy
 
@@ -95,7 +98,13 @@ def legal_hold_place(
         raise ValidationError(_("A legal hold cannot end in the past."), code="until_past")
     with transaction.atomic():
         hold = LegalHold.objects.create(
-            agency=agency, customer=customer, thread=thread, advisor=advisor, reason=reason[:500], until=until, placed_by=by
+            agency=agency,
+            customer=customer,
+            thread=thread,
+            advisor=advisor,
+            reason=reason[:500],
+            until=until,
+            placed_by=by,
         )
         journal_record(
             agency_id=agency.pk,
@@ -171,7 +180,9 @@ def thread_purge(*, thread_id: int, now: datetime) -> int:
         thread = Thread.objects.select_for_update(of=("self",)).filter(pk=thread_id).first()
         if thread is None or Thread.objects.filter(held_thread_q(agency_id=thread.agency_id), pk=thread_id).exists():
             return 0  # held since it was listed
-        message_ids = sorted(set(Message.objects.filter(_CONTENT_LEFT, thread_id=thread_id).values_list("pk", flat=True)))
+        message_ids = sorted(
+            set(Message.objects.filter(_CONTENT_LEFT, thread_id=thread_id).values_list("pk", flat=True))
+        )
         if not message_ids:
             return 0
         attachments = list(Attachment.objects.filter(message_id__in=message_ids).exclude(file=""))
@@ -229,5 +240,3 @@ def retention_purge(*, now: datetime | None = None) -> int:
     if purged:
         logger.info("Retention purge: content of %s messages removed.", purged)
     return purged
-
-

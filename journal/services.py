@@ -5,7 +5,6 @@ import logging
 
 import requests
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from crm.models import Agency
@@ -85,9 +84,7 @@ def journal_anchor(*, now=None) -> list[dict]:
     if url and anchors:
         body = canonical({"anchors": anchors})
         try:
-            response = requests.post(
-                url, data=body.encode(), headers={"Content-Type": "application/json"}, timeout=10
-            )
+            response = requests.post(url, data=body.encode(), headers={"Content-Type": "application/json"}, timeout=10)
             response.raise_for_status()
         except requests.RequestException as exc:
             logger.error("Journal anchor not delivered to the anchor endpoint (%s).", type(exc).__name__)
@@ -98,5 +95,3 @@ def journal_anchor(*, now=None) -> list[dict]:
 def journal_anchor_verify(*, agency_id: int, seq: int, hash: str) -> bool:
     """Whether entry `seq` of the agency still has the hash an anchor recorded."""
     return JournalEntry.objects.filter(agency_id=agency_id, seq=seq, hash=hash).exists()
-
-
