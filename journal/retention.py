@@ -16,7 +16,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conversations.models import Attachment, EmailHeaders, Message, Note, Thread
+from conversations.models import Attachment, EmailHeaders, Message, Thread
 from crm.models import Advisor, Agency, Customer
 from journal.models import LegalHold, RetentionPolicy
 from journal.services import JournalType, actor_of_user, journal_record
@@ -168,13 +168,14 @@ _CONTENT_LEFT = (
     | Q(latitude__isnull=False)
     | Q(attachments__file__gt="")
     | Q(email__raw__gt="")
-    | ~Q(email__full_text="")
+    | Q(email__full_text__gt="")
 )
 
 
 def thread_purge(*, thread_id: int, now: datetime) -> int:
-    """Take the content out of one thread's messages and notes, in one transaction with its
-    tombstone; the files go once it commits. Returns how many messages lost content."""
+    """Take the content out of one thread's messages, in one transaction with its tombstone;
+    the files go once it commits. Notes are the bank's own record and stay. Returns how many
+    messages lost content."""
     files: list = []
     with transaction.atomic():
         thread = Thread.objects.select_for_update(of=("self",)).filter(pk=thread_id).first()
@@ -202,8 +203,6 @@ def thread_purge(*, thread_id: int, now: datetime) -> int:
         )
         Attachment.objects.filter(pk__in=[a.pk for a in attachments]).update(file="", file_name="", original_url="")
         EmailHeaders.objects.filter(message_id__in=message_ids).update(raw="", full_text="", html="", subject="")
-        notes = list(Note.objects.filter(thread_id=thread_id).exclude(body="").values_list("pk", flat=True))
-        Note.objects.filter(pk__in=notes).update(body="")
         Thread.objects.filter(pk=thread_id).update(last_message_preview="")
         journal_record(
             agency_id=thread.agency_id,
@@ -212,7 +211,6 @@ def thread_purge(*, thread_id: int, now: datetime) -> int:
             data={
                 "messages": message_ids,
                 "attachments": sorted(a.pk for a in attachments),
-                "notes": sorted(notes),
                 "retention_years": retention_years_for(agency_id=thread.agency_id),
                 "at": now,
             },
