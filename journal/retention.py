@@ -72,6 +72,31 @@ def held_thread_q(*, agency_id: int, today: date | None = None) -> Q:
     )
 
 
+def legal_hold_check(
+    *,
+    agency: Agency | None,
+    reason: str,
+    customer: Customer | None = None,
+    thread: Thread | None = None,
+    advisor: Advisor | None = None,
+    until: date | None = None,
+) -> str:
+    """Why a hold cannot be placed (ValidationError), or its reason, cleaned."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(_("Say why this legal hold is placed."), code="reason_required")
+    covered = [item for item in (customer, thread, advisor) if item is not None]
+    if len(covered) != 1 or agency is None:
+        raise ValidationError(
+            _("A legal hold covers exactly one customer, one thread or one advisor."), code="hold_target"
+        )
+    if covered[0].agency_id != agency.pk:
+        raise ValidationError(_("What a legal hold covers must belong to its agency."), code="other_agency")
+    if until is not None and until < timezone.localdate():
+        raise ValidationError(_("A legal hold cannot end in the past."), code="until_past")
+    return reason
+
+
 def legal_hold_place(
     *,
     agency: Agency,
@@ -84,18 +109,9 @@ def legal_hold_place(
 ) -> LegalHold:
     """Suspend every purge and erasure of what the hold covers (one customer, thread or
     advisor of `agency`), until `until` or its release."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError(_("Say why this legal hold is placed."), code="reason_required")
-    covered = [item for item in (customer, thread, advisor) if item is not None]
-    if len(covered) != 1:
-        raise ValidationError(
-            _("A legal hold covers exactly one customer, one thread or one advisor."), code="hold_target"
-        )
-    if covered[0].agency_id != agency.pk:
-        raise ValidationError(_("What a legal hold covers must belong to its agency."), code="other_agency")
-    if until is not None and until < timezone.localdate():
-        raise ValidationError(_("A legal hold cannot end in the past."), code="until_past")
+    reason = legal_hold_check(
+        agency=agency, reason=reason, customer=customer, thread=thread, advisor=advisor, until=until
+    )
     with transaction.atomic():
         hold = LegalHold.objects.create(
             agency=agency,
