@@ -24,13 +24,24 @@ class JournalType:
     RETENTION_PURGED = "retention.purged"
     RETENTION_POLICY_CHANGED = "retention.policy_changed"
     EXPORT_MADE = "export.made"
-    THREAD_READ = "thread.read"
 
 
 def journal_events(events: list[Event]) -> None:
     """The event log's append hook (JournalConfig.ready): every event, in its transaction."""
     if settings.ATTITRE_JOURNAL_ENABLED:
         journal_append(facts=facts_from_events(events))
+
+
+def journal_facts(facts: list) -> None:
+    """The record hook (events.publish.record_fact): facts that are no event."""
+    if settings.ATTITRE_JOURNAL_ENABLED:
+        now = timezone.now()
+        journal_append(
+            facts=[
+                Fact(agency_id=f.agency_id, type=f.type, at=now, actor=f.actor, data=f.data, thread_id=f.thread_id)
+                for f in facts
+            ]
+        )
 
 
 def actor_of_user(user) -> str:
@@ -56,17 +67,6 @@ def journal_record(
             )
         ]
     )[0]
-
-
-def journal_thread_read(*, thread, user, reason: str) -> JournalEntry:
-    """A read of a thread that is not in the reader's own inbox (audited reads): who, what, why."""
-    return journal_record(
-        agency_id=thread.agency_id,
-        type=JournalType.THREAD_READ,
-        actor=actor_of_user(user),
-        data={"reason": reason[:500]},
-        thread_id=thread.pk,
-    )
 
 
 def journal_anchor(*, now=None) -> list[dict]:

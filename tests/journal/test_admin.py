@@ -87,3 +87,23 @@ def test_another_agencys_supervisor_sees_none_of_its_journal(client, camille_thr
     listed = client.get(reverse("admin:journal_journalentry_changelist"))
     assert list(listed.context["cl"].result_list) == []
     assert JournalEntry.objects.filter(agency=agency).exists()
+
+
+def test_a_conversation_opened_in_the_admin_is_journalled_as_a_read(sam_client, sam, camille_thread):
+    """Sam reading Camille's thread in the admin: a thread.read entry by him."""
+    response = sam_client.get(reverse("admin:conversations_thread_change", args=[camille_thread.pk]))
+    assert response.status_code == 200
+    read = JournalEntry.objects.get(type="thread.read")
+    assert (read.actor, read.thread_id) == (f"user:{sam.user.pk}", camille_thread.pk)
+    assert json.loads(read.entry)["data"] == {"via": "admin"}
+
+
+def test_a_consent_change_without_a_conversation_is_journalled(camille, agency):
+    """No thread, so no event: the opt-out is journalled all the same."""
+    from conversations.services.customers import contact_point_set_consent
+
+    contact = camille.contact_points.get(kind="sms")
+    assert contact_point_set_consent(contact_point=contact, consent="opted_out", source="API CRM")
+    entry = JournalEntry.objects.get(type="consent.changed")
+    assert (entry.agency_id, entry.actor, entry.thread_id) == (agency.pk, f"contact:{contact.pk}", None)
+    assert json.loads(entry.entry)["data"]["consent"] == "opted_out"

@@ -189,3 +189,28 @@ def test_a_stored_attachment_is_journalled_with_its_files_hash(camille_thread):
     entry = JournalEntry.objects.get(type="attachment.updated")
     assert json.loads(entry.entry)["data"]["attachment"]["sha256"] == file_sha256(attachment.file)
     assert entry.message_id == message.pk
+
+
+def test_an_emails_raw_mime_text_and_html_are_purged(camille_thread, agency, django_capture_on_commit_callbacks):
+    """An email past retention keeps its addresses and Message-ID, loses its source, text, HTML and subject."""
+    from conversations.models import EmailHeaders
+
+    message = camille_thread.messages.get()
+    headers = EmailHeaders.objects.create(
+        message=message,
+        header_message_id="abc@example.com",
+        subject="Mon virement",
+        from_header="camille@example.com",
+        full_text="Bonjour\n> cité",
+        html="<p>Bonjour</p>",
+    )
+    headers.raw.save("raw.eml", ContentFile(b"From: camille@example.com\r\n\r\nBonjour"), save=True)
+    path = headers.raw.path
+    _age(camille_thread, 6)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert retention_purge() == 1
+    headers.refresh_from_db()
+    assert (headers.raw.name, headers.full_text, headers.html, headers.subject) == ("", "", "", "")
+    assert (headers.from_header, headers.header_message_id) == ("camille@example.com", "abc@example.com")
+    assert not os.path.exists(path)
+    assert journal_verify_agency(agency_id=agency.pk).broken is None
