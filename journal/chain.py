@@ -13,7 +13,17 @@ from datetime import datetime
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
+from core.compiled import CompiledInsert, CompiledUpdate, PreparedQuery
 from journal.models import GENESIS, JournalEntry, JournalHead
+
+# Compiled once: the journal runs in every transaction that appends an event, and the ORM's
+# SQL building (bulk_update's CASE above all) cost more than the statements (bench/inbound_batches.py).
+_heads_for_update = PreparedQuery(
+    lambda ids: JournalHead.objects.select_for_update().filter(agency_id__in=ids).order_by("agency_id"),
+    sentinels=([-7_346_183_031],),
+)
+_insert_entries = CompiledInsert(JournalEntry)
+_move_head = CompiledUpdate(JournalHead, ["seq", "hash"])
 
 
 @dataclass
@@ -60,12 +70,13 @@ def _entry_text(fact: Fact, seq: int) -> str:
 
 
 def _locked_heads(agency_ids: list[int]) -> dict[int, JournalHead]:
-    # In agency order, so that two transactions writing for the same agencies cannot deadlock.
-    heads = {h.agency_id: h for h in JournalHead.objects.select_for_update().filter(agency_id__in=agency_ids)}
+    # In agency order (the query's), so that two transactions writing for the same agencies
+    # cannot deadlock.
+    heads = {h.agency_id: h for h in _heads_for_update.all(agency_ids)}
     missing = [pk for pk in agency_ids if pk not in heads]
     if missing:
         JournalHead.objects.bulk_create([JournalHead(agency_id=pk) for pk in missing], ignore_conflicts=True)
-        heads.update({h.agency_id: h for h in JournalHead.objects.select_for_update().filter(agency_id__in=missing)})
+        heads.update({h.agency_id: h for h in _heads_for_update.all(missing)})
     return heads
 
 
@@ -103,8 +114,8 @@ def journal_append(*, facts: list[Fact]) -> list[JournalEntry]:
                     )
                 )
                 head.hash = digest
-        JournalEntry.objects.bulk_create(entries)
-        JournalHead.objects.bulk_update([heads[pk] for pk in by_agency], ["seq", "hash"])
+        _insert_entries.many(entries)
+        _move_head.many([(pk, {"seq": heads[pk].seq, "hash": heads[pk].hash}) for pk in sorted(by_agency)])
     return entries
 
 

@@ -7,6 +7,7 @@ import hashlib
 from collections import defaultdict
 
 from conversations.models import Attachment, Message, Note
+from core.compiled import PreparedQuery
 from crm.models import AdvisorAssignment
 from events.models import Event
 from journal.chain import Fact, canonical, sha256_hex
@@ -105,10 +106,16 @@ _MESSAGE_FIELDS = (
 )
 
 
+_message_contents = PreparedQuery(
+    lambda ids: Message.objects.filter(pk__in=ids).only(*_MESSAGE_FIELDS), sentinels=([-7_346_183_032],)
+)
+
+
 def _messages(ids: list[int]) -> dict[int, dict]:
     if not ids:
         return {}
-    return {row["pk"]: row for row in Message.objects.filter(pk__in=ids).values(*_MESSAGE_FIELDS)}
+    fields = [name for name in _MESSAGE_FIELDS if name != "pk"]
+    return {m.pk: {name: getattr(m, name) for name in fields} for m in _message_contents.all(ids)}
 
 
 def _notes(ids: list[int]) -> dict[int, str]:
