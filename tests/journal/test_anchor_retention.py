@@ -24,7 +24,7 @@ from journal.chain import journal_verify_agency
 from journal.facts import file_sha256
 from journal.models import JournalEntry, JournalHead, LegalHold, RetentionPolicy
 from journal.retention import legal_hold_place, legal_hold_release, retention_policy_set, retention_purge
-from journal.services import journal_anchor
+from journal.services import journal_anchor, journal_anchor_verify
 from tests.factories import AgencyFactory, CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -214,3 +214,11 @@ def test_an_emails_raw_mime_text_and_html_are_purged(camille_thread, agency, dja
     assert (headers.from_header, headers.header_message_id) == ("camille@example.com", "abc@example.com")
     assert not os.path.exists(path)
     assert journal_verify_agency(agency_id=agency.pk).broken is None
+
+
+def test_an_anchor_still_matches_its_chain_and_a_rewritten_chain_does_not(camille_thread, agency, settings):
+    """The anchored head is found at its seq; a chain rewritten after it (same seq, other hash) is not."""
+    settings.ATTITRE_JOURNAL_ANCHOR_URL = ""
+    (anchor,) = journal_anchor()
+    assert journal_anchor_verify(agency_id=agency.pk, seq=anchor["seq"], hash=anchor["hash"])
+    assert not journal_anchor_verify(agency_id=agency.pk, seq=anchor["seq"], hash="0" * 64)
