@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 
 from core.compiled import CompiledInsert, CompiledUpdate, PreparedQuery
 from journal.models import GENESIS, JournalEntry, JournalHead
@@ -80,6 +80,28 @@ def _locked_heads(agency_ids: list[int]) -> dict[int, JournalHead]:
     return heads
 
 
+def _write(entries: list[JournalEntry], heads: list[JournalHead]) -> None:
+    """Insert the entries and move the heads. On PostgreSQL in one statement (the heads'
+    UPDATE as a data-modifying CTE of the INSERT): a round trip fewer while the heads are
+    locked, which is what every other transaction of the agency waits for."""
+    if connection.vendor != "postgresql":
+        _insert_entries.many(entries)
+        _move_head.many([(h.agency_id, {"seq": h.seq, "hash": h.hash}) for h in heads])
+        return
+    values = ", ".join(["(%s::bigint, %s::bigint, %s::varchar)"] * len(heads))
+    # Only placeholders are formatted in; every value is a parameter.
+    update = "WITH moved AS (UPDATE journal_journalhead AS head SET seq = v.seq, hash = v.hash FROM (VALUES "
+    moved = update + values + ") AS v(agency_id, seq, hash) WHERE head.agency_id = v.agency_id) "  # noqa: S608
+    head_params = [value for h in heads for value in (h.agency_id, h.seq, h.hash)]
+    fields = _insert_entries.fields
+    params = [f.get_db_prep_save(f.pre_save(e, True), connection) for e in entries for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(moved + _insert_entries._compile(connection.alias, len(entries)), head_params + params)
+        for entry, (pk,) in zip(entries, cursor.fetchall(), strict=True):
+            entry.pk = pk
+            entry._state.adding = False
+
+
 def journal_append(*, facts: list[Fact]) -> list[JournalEntry]:
     """Chain `facts` onto their agencies' journals in the caller's transaction (one is opened
     if there is none): the head of each agency is locked until it commits."""
@@ -114,8 +136,7 @@ def journal_append(*, facts: list[Fact]) -> list[JournalEntry]:
                     )
                 )
                 head.hash = digest
-        _insert_entries.many(entries)
-        _move_head.many([(pk, {"seq": heads[pk].seq, "hash": heads[pk].hash}) for pk in sorted(by_agency)])
+        _write(entries, [heads[pk] for pk in sorted(by_agency)])
     return entries
 
 

@@ -7,6 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from conversations.providers.base import InboundMessage
 from conversations.services import inbound_messages_receive
 from journal.models import JournalEntry
+from tests.conftest import ON_POSTGRES
 from tests.factories import ContactPointFactory, CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,8 +30,8 @@ def _batch(numbers: list[str], tag: str) -> int:
 
 
 def test_a_batch_journals_in_the_same_number_of_queries_whatever_its_size(agency, alice, settings):
-    """Two messages or six: the same journal statements (lock the head, read the bodies, insert,
-    move the head); and the journal adds only those to the batch."""
+    """Two messages or six: the same journal statements (read the bodies, lock the head, insert
+    the entries and move the head); and the journal adds only those to the batch."""
     numbers = [f"+336000000{i:02d}" for i in range(11)]
     for number in numbers:
         ContactPointFactory(
@@ -39,7 +40,8 @@ def test_a_batch_journals_in_the_same_number_of_queries_whatever_its_size(agency
     _batch(numbers[:1], "00")  # the agency's chain head exists from now on
     small_journal, small_total = _batch(numbers[1:3], "01")
     large_journal, _large_total = _batch(numbers[3:9], "02")
-    assert small_journal == large_journal == 3  # lock the head, insert the entries, move the head
+    # Lock the head, insert the entries, move the head: the last two in one statement on PostgreSQL.
+    assert small_journal == large_journal == (2 if ON_POSTGRES else 3)
     assert JournalEntry.objects.filter(type="message.created").count() == 9
 
     settings.ATTITRE_JOURNAL_ENABLED = False
