@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "crm",
     "conversations",
     "integrations",
+    "journal",
     "channels_app",
     "config.apps.AttitreAdminConfig",
     "django.contrib.auth",
@@ -448,6 +449,15 @@ SPECTACULAR_SETTINGS = {
 # Events older than this are pruned daily (conversations.tasks.events_prune), but for the
 # lines the thread timeline shows: longer than any reader's replay (webhook retries: 24 h).
 ATTITRE_EVENT_RETENTION_DAYS = int(os.environ.get("ATTITRE_EVENT_RETENTION_DAYS", "30"))
+
+# The tamper-evident journal (docs/journal.md). Off only for the benchmark's comparison.
+ATTITRE_JOURNAL_ENABLED = env_bool("ATTITRE_JOURNAL_ENABLED", True)
+# Where the daily anchor (each agency's head hash) is POSTed, besides the log; empty: log only.
+ATTITRE_JOURNAL_ANCHOR_URL = os.environ.get("ATTITRE_JOURNAL_ANCHOR_URL", "")
+# Base64 of a 32-byte Ed25519 seed signing regulator exports; empty: derived from SECRET_KEY.
+ATTITRE_JOURNAL_SIGNING_KEY = os.environ.get("ATTITRE_JOURNAL_SIGNING_KEY", "")
+# Years content is kept after a relationship's last message, for agencies without a policy (5-10).
+ATTITRE_RETENTION_YEARS = int(os.environ.get("ATTITRE_RETENTION_YEARS", "5"))
 
 # --- Event webhooks out -----------------------------------------------------------
 # Deliveries to loopback, private and link-local addresses are refused unless this is on.

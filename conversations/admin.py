@@ -29,6 +29,7 @@ from crm.models import Advisor, AdvisorAssignment, Agency, ContactPoint, Custome
 from crm.search import search_parse
 from crm.services import contact_point_create, customer_create
 from events.models import Event
+from events.publish import THREAD_READ, record_fact
 
 VIEW_ONLY = frozenset({"view"})
 
@@ -120,6 +121,19 @@ class ThreadAdmin(ReadOnlyAdminMixin, AgencyScopedAdminMixin, SupervisedAdminMix
     @admin.display(description=_("routing reason"), ordering="routing_reason_code")
     def routing_reason(self, obj):
         return str(obj.routing_reason)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # A conversation opened in the admin (a supervisor's read, with its messages) is on the
+        # record: who, which, when (docs/journal.md), in the change view's transaction.
+        if obj is not None:
+            record_fact(
+                type=THREAD_READ,
+                agency_id=obj.agency_id,
+                actor=f"user:{request.user.pk}",
+                data={"via": "admin"},
+                thread_id=obj.pk,
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
 
 class MessageTemplateAdminForm(forms.ModelForm):

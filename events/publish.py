@@ -7,8 +7,10 @@ or absent Redis only loses the live push: the event stays in the log and the inb
 replays it after reconnecting.
 
 Apps above this one that must act on every event in its own transaction (integrations
-queues its webhooks) register an append hook from their AppConfig.ready (`on_append`): the
-log knows no reader, and a hook cannot be forgotten by a service that appends events.
+queues its webhooks, the journal chains them) register an append hook from their
+AppConfig.ready (`on_append`): the log knows no reader, and a hook cannot be forgotten by a
+service that appends events. What must be on the record but is nobody's event (a supervisor's
+read, a consent change for a customer without a conversation) goes to `record_fact`.
 """
 
 import asyncio
@@ -49,6 +51,39 @@ def on_append(hook: AppendHook) -> None:
     hook twice registers it once. Keep it cheap: it runs on every append."""
     if hook not in _append_hooks:
         _append_hooks.append(hook)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """Something that happened and must be on the record (the journal) without being an event:
+    no inbox, integration or webhook hears of it."""
+
+    type: str
+    agency_id: int
+    actor: str  # "advisor:<id>", "user:<id>", "contact:<id>" or "system"
+    data: dict
+    thread_id: int | None = None
+
+
+# The fact of a conversation read by someone it was not routed to (a supervisor, in the admin).
+THREAD_READ = "thread.read"
+
+RecordHook = Callable[[list[Fact]], None]
+_record_hooks: list[RecordHook] = []
+
+
+def on_record(hook: RecordHook) -> None:
+    """Call `hook(facts)` with what `record_fact` is given, in the caller's transaction."""
+    if hook not in _record_hooks:
+        _record_hooks.append(hook)
+
+
+def record_fact(*, type: str, agency_id: int, actor: str, data: dict, thread_id: int | None = None) -> None:
+    """Hand a fact to the record hooks, in the caller's transaction (it is lost if that rolls back)."""
+    safe = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    facts = [Fact(type, agency_id, actor, safe, thread_id)]
+    for hook in _record_hooks:
+        hook(facts)
 
 
 @dataclass(frozen=True)

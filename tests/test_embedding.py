@@ -19,6 +19,7 @@ PACKAGE_SOURCES = (
     "crm",
     "conversations",
     "integrations",
+    "journal",
     "channels_app",
 )
 
@@ -36,6 +37,7 @@ INSTALLED_APPS = [
     "crm",
     "conversations",
     "integrations",
+    "journal",
     "channels_app",
     "bank.apps.BankAdminConfig",
     "django.contrib.auth",
@@ -162,6 +164,10 @@ ATTITRE_WEBHOOK_FIRST_RETRY_SECONDS = 30
 ATTITRE_WEBHOOK_RETRY_WINDOW_SECONDS = 24 * 3600
 ATTITRE_WEBHOOK_DISABLE_AFTER_FAILURES = 20
 ATTITRE_WEBHOOK_DISABLE_AFTER_SECONDS = 24 * 3600
+ATTITRE_JOURNAL_ENABLED = True
+ATTITRE_JOURNAL_ANCHOR_URL = ""  # where the daily anchor is POSTed (docs/journal.md)
+ATTITRE_JOURNAL_SIGNING_KEY = ""  # base64 of a 32-byte Ed25519 seed; set it in production
+ATTITRE_RETENTION_YEARS = 5
 """
 
 APPS = """

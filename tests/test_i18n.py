@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = Path("core") / "locale" / "fr" / "LC_MESSAGES" / "django.po"
 PO = ROOT / CATALOGUE
 # What makemessages reads: the settings and every app, with its templates; the catalogue is core's.
-SOURCES = ("manage.py", "config", "core", "events", "crm", "conversations", "integrations", "channels_app")
+SOURCES = ("manage.py", "config", "core", "events", "crm", "conversations", "integrations", "journal", "channels_app")
 
 
 def _untranslated(text: str) -> list[str]:

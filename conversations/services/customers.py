@@ -13,7 +13,7 @@ from conversations.models import Thread
 from conversations.routing_reasons import ReasonCode, RoutingReason
 from crm.models import Advisor, AdvisorAssignment, ContactPoint, Customer
 from events.models import Event
-from events.publish import publish_event
+from events.publish import publish_event, record_fact
 
 
 def contact_point_set_consent(*, contact_point: ContactPoint, consent: str, source: str) -> bool:
@@ -28,19 +28,26 @@ def contact_point_set_consent(*, contact_point: ContactPoint, consent: str, sour
         )
         contact_point.refresh_from_db(fields=["consent", "consent_changed_at", "consent_source"])
         if changed:
+            payload = {
+                "contact_point": contact_point.pk,
+                "channel": contact_point.kind,
+                "consent": consent,
+                "source": contact_point.consent_source,
+                "at": contact_point.consent_changed_at,
+            }
             thread = _thread_of_contact(contact_point)
             if thread is not None:
                 publish_event(
+                    type=Event.Type.CONSENT_CHANGED, thread=thread, payload=payload, audience=thread_audience(thread)
+                )
+            elif contact_point.customer_id:
+                # A customer with no conversation yet: no event, but the change goes on the record.
+                agency_id = Customer.objects.values_list("agency_id", flat=True).get(pk=contact_point.customer_id)
+                record_fact(
                     type=Event.Type.CONSENT_CHANGED,
-                    thread=thread,
-                    payload={
-                        "contact_point": contact_point.pk,
-                        "channel": contact_point.kind,
-                        "consent": consent,
-                        "source": contact_point.consent_source,
-                        "at": contact_point.consent_changed_at,
-                    },
-                    audience=thread_audience(thread),
+                    agency_id=agency_id,
+                    actor=f"contact:{contact_point.pk}",
+                    data=payload,
                 )
     return bool(changed)
 

@@ -18,6 +18,8 @@ from django_q.models import Failure, OrmQ, Schedule, Success
 from crm.models import Advisor, Agency, ClosedDay, Customer, OpeningHours
 from integrations.models import ApiKey, WebhookDelivery, WebhookEndpoint
 from integrations.services import api_key_create
+from journal.models import JournalEntry
+from journal.retention import legal_hold_place, retention_policy_set
 from tests.crm.admin_factories import EventFactory, InboundMessageFactory, MessageTemplateFactory, ThreadFactory
 from tests.factories import (
     PASSWORD,
@@ -42,6 +44,7 @@ SCOPED = (
     "integrations.webhookdelivery",
 )
 SCOPED += ("conversations.thread", "events.event")
+SCOPED += ("journal.journalentry", "journal.legalhold", "journal.retentionpolicy")
 # Shared by the whole bank on purpose: WhatsApp approves templates for the bank's sender.
 SHARED = ("conversations.messagetemplate",)
 # Not ours and not scoped: superusers only.
@@ -72,6 +75,8 @@ def lyon(agency, alice, bob, sam):
     api_key, _key = api_key_create(name="Lyon CRM", scopes=["customers:read"], agency=agency)
     endpoint = WebhookEndpoint.objects.create(url="https://hooks.example.com/lyon", secret="s", agency=agency)
     delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=event)
+    hold = legal_hold_place(agency=agency, reason="Enquête", by=sam.user, customer=camille)
+    policy = retention_policy_set(agency=agency, years=7, by=sam.user)
     return {
         "crm.agency": [agency],
         "crm.advisor": [alice, bob, sam],
@@ -81,6 +86,9 @@ def lyon(agency, alice, bob, sam):
         "integrations.webhookdelivery": [delivery],
         "conversations.thread": [thread],
         "events.event": [event],
+        "journal.journalentry": list(JournalEntry.objects.filter(agency=agency)),
+        "journal.legalhold": [hold],
+        "journal.retentionpolicy": [policy],
     }
 
 
@@ -270,7 +278,7 @@ def test_logins_groups_and_the_task_queue_are_for_superusers_only(lyon, eve_clie
     alice_user = lyon["crm.advisor"][0].user
     assert eve_client.get(reverse("admin:auth_user_change", args=[alice_user.pk])).status_code in (302, 403)
     app_labels = {app["app_label"] for app in eve_client.get(reverse("admin:index")).context["app_list"]}
-    assert app_labels == {"crm", "conversations", "events", "integrations"}
+    assert app_labels == {"crm", "conversations", "events", "integrations", "journal"}
     assert {Success, Failure, OrmQ} <= set(admin.site._registry)
 
 

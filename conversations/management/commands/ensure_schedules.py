@@ -24,13 +24,27 @@ SCHEDULES = [
         "minutes": 1,
         "repeats": -1,
     },
+    # The journal (docs/journal.md): each agency's head hash, logged and sent out; content
+    # past its agency's retention purged, what a legal hold covers excepted.
+    {
+        "name": "journal-anchor",
+        "func": "journal.tasks.journal_anchor",
+        "schedule_type": Schedule.DAILY,
+        "repeats": -1,
+    },
+    {
+        "name": "retention-purge",
+        "func": "journal.tasks.retention_purge",
+        "schedule_type": Schedule.DAILY,
+        "repeats": -1,
+    },
 ]
 
 
 class Command(BaseCommand):
     help = (
         "Create or update the recurring django-q2 schedules (pruning the event log and the task results, IMAP "
-        "polling). Safe to run again."
+        "polling, journal anchors, retention purges). Safe to run again."
     )
 
     def handle(self, *args, **options):
