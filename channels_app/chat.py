@@ -32,6 +32,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 
 from channels_app.consumers import membership_slot
+from channels_app.relay import relay_follow, relay_unfollow
 from conversations import webchat_selectors as chat
 from conversations.providers.webchat import TokenRefused
 from conversations.services import webchat
@@ -145,6 +146,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.expiry_timer: asyncio.TimerHandle | None = None
         self.last_typing = float("-inf")
         self.present = False
+        self.relayed = False  # following the relay (relay.py): without Redis only
         self.sent_ids: set[int] = set()
 
     async def connect(self):
@@ -158,6 +160,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         for timer in (self.auth_timer, self.expiry_timer):
             if timer is not None:
                 timer.cancel()
+        if self.relayed:
+            self.relayed = False
+            relay_unfollow()
         if self.thread_id is not None:
             try:
                 async with membership_slot():
@@ -234,6 +239,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.thread_id = thread_id
             async with membership_slot():
                 await self.channel_layer.group_add(chat_group(thread_id), self.channel_name)
+            # Before the replay: without Redis, other processes' events come from the log (relay.py).
+            self.relayed = self.relayed or await relay_follow(self.channel_layer)
             if await database_sync_to_async(webchat.chat_socket_open)(
                 thread_id=thread_id, channel_name=self.channel_name
             ):
@@ -282,6 +289,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.thread_id = thread_id
         async with membership_slot():
             await self.channel_layer.group_add(chat_group(thread_id), self.channel_name)
+        self.relayed = self.relayed or await relay_follow(self.channel_layer)
         await database_sync_to_async(webchat.chat_socket_open)(thread_id=thread_id, channel_name=self.channel_name)
         self.present = True
         _open_chats().add(self.channel_name)

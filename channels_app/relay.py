@@ -29,6 +29,7 @@ from django.db.models import Q
 from conversations.access import event_audience
 from conversations.models import Thread
 from core.loops import loop_local
+from events.groups import CUSTOMER_EVENT_TYPES, chat_group
 from events.log import events_after, tail_start
 from events.models import Event
 from events.publish import event_message, on_append, push_events
@@ -181,7 +182,12 @@ def _read_sync(since: int) -> tuple[int, list[tuple[list[str], dict]], bool]:
     foreign = [event for event in events if not _own.take(event.pk)]
     threads = _threads({event.thread_id for event in foreign})
     sends = [
-        (event_audience(event=event, thread=threads[event.thread_id]), event_message(event))
+        (
+            # The customer's own chat widget too, for what it shows (as events.publish does).
+            [*event_audience(event=event, thread=threads[event.thread_id])]
+            + ([chat_group(event.thread_id)] if event.type in CUSTOMER_EVENT_TYPES else []),
+            event_message(event),
+        )
         for event in foreign
         if event.thread_id in threads
     ]

@@ -173,3 +173,26 @@ async def test_the_relay_runs_while_sockets_are_open_and_never_on_a_shared_layer
     assert relay._relay().task is running
     await second.disconnect()
     assert relay._relay().task is None
+
+
+async def test_a_status_the_worker_applies_reaches_the_customers_open_chat(outbound, camille, settings):
+    """The customer's chat widget follows the relay as the inbox does: the worker's status of a
+    message of their thread reaches it without Redis."""
+    import jwt
+
+    settings.CHAT_JWT_SECRET, settings.CHAT_JWT_PUBLIC_KEY = "relay-test-chat-secret-0123456789", ""
+    settings.CHAT_ALLOWED_ORIGINS = ["https://www.bank.example"]
+    widget = WebsocketCommunicator(application, "/ws/chat/", headers=[(b"origin", b"https://www.bank.example")])
+    assert (await widget.connect())[0]
+    now = int(__import__("time").time())
+    token = jwt.encode({"sub": camille.customer_number, "iat": now, "exp": now + 600}, settings.CHAT_JWT_SECRET)
+    await widget.send_json_to({"type": "auth", "token": token})
+    while (await widget.receive_json_from(timeout=FRAME_TIMEOUT))["type"] != "cursor":
+        pass
+
+    await database_sync_to_async(status_in_the_worker)(outbound, "delivered")
+
+    while (frame := await widget.receive_json_from(timeout=FRAME_TIMEOUT))["type"] != "message.status":
+        pass
+    assert frame == {"type": "message.status", "id": outbound.pk, "status": "delivered"}
+    await widget.disconnect()
