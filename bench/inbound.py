@@ -81,9 +81,9 @@ def main() -> None:
     parser.add_argument("--cafile", help="CA certificate of an https --url (bench/pair.sh's proxy)")
     args = parser.parse_args()
 
-    run_id = uuid.uuid4().hex[:10]
-    warmup = build_payloads(args.warmup, run_id + "w", settings.PUBLIC_BASE_URL) if args.warmup else []
-    payloads = build_payloads(args.messages, run_id + "m", settings.PUBLIC_BASE_URL)
+    # Each run its own 10 hexadecimal digits: with the counter, a MessageSid in Twilio's format.
+    warmup = build_payloads(args.warmup, uuid.uuid4().hex[:10], settings.PUBLIC_BASE_URL) if args.warmup else []
+    payloads = build_payloads(args.messages, uuid.uuid4().hex[:10], settings.PUBLIC_BASE_URL)
     target = args.url.rstrip("/") + PATH
     if warmup:
         asyncio.run(post_all(target, warmup, args.concurrency, signed_request, cafile=args.cafile))
