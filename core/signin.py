@@ -57,7 +57,13 @@ def session_started(sender, request, user, **kwargs) -> None:
     if session is None:
         return
     now = clock()
-    session[STARTED_KEY] = session[SEEN_KEY] = now
+    session[STARTED_KEY] = now
+    _seen(session, now)
+
+
+def _seen(session, now: float) -> None:
+    """A request now: the idle limit counts from here, the store's expiry follows."""
+    session[SEEN_KEY] = now
     session.set_expiry(session_remaining_seconds(session, now))
 
 
@@ -78,8 +84,7 @@ class SessionLifetimeMiddleware:
             else:
                 session.setdefault(STARTED_KEY, now)
                 if now - session.get(SEEN_KEY, 0) >= TOUCH_SECONDS:
-                    session[SEEN_KEY] = now
-                    session.set_expiry(session_remaining_seconds(session, now))
+                    _seen(session, now)
         return self.get_response(request)
 
 

@@ -20,6 +20,9 @@ from conversations.services import message_status_apply
 from crm.models import Customer
 from events.groups import advisor_group
 from tests import twilio
+from tests.channels_app.test_chat import BANK
+from tests.channels_app.test_chat import SECRET as CHAT_SECRET
+from tests.channels_app.test_chat import token as chat_token
 from tests.queue import run_in_another_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -178,15 +181,11 @@ async def test_the_relay_runs_while_sockets_are_open_and_never_on_a_shared_layer
 async def test_a_status_the_worker_applies_reaches_the_customers_open_chat(outbound, camille, settings):
     """The customer's chat widget follows the relay as the inbox does: the worker's status of a
     message of their thread reaches it without Redis."""
-    import jwt
-
-    settings.CHAT_JWT_SECRET, settings.CHAT_JWT_PUBLIC_KEY = "relay-test-chat-secret-0123456789", ""
-    settings.CHAT_ALLOWED_ORIGINS = ["https://www.bank.example"]
-    widget = WebsocketCommunicator(application, "/ws/chat/", headers=[(b"origin", b"https://www.bank.example")])
+    settings.CHAT_JWT_SECRET, settings.CHAT_JWT_PUBLIC_KEY = CHAT_SECRET, ""
+    settings.CHAT_ALLOWED_ORIGINS = [BANK]
+    widget = WebsocketCommunicator(application, "/ws/chat/", headers=[(b"origin", BANK.encode())])
     assert (await widget.connect())[0]
-    now = int(__import__("time").time())
-    token = jwt.encode({"sub": camille.customer_number, "iat": now, "exp": now + 600}, settings.CHAT_JWT_SECRET)
-    await widget.send_json_to({"type": "auth", "token": token})
+    await widget.send_json_to({"type": "auth", "token": chat_token(camille.customer_number)})
     while (await widget.receive_json_from(timeout=FRAME_TIMEOUT))["type"] != "cursor":
         pass
 
